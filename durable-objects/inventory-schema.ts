@@ -1,0 +1,53 @@
+// SQLite schema of one SKU-region object. Migrations are append-only: add a new entry, never edit
+// an old one (PRAGMA user_version is not available to Durable Objects, so we keep our own table).
+export const INVENTORY_MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE sku_region (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    sku TEXT NOT NULL,
+    region TEXT NOT NULL,
+    safety_stock INTEGER NOT NULL DEFAULT 0 CHECK (safety_stock >= 0),
+    version INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE TABLE warehouse_stock (
+    warehouse TEXT PRIMARY KEY,
+    on_hand INTEGER NOT NULL CHECK (on_hand >= 0),
+    updated_at INTEGER NOT NULL
+  );
+  -- One row per reservation that touched this SKU. status: held | confirmed | released | expired | reverted.
+  -- A release of an unknown id leaves a qty-0 'released' tombstone so a late hold with that id is refused.
+  CREATE TABLE holds (
+    id TEXT PRIMARY KEY,
+    qty INTEGER NOT NULL CHECK (qty >= 0),
+    status TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX holds_by_status_expiry ON holds (status, expires_at);
+  CREATE INDEX holds_by_status_updated ON holds (status, updated_at);
+  -- Append-only, gap-free: seq is the SKU-region's version. Never updated, never deleted.
+  CREATE TABLE events (
+    seq INTEGER PRIMARY KEY,
+    type TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    payload TEXT NOT NULL
+  );
+  CREATE TABLE idempotency (
+    key TEXT PRIMARY KEY,
+    request_hash TEXT NOT NULL,
+    response TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX idempotency_by_age ON idempotency (created_at);
+  `,
+];
+
+export function migrate(sql: SqlStorage, migrations: readonly string[]): void {
+  sql.exec("CREATE TABLE IF NOT EXISTS _migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");
+  const applied = sql.exec<{ v: number | null }>("SELECT max(version) AS v FROM _migrations").one().v ?? 0;
+  for (let version = applied + 1; version <= migrations.length; version++) {
+    sql.exec(migrations[version - 1]!);
+    sql.exec("INSERT INTO _migrations (version, applied_at) VALUES (?, ?)", version, Date.now());
+  }
+}

@@ -1,0 +1,170 @@
+// The request and response shapes of the edge API, defined once. Routes validate with them, the
+// OpenAPI document at /openapi.json is generated from them, and tests parse responses with them.
+import { z } from "@hono/zod-openapi";
+
+export const LIMITS = {
+  maxLines: 50,
+  maxQtyPerLine: 100,
+  maxSkusPerRead: 100,
+  minTtlSeconds: 2,
+  maxTtlSeconds: 3600,
+  defaultTtlSeconds: 300,
+  maxOnHand: 10_000_000,
+  maxEventsPage: 500,
+} as const;
+
+export const SKU_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export const WAREHOUSE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export const Sku = z
+  .string()
+  .regex(SKU_PATTERN, "a SKU is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+  .openapi({ example: "LIP-ROUGE-01" });
+
+export const Region = z
+  .string()
+  .regex(/^[a-z]{2,12}$/, "a region is 2-12 lowercase letters")
+  .openapi({ param: { name: "region", in: "path" }, example: "eu" });
+
+export const StockStatus = z.enum(["in_stock", "low_stock", "out_of_stock"]);
+
+const Qty = z
+  .number()
+  .int("qty must be a whole number")
+  .min(1, "qty must be at least 1")
+  .max(LIMITS.maxQtyPerLine, `qty must be at most ${LIMITS.maxQtyPerLine} per line`);
+
+export const ReservationLine = z.strictObject({ sku: Sku, qty: Qty }).openapi("ReservationLine");
+
+export const CreateReservationBody = z
+  .strictObject({
+    lines: z
+      .array(ReservationLine)
+      .min(1, "a reservation needs at least one line")
+      .max(LIMITS.maxLines, `a reservation holds at most ${LIMITS.maxLines} lines`)
+      .refine((lines) => new Set(lines.map((l) => l.sku)).size === lines.length, {
+        message: "each SKU may appear on one line only; add the quantities together",
+      }),
+    ttlSeconds: z
+      .number()
+      .int()
+      .min(LIMITS.minTtlSeconds)
+      .max(LIMITS.maxTtlSeconds)
+      .default(LIMITS.defaultTtlSeconds),
+  })
+  .openapi("CreateReservation");
+export type CreateReservationBody = z.infer<typeof CreateReservationBody>;
+
+export const ReservationStatus = z.enum(["held", "confirmed", "released", "expired"]);
+
+export const Reservation = z
+  .object({
+    id: z.string(),
+    region: z.string(),
+    status: ReservationStatus,
+    expiresAt: z.string().openapi({ format: "date-time" }),
+    lines: z.array(z.object({ sku: z.string(), qty: z.number().int() })),
+    createdAt: z.string().openapi({ format: "date-time" }),
+    confirmedAt: z.string().optional(),
+    releasedAt: z.string().optional(),
+  })
+  .openapi("Reservation");
+export type Reservation = z.infer<typeof Reservation>;
+
+export const CreatedReservation = Reservation.extend({
+  token: z.string().openapi({ description: "Send as X-Reservation-Token to read, confirm or release" }),
+}).openapi("CreatedReservation");
+export type CreatedReservation = z.infer<typeof CreatedReservation>;
+
+export const AvailabilityItem = z
+  .object({ sku: z.string(), available: z.number().int(), status: StockStatus, version: z.number().int() })
+  .openapi("AvailabilityItem");
+
+export const AvailabilityResponse = z
+  .object({ region: z.string(), items: z.array(AvailabilityItem) })
+  .openapi("Availability");
+
+export const AvailabilityQuery = z.object({
+  skus: z
+    .string()
+    .openapi({ example: "LIP-ROUGE-01,SERUM-VITC-30", description: "1 to 100 comma-separated SKUs" })
+    .transform((s) => s.split(",").map((x) => x.trim()))
+    .pipe(
+      z
+        .array(Sku)
+        .min(1)
+        .max(LIMITS.maxSkusPerRead, `at most ${LIMITS.maxSkusPerRead} SKUs per request`),
+    ),
+});
+
+export const SetStockBody = z
+  .strictObject({
+    warehouse: z.string().regex(WAREHOUSE_PATTERN, "a warehouse id is 1-64 letters, digits, '.', '_' or '-'"),
+    onHand: z.number().int().min(0).max(LIMITS.maxOnHand),
+    safetyStock: z.number().int().min(0).max(LIMITS.maxOnHand).optional(),
+    expectedVersion: z.number().int().min(0).optional(),
+  })
+  .openapi("SetStock");
+export type SetStockBody = z.infer<typeof SetStockBody>;
+
+export const StockSnapshot = z
+  .object({
+    sku: z.string(),
+    region: z.string(),
+    onHand: z.number().int(),
+    held: z.number().int(),
+    confirmed: z.number().int(),
+    safetyStock: z.number().int(),
+    available: z.number().int(),
+    status: StockStatus,
+    version: z.number().int(),
+  })
+  .openapi("StockSnapshot");
+
+export const StockState = StockSnapshot.extend({
+  warehouses: z.array(z.object({ warehouse: z.string(), onHand: z.number().int(), updatedAt: z.string() })),
+  activeHolds: z.number().int(),
+  nextDeadline: z.string().nullable(),
+}).openapi("StockState");
+
+export const InventoryEvent = z
+  .object({
+    seq: z.number().int(),
+    type: z.string(),
+    at: z.string(),
+    payload: z.record(z.string(), z.unknown()),
+  })
+  .openapi("InventoryEvent");
+
+export const EventsQuery = z.object({
+  after: z.coerce.number().int().min(0).default(0),
+  limit: z.coerce.number().int().min(1).max(LIMITS.maxEventsPage).default(100),
+});
+
+export const EventsPage = z
+  .object({ sku: z.string(), region: z.string(), events: z.array(InventoryEvent), nextAfter: z.number().int().nullable() })
+  .openapi("EventsPage");
+
+export const Problem = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    code: z.string(),
+    detail: z.string().optional(),
+  })
+  .passthrough()
+  .openapi("Problem");
+
+export const RegionParams = z.object({ region: Region });
+export const ReservationParams = z.object({
+  region: Region,
+  id: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, "a reservation id is 64 hex characters")
+    .openapi({ param: { name: "id", in: "path" } }),
+});
+export const StockParams = z.object({
+  region: Region,
+  sku: Sku.openapi({ param: { name: "sku", in: "path" } }),
+});

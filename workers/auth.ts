@@ -1,0 +1,72 @@
+import type { MiddlewareHandler } from "hono";
+import type { AppEnv } from "./env";
+import { Problem } from "./problems";
+
+const encoder = new TextEncoder();
+
+export async function digest(value: string): Promise<ArrayBuffer> {
+  return crypto.subtle.digest("SHA-256", encoder.encode(value));
+}
+
+export function hex(buf: ArrayBuffer): string {
+  return [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Constant-time membership test: compares digests of equal length. */
+async function matchesOneOf(given: string, secrets: string[]): Promise<number> {
+  const givenDigest = await digest(given);
+  let match = -1;
+  for (const [i, secret] of secrets.entries()) {
+    if (secret && crypto.subtle.timingSafeEqual(givenDigest, await digest(secret))) match = i;
+  }
+  return match;
+}
+
+export function storefrontKey(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const given = c.req.header("x-api-key");
+    if (!given) throw new Problem("unauthorized", "Send your storefront key in the X-Api-Key header");
+    const keys = (c.env.STOREFRONT_KEYS ?? "").split(",").map((k) => k.trim());
+    const index = await matchesOneOf(given, keys);
+    if (index < 0) throw new Problem("unauthorized", "The X-Api-Key is not a known storefront key");
+    // Idempotency-Keys are scoped per storefront key, so two storefronts cannot collide.
+    c.set("storefrontKeyId", hex(await digest(given)).slice(0, 16));
+    await next();
+  };
+}
+
+export function adminToken(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const header = c.req.header("authorization") ?? "";
+    const match = /^Bearer (.+)$/.exec(header);
+    if (!match) throw new Problem("unauthorized", "Send Authorization: Bearer <admin token>");
+    if (!c.env.ADMIN_TOKEN || (await matchesOneOf(match[1]!, [c.env.ADMIN_TOKEN])) < 0) {
+      throw new Problem("unauthorized", "The admin token is wrong");
+    }
+    await next();
+  };
+}
+
+/** Rejects regions this deployment does not serve, before anything touches storage. */
+export function knownRegion(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const region = c.req.param("region") ?? "";
+    const served = c.env.REGIONS.split(",").map((r) => r.trim());
+    if (!served.includes(region)) {
+      throw new Problem("unknown_region", `Region '${region}' is not served here; served: ${served.join(", ")}`);
+    }
+    c.set("region", region);
+    await next();
+  };
+}
+
+/** Bodies must be JSON: anything else is refused before it is parsed. */
+export function jsonBody(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const type = c.req.header("content-type") ?? "";
+    if (!/^application\/json\b/i.test(type)) {
+      throw new Problem("unsupported_media_type", "Set Content-Type: application/json");
+    }
+    await next();
+  };
+}

@@ -1,0 +1,25 @@
+import type { InventoryObject } from "../durable-objects/inventory";
+import type { ReservationObject } from "../durable-objects/reservation";
+
+export interface Env {
+  INVENTORY: DurableObjectNamespace<InventoryObject>;
+  RESERVATIONS: DurableObjectNamespace<ReservationObject>;
+  /** Comma-separated regions this deployment serves; locally all of them. */
+  REGIONS: string;
+  /** At or below this many available units a SKU shows `low_stock`. */
+  LOW_STOCK_THRESHOLD: string;
+  /** Secret: comma-separated storefront API keys. */
+  STOREFRONT_KEYS: string;
+  /** Secret: bearer token for admin routes. */
+  ADMIN_TOKEN: string;
+}
+
+export type AppEnv = { Bindings: Env; Variables: { region: string; storefrontKeyId: string } };
+
+type WorkerEnv = Env;
+declare global {
+  namespace Cloudflare {
+    // Types `env` from "cloudflare:workers" and "cloudflare:test" in tests.
+    interface Env extends WorkerEnv {}
+  }
+}

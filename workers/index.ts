@@ -1,0 +1,43 @@
+// The edge entry point: storefront and admin routes, the OpenAPI document and its reference page.
+// Durable Object classes are exported from here because wrangler binds them by class name.
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { Scalar } from "@scalar/hono-api-reference";
+import { bodyLimit } from "hono/body-limit";
+import type { AppEnv } from "./env";
+import { onError, Problem } from "./problems";
+import { admin } from "./routes/admin";
+import { availability } from "./routes/availability";
+import { reservations } from "./routes/reservations";
+
+export { InventoryObject } from "../durable-objects/inventory";
+export { ReservationObject } from "../durable-objects/reservation";
+
+const app = new OpenAPIHono<AppEnv>();
+
+app.onError(onError);
+app.notFound(() => {
+  throw new Problem("not_found", "See /docs for the routes");
+});
+app.use("/v1/*", bodyLimit({ maxSize: 64 * 1024, onError: () => { throw new Problem("payload_too_large", "Bodies are limited to 64 KiB"); } }));
+
+// The ceiling for benchmarks: the cheapest possible answer through the same runtime.
+app.get("/healthz", (c) => c.json({ ok: true }));
+
+app.route("/", admin);
+app.route("/", availability);
+app.route("/", reservations);
+
+app.openAPIRegistry.registerComponent("securitySchemes", "storefrontKey", { type: "apiKey", in: "header", name: "X-Api-Key" });
+app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer" });
+app.doc31("/openapi.json", {
+  openapi: "3.1.0",
+  info: {
+    title: "Edge inventory",
+    version: "1.0.0",
+    description:
+      "Stock, reservations and availability for a global beauty brand. Errors are application/problem+json with a stable `code`.",
+  },
+});
+app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "Edge inventory API" }));
+
+export default app;

@@ -1,0 +1,70 @@
+// Every error leaves the API as application/problem+json (RFC 9457) with a stable `code`. The codes
+// and their HTTP statuses live here and nowhere else.
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+
+export const PROBLEMS = {
+  invalid_request: [400, "The request is not valid"],
+  malformed_json: [400, "The body is not valid JSON"],
+  idempotency_key_required: [400, "An Idempotency-Key header is required"],
+  unauthorized: [401, "Missing or wrong credentials"],
+  invalid_token: [403, "The reservation token does not match"],
+  not_found: [404, "No such route"],
+  unknown_region: [404, "This deployment does not serve that region"],
+  reservation_not_found: [404, "No such reservation"],
+  method_not_allowed: [405, "Method not allowed"],
+  insufficient_stock: [409, "Not enough stock for every line"],
+  version_conflict: [409, "The stock changed since the version you read"],
+  reservation_released: [409, "The reservation was released"],
+  already_confirmed: [409, "The reservation is already confirmed"],
+  hold_expired: [410, "The hold expired before it was confirmed"],
+  payload_too_large: [413, "The body is too large"],
+  unsupported_media_type: [415, "Send the body as application/json"],
+  idempotency_key_reused: [422, "This Idempotency-Key was used with a different request"],
+  try_again: [503, "A stock object did not answer in time; retry with the same Idempotency-Key"],
+  internal_error: [500, "Something went wrong on our side"],
+} as const satisfies Record<string, readonly [number, string]>;
+
+export type ProblemCode = keyof typeof PROBLEMS;
+
+export class Problem extends Error {
+  constructor(
+    readonly code: ProblemCode,
+    readonly detail?: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(detail ?? PROBLEMS[code][1]);
+  }
+}
+
+export function problemResponse(c: Context, problem: Problem): Response {
+  const [status, title] = PROBLEMS[problem.code];
+  const body = {
+    type: `https://docs.edge-inventory.dev/problems/${problem.code}`,
+    title,
+    status,
+    code: problem.code,
+    ...(problem.detail !== undefined && { detail: problem.detail }),
+    ...problem.extra,
+  };
+  const headers: Record<string, string> = { "content-type": "application/problem+json" };
+  if (problem.code === "try_again") headers["retry-after"] = "1";
+  return c.body(JSON.stringify(body), status as ContentfulStatusCode, headers);
+}
+
+export function onError(err: Error, c: Context): Response {
+  if (err instanceof Problem) return problemResponse(c, err);
+  if (err instanceof HTTPException) {
+    // Hono's own validators throw these, e.g. for a body that is not JSON.
+    if (err.status === 400 && /json/i.test(err.message)) return problemResponse(c, new Problem("malformed_json", err.message));
+    if (err.status === 413) return problemResponse(c, new Problem("payload_too_large"));
+    return problemResponse(c, new Problem("invalid_request", err.message));
+  }
+  const platform = err as Error & { overloaded?: boolean; retryable?: boolean };
+  if (platform.overloaded || platform.retryable) {
+    return problemResponse(c, new Problem("try_again", "The stock object is busy; retry with the same Idempotency-Key"));
+  }
+  console.error("unhandled error", err);
+  return problemResponse(c, new Problem("internal_error", "Retry later; if it persists, tell the on-call engineer the time of the request"));
+}

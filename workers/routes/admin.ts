@@ -1,0 +1,114 @@
+import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
+import { EventsPage, EventsQuery, SetStockBody, StockParams, StockSnapshot, StockState } from "../../schema/contracts";
+import type { Snapshot, StoredEvent } from "../../durable-objects/inventory";
+import { adminToken, jsonBody, knownRegion } from "../auth";
+import type { AppEnv, Env } from "../env";
+import { Problem } from "../problems";
+import { validationHook } from "../validation";
+import { IdempotencyHeader, inventoryStub, iso, problemContent, requestHash, stockStatus } from "./common";
+
+const AdminHeaders = z.object({
+  authorization: z.string().openapi({ example: "Bearer dev-admin-token" }),
+});
+
+const setStock = createRoute({
+  method: "put",
+  path: "/v1/admin/{region}/stock/{sku}",
+  tags: ["admin"],
+  summary: "Set one warehouse's on-hand count (and optionally the safety stock) for a SKU-region",
+  middleware: [adminToken(), knownRegion(), jsonBody()] as const,
+  request: {
+    params: StockParams,
+    headers: AdminHeaders.extend({ "idempotency-key": IdempotencyHeader.optional() }),
+    body: { content: { "application/json": { schema: SetStockBody } }, required: true },
+  },
+  responses: {
+    200: { description: "The new snapshot", content: { "application/json": { schema: StockSnapshot } } },
+    409: problemContent("version_conflict: expectedVersion is stale; `currentVersion` says the current one"),
+    422: problemContent("The Idempotency-Key was used with a different body"),
+  },
+});
+
+const getStock = createRoute({
+  method: "get",
+  path: "/v1/admin/{region}/stock/{sku}",
+  tags: ["admin"],
+  summary: "Full state of a SKU-region, per warehouse",
+  middleware: [adminToken(), knownRegion()] as const,
+  request: { params: StockParams, headers: AdminHeaders },
+  responses: { 200: { description: "The state", content: { "application/json": { schema: StockState } } } },
+});
+
+const getEvents = createRoute({
+  method: "get",
+  path: "/v1/admin/{region}/stock/{sku}/events",
+  tags: ["admin"],
+  summary: "The SKU-region's event log, oldest first; page with ?after=<last seq>",
+  middleware: [adminToken(), knownRegion()] as const,
+  request: { params: StockParams, query: EventsQuery, headers: AdminHeaders },
+  responses: { 200: { description: "A page of events", content: { "application/json": { schema: EventsPage } } } },
+});
+
+function snapshotBody(s: Snapshot, env: Env) {
+  return {
+    sku: s.sku,
+    region: s.region,
+    onHand: s.onHand,
+    held: s.held,
+    confirmed: s.confirmed,
+    safetyStock: s.safetyStock,
+    available: s.available,
+    status: stockStatus(s.available, env),
+    version: s.version,
+  };
+}
+
+export const admin = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+  .openapi(setStock, async (c) => {
+    const { region, sku } = c.req.valid("param");
+    const body = c.req.valid("json");
+    const key = c.req.valid("header")["idempotency-key"];
+    const result = await inventoryStub(c.env, region, sku).setStock({
+      sku,
+      region,
+      ...body,
+      ...(key !== undefined && { idempotencyKey: key, requestHash: await requestHash({ region, sku, body }) }),
+    });
+    if (!result.ok) {
+      if (result.code === "version_conflict") {
+        throw new Problem("version_conflict", `Read the stock again: the current version is ${result.currentVersion}`, {
+          currentVersion: result.currentVersion,
+        });
+      }
+      throw new Problem(result.code);
+    }
+    return c.json(snapshotBody(result.snapshot, c.env), 200);
+  })
+  .openapi(getStock, async (c) => {
+    const { region, sku } = c.req.valid("param");
+    const s = await inventoryStub(c.env, region, sku).state(sku, region);
+    return c.json(
+      {
+        ...snapshotBody(s, c.env),
+        warehouses: s.warehouses.map((w) => ({ warehouse: w.warehouse, onHand: w.onHand, updatedAt: iso(w.updatedAt) })),
+        activeHolds: s.activeHolds,
+        nextDeadline: s.nextDeadline === null ? null : iso(s.nextDeadline),
+      },
+      200,
+    );
+  })
+  .openapi(getEvents, async (c) => {
+    const { region, sku } = c.req.valid("param");
+    const { after, limit } = c.req.valid("query");
+    const events: StoredEvent[] = await inventoryStub(c.env, region, sku).events(after, limit);
+    const last = events.at(-1);
+    return c.json(
+      {
+        sku,
+        region,
+        events: events.map((e) => ({ seq: e.seq, type: e.type, at: iso(e.at), payload: e.payload as Record<string, unknown> })),
+        nextAfter: events.length === limit && last ? last.seq : null,
+      },
+      200,
+    );
+  });
