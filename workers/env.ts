@@ -21,5 +21,9 @@ declare global {
   namespace Cloudflare {
     // Types `env` from "cloudflare:workers" and "cloudflare:test" in tests.
     interface Env extends WorkerEnv {}
+    // Types `exports` from "cloudflare:workers" (tests call exports.default.fetch).
+    interface GlobalProps {
+      mainModule: typeof import("./index");
+    }
   }
 }

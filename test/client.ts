@@ -1,0 +1,77 @@
+// A tiny client for the edge API as storefronts and operators call it, over the real worker.
+import { exports } from "cloudflare:workers";
+
+export const STOREFRONT_KEY = "test-storefront-key";
+export const ADMIN_TOKEN = "test-admin-token";
+const BASE = "http://edge.test";
+
+export interface Sent {
+  status: number;
+  body: any;
+  headers: Headers;
+}
+
+export async function call(method: string, path: string, init: { headers?: Record<string, string>; body?: unknown; raw?: string } = {}): Promise<Sent> {
+  const headers: Record<string, string> = { ...init.headers };
+  let body: string | undefined = init.raw;
+  if (init.body !== undefined) {
+    body = JSON.stringify(init.body);
+    headers["content-type"] ??= "application/json";
+  }
+  const res = await exports.default.fetch(`${BASE}${path}`, { method, headers, body });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    /* not JSON: keep the text */
+  }
+  return { status: res.status, body: parsed, headers: res.headers };
+}
+
+export const storefront = (extra: Record<string, string> = {}) => ({ "x-api-key": STOREFRONT_KEY, ...extra });
+export const adminHeaders = (extra: Record<string, string> = {}) => ({ authorization: `Bearer ${ADMIN_TOKEN}`, ...extra });
+
+let counter = 0;
+/** SKUs unique to this test run, so tests never see each other's stock. */
+export function uniqueSku(prefix = "SKU"): string {
+  return `${prefix}-${Date.now().toString(36)}-${(counter++).toString(36)}-${crypto.randomUUID().slice(0, 6)}`.toUpperCase();
+}
+
+export function setStock(region: string, sku: string, body: Record<string, unknown>, extra: Record<string, string> = {}) {
+  return call("PUT", `/v1/admin/${region}/stock/${sku}`, { headers: adminHeaders(extra), body });
+}
+
+export function stockState(region: string, sku: string) {
+  return call("GET", `/v1/admin/${region}/stock/${sku}`, { headers: adminHeaders() });
+}
+
+export async function events(region: string, sku: string, after = 0, limit = 500) {
+  return call("GET", `/v1/admin/${region}/stock/${sku}/events?after=${after}&limit=${limit}`, { headers: adminHeaders() });
+}
+
+export function reserve(region: string, lines: { sku: string; qty: number }[], opts: { key?: string; ttlSeconds?: number } = {}) {
+  const key = opts.key ?? crypto.randomUUID();
+  return call("POST", `/v1/${region}/reservations`, {
+    headers: storefront({ "idempotency-key": key }),
+    body: { lines, ...(opts.ttlSeconds !== undefined && { ttlSeconds: opts.ttlSeconds }) },
+  });
+}
+
+export function confirm(region: string, id: string, token: string, key = crypto.randomUUID()) {
+  return call("POST", `/v1/${region}/reservations/${id}/confirm`, {
+    headers: storefront({ "x-reservation-token": token, "idempotency-key": key }),
+  });
+}
+
+export function release(region: string, id: string, token: string) {
+  return call("POST", `/v1/${region}/reservations/${id}/release`, { headers: storefront({ "x-reservation-token": token }) });
+}
+
+export function getReservation(region: string, id: string, token: string) {
+  return call("GET", `/v1/${region}/reservations/${id}`, { headers: storefront({ "x-reservation-token": token }) });
+}
+
+export function availability(region: string, skus: string[]) {
+  return call("GET", `/v1/${region}/availability?skus=${skus.join(",")}`, { headers: storefront() });
+}
