@@ -164,6 +164,7 @@ export class InventoryObject extends DurableObject<Env> {
   async revertConfirmation(holdId: string): Promise<{ ok: boolean }> {
     const result = this.ctx.storage.transactionSync(() => {
       const now = Date.now();
+      this.expireDue(now);
       const hold = this.findHold(holdId);
       if (!hold || hold.status !== "confirmed") return { ok: hold?.status === "reverted" };
       this.setHoldStatus(holdId, "reverted", now);

@@ -12,11 +12,10 @@ beforeAll(async () => {
   before = { version: state.body.version, held: state.body.held };
 });
 
-const reserveWith = (body: unknown, headers: Record<string, string> = {}) =>
-  call("POST", "/v1/eu/reservations", {
-    headers: storefront({ "idempotency-key": crypto.randomUUID(), ...headers }),
-    ...(typeof body === "string" ? { raw: body, headers: storefront({ "idempotency-key": crypto.randomUUID(), "content-type": "application/json", ...headers }) } : { body }),
-  });
+const reserveWith = (body: unknown) => {
+  const headers = storefront({ "idempotency-key": crypto.randomUUID(), "content-type": "application/json" });
+  return call("POST", "/v1/eu/reservations", typeof body === "string" ? { headers, raw: body } : { headers, body });
+};
 
 const line = (qty: unknown, s?: string) => ({ lines: [{ sku: s ?? sku, qty }] });
 

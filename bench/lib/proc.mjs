@@ -1,0 +1,86 @@
+// Process and machine facts for honest numbers: CPU time per process (from /proc on Linux) and a
+// short description of the machine.
+import { readdirSync, readFileSync } from "node:fs";
+import os from "node:os";
+
+const CLK_TCK = 100; // Linux USER_HZ; /proc/<pid>/stat reports CPU time in these ticks
+
+/** CPU time (user + system, ms) a process has used so far, or null where /proc is not available. */
+export function cpuTimeMs(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the ")" that closes the command name; utime and stime are fields 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
+  } catch {
+    return null;
+  }
+}
+
+/** Threads of a process, or null. */
+export function threadCount(pid) {
+  try {
+    return readdirSync(`/proc/${pid}/task`).length;
+  } catch {
+    return null;
+  }
+}
+
+/** Pids of descendants of `rootPid` whose command name matches `name` (Linux only). */
+export function findDescendants(rootPid, name) {
+  let entries;
+  try {
+    entries = readdirSync("/proc").filter((e) => /^\d+$/.test(e));
+  } catch {
+    return [];
+  }
+  const parentOf = new Map();
+  const commOf = new Map();
+  for (const e of entries) {
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, "utf8");
+      const open = stat.indexOf("(");
+      const close = stat.lastIndexOf(")");
+      commOf.set(Number(e), stat.slice(open + 1, close));
+      parentOf.set(Number(e), Number(stat.slice(close + 2).split(" ")[1]));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  const isDescendant = (pid) => {
+    for (let p = parentOf.get(pid), hops = 0; p !== undefined && hops < 64; p = parentOf.get(p), hops++) {
+      if (p === rootPid) return true;
+    }
+    return false;
+  };
+  return [...commOf].filter(([pid, comm]) => comm.includes(name) && isDescendant(pid)).map(([pid]) => pid);
+}
+
+/** Measures the CPU used by a set of named processes between start() and stop(). */
+export function cpuMeter(pids) {
+  const before = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuTimeMs(pid)]));
+  const t0 = performance.now();
+  return {
+    stop() {
+      const wallMs = performance.now() - t0;
+      const out = {};
+      for (const [name, pid] of Object.entries(pids)) {
+        const now = cpuTimeMs(pid);
+        const cpuMs = now === null || before[name] === null ? null : now - before[name];
+        out[name] = { cpuMs, coresUsed: cpuMs === null ? null : cpuMs / wallMs };
+      }
+      return { wallMs, processes: out };
+    },
+  };
+}
+
+export function machine() {
+  const cpus = os.cpus();
+  return {
+    cpuModel: cpus[0]?.model?.trim() ?? "unknown",
+    cores: os.availableParallelism?.() ?? cpus.length,
+    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+  };
+}
