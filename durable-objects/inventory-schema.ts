@@ -41,6 +41,12 @@ export const INVENTORY_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX idempotency_by_age ON idempotency (created_at);
   `,
+  // Transactional outbox: an event's row is written in the event's own transaction and deleted
+  // once the queue has accepted it, so an event is never lost between commit and send.
+  `
+  CREATE TABLE outbox (seq INTEGER PRIMARY KEY);
+  INSERT INTO outbox (seq) SELECT seq FROM events;
+  `,
 ];
 
 export function migrate(sql: SqlStorage, migrations: readonly string[]): void {

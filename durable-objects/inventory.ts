@@ -73,6 +73,9 @@ export interface SetStockRequest {
 
 type HoldRow = { id: string; qty: number; status: string; expires_at: number };
 
+/** How soon the alarm retries events that have not reached the queue yet. */
+export const OUTBOX_RETRY_MS = 5_000;
+const OUTBOX_BATCH = 100; // the queue's sendBatch limit
 const IDEMPOTENCY_RETENTION_MS = 48 * 3600_000; // the API promises at least 24 h
 const TERMINAL_HOLD_RETENTION_MS = 8 * 24 * 3600_000; // outlives the reservation records (7 days)
 
@@ -84,6 +87,8 @@ export class InventoryObject extends DurableObject<Env> {
   private sql: SqlStorage;
   private identity: { sku: string; region: string } | null = null;
   private alarmAt: number | null = null;
+  private sending: Promise<void> | null = null;
+  private sendAgain = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -93,6 +98,8 @@ export class InventoryObject extends DurableObject<Env> {
       const row = this.sql.exec<{ sku: string; region: string }>("SELECT sku, region FROM sku_region").toArray()[0];
       this.identity = row ?? null;
       this.alarmAt = await ctx.storage.getAlarm();
+      // Events committed before a restart but never sent go out now (the alarm would also get them).
+      void this.sendOutbox();
     });
   }
 
@@ -118,7 +125,10 @@ export class InventoryObject extends DurableObject<Env> {
       const version = this.append("hold_placed", now, { holdId, qty, expiresAt });
       return { ok: true, holdId, qty, expiresAt, version };
     });
-    if (result.ok) await this.scheduleAlarm(expiresAt);
+    if (result.ok) {
+      await this.scheduleAlarm(Math.min(expiresAt, Date.now() + OUTBOX_RETRY_MS));
+      this.sendOutbox();
+    }
     return result;
   }
 
@@ -242,6 +252,34 @@ export class InventoryObject extends DurableObject<Env> {
     return { ...snapshot, warehouses, activeHolds, nextDeadline: this.nextDeadline() };
   }
 
+  /**
+   * The state as the event log records it (the `after` of the last event), which is what a
+   * projection of the log must equal; plus when the first event after `projectedVersion` happened.
+   */
+  async recordedState(projectedVersion: number): Promise<{
+    version: number;
+    totals: Totals;
+    warehouses: { warehouse: string; onHand: number }[];
+    firstUnprojectedAt: number | null;
+  }> {
+    const last = this.sql
+      .exec<{ seq: number; payload: string }>("SELECT seq, payload FROM events ORDER BY seq DESC LIMIT 1")
+      .toArray()[0];
+    const next = this.sql
+      .exec<{ at: number }>("SELECT at FROM events WHERE seq = ?", projectedVersion + 1)
+      .toArray()[0];
+    const warehouses = this.sql
+      .exec<{ warehouse: string; on_hand: number }>("SELECT warehouse, on_hand FROM warehouse_stock ORDER BY warehouse")
+      .toArray()
+      .map((w) => ({ warehouse: w.warehouse, onHand: w.on_hand }));
+    return {
+      version: last?.seq ?? 0,
+      totals: last ? (JSON.parse(last.payload) as { after: Totals }).after : { onHand: 0, held: 0, confirmed: 0, safetyStock: 0, available: 0 },
+      warehouses,
+      firstUnprojectedAt: next?.at ?? null,
+    };
+  }
+
   async events(after: number, limit: number): Promise<StoredEvent[]> {
     return this.sql
       .exec<{ seq: number; type: EventType; at: number; payload: string }>(
@@ -264,6 +302,7 @@ export class InventoryObject extends DurableObject<Env> {
         now - TERMINAL_HOLD_RETENTION_MS,
       );
     });
+    await this.sendOutbox();
     const next = this.nextDeadline();
     if (next !== null) await this.scheduleAlarm(next);
   }
@@ -298,6 +337,7 @@ export class InventoryObject extends DurableObject<Env> {
     const seq = this.version() + 1;
     const after = this.totals(at);
     this.sql.exec("INSERT INTO events (seq, type, at, payload) VALUES (?, ?, ?, ?)", seq, type, at, JSON.stringify({ ...payload, after }));
+    this.sql.exec("INSERT INTO outbox (seq) VALUES (?)", seq);
     this.sql.exec("UPDATE sku_region SET version = ?", seq);
     return seq;
   }
@@ -349,14 +389,16 @@ export class InventoryObject extends DurableObject<Env> {
 
   private nextDeadline(): number | null {
     const row = this.sql
-      .exec<{ hold: number | null; idem: number | null; terminal: number | null }>(
+      .exec<{ unsent: number | null; hold: number | null; idem: number | null; terminal: number | null }>(
         `SELECT
+           (SELECT min(seq) FROM outbox) AS unsent,
            (SELECT min(expires_at) FROM holds WHERE status = 'held') AS hold,
            (SELECT min(created_at) FROM idempotency) AS idem,
            (SELECT min(updated_at) FROM holds WHERE status IN ('released', 'expired', 'reverted')) AS terminal`,
       )
       .one();
     const candidates = [
+      row.unsent === null ? null : Date.now() + OUTBOX_RETRY_MS,
       row.hold,
       row.idem === null ? null : row.idem + IDEMPOTENCY_RETENTION_MS,
       row.terminal === null ? null : row.terminal + TERMINAL_HOLD_RETENTION_MS,
@@ -366,9 +408,57 @@ export class InventoryObject extends DurableObject<Env> {
 
   /** Writes other than holds only add far-off clean-up deadlines: an existing alarm recomputes them. */
   private async ensureAlarm(): Promise<void> {
-    if (this.alarmAt !== null) return;
-    const next = this.nextDeadline();
-    if (next !== null) await this.scheduleAlarm(next);
+    if (this.alarmAt === null) {
+      const next = this.nextDeadline();
+      if (next !== null) await this.scheduleAlarm(next);
+    } else if (this.hasUnsent()) {
+      await this.scheduleAlarm(Date.now() + OUTBOX_RETRY_MS);
+    }
+    this.sendOutbox();
+  }
+
+  private hasUnsent(): boolean {
+    return this.sql.exec("SELECT 1 FROM outbox LIMIT 1").toArray().length > 0;
+  }
+
+  /**
+   * Sends committed events to the queue, oldest first, outside any transaction and without
+   * holding up the caller. One sender at a time; a commit during a send asks for another round.
+   * What fails stays in the outbox for the alarm, which is already set before the send.
+   */
+  private sendOutbox(): Promise<void> {
+    if (this.sending) {
+      this.sendAgain = true;
+      return this.sending;
+    }
+    this.sending = (async () => {
+      do {
+        this.sendAgain = false;
+        for (;;) {
+          const rows = this.sql
+            .exec<{ seq: number; type: string; at: number; payload: string }>(
+              `SELECT e.seq, e.type, e.at, e.payload FROM outbox o JOIN events e ON e.seq = o.seq ORDER BY o.seq LIMIT ?`,
+              OUTBOX_BATCH,
+            )
+            .toArray();
+          if (rows.length === 0 || !this.identity) break;
+          const { sku, region } = this.identity;
+          try {
+            await this.env.INVENTORY_EVENTS.sendBatch(
+              rows.map((r) => ({ body: { region, sku, seq: r.seq, type: r.type, at: r.at, payload: JSON.parse(r.payload) }, contentType: "json" as const })),
+            );
+          } catch (err) {
+            console.warn(`outbox ${region}:${sku}: queue refused ${rows.length} events, the alarm retries`, err);
+            return;
+          }
+          this.sql.exec("DELETE FROM outbox WHERE seq >= ? AND seq <= ?", rows[0]!.seq, rows.at(-1)!.seq);
+        }
+      } while (this.sendAgain);
+    })().finally(() => {
+      this.sending = null;
+    });
+    this.ctx.waitUntil(this.sending);
+    return this.sending;
   }
 
   /** One alarm per object, always at the earliest deadline; only storage calls here. */

@@ -168,3 +168,46 @@ export const StockParams = z.object({
   region: Region,
   sku: Sku.openapi({ param: { name: "sku", in: "path" } }),
 });
+
+export const ReconcileQuery = z.object({
+  graceSeconds: z.coerce.number().int().min(0).max(3600).default(60).openapi({
+    description: "Unprojected events younger than this count as lagging (on the queue), older ones as drift",
+  }),
+});
+
+const SkuRegionCheck = z.object({
+  sku: z.string(),
+  status: z.enum(["ok", "lagging", "drift"]),
+  objectVersion: z.number().int(),
+  projectedVersion: z.number().int(),
+  differences: z.array(z.string()),
+});
+
+export const ReconcileReport = z
+  .object({
+    region: z.string(),
+    checked: z.number().int(),
+    ok: z.number().int(),
+    lagging: z.array(SkuRegionCheck),
+    drift: z.array(SkuRegionCheck),
+    at: z.string(),
+  })
+  .openapi("ReconcileReport");
+
+export const DeadLettersQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).default(100) });
+
+export const DeadLettersPage = z
+  .object({
+    region: z.string(),
+    deadLetters: z.array(
+      z.object({
+        id: z.number().int(),
+        queue: z.string(),
+        messageId: z.string(),
+        attempts: z.number().int(),
+        receivedAt: z.string(),
+        body: z.unknown(),
+      }),
+    ),
+  })
+  .openapi("DeadLetters");

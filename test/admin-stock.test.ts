@@ -93,6 +93,8 @@ describe("the API description", () => {
     const res = await call("GET", "/openapi.json");
     expect(res.status).toBe(200);
     expect(Object.keys(res.body.paths).sort()).toEqual([
+      "/v1/admin/{region}/dead-letters",
+      "/v1/admin/{region}/reconcile",
       "/v1/admin/{region}/stock/{sku}",
       "/v1/admin/{region}/stock/{sku}/events",
       "/v1/{region}/availability",

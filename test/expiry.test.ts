@@ -3,7 +3,7 @@
 import { abortAllDurableObjects, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { inventoryName, type InventoryObject } from "../durable-objects/inventory";
+import { inventoryName, OUTBOX_RETRY_MS, type InventoryObject } from "../durable-objects/inventory";
 import type { ReservationObject, ReservationRecord } from "../durable-objects/reservation";
 import { availability, confirm, events, release, reserve, setStock, stockState, uniqueSku } from "./client";
 
@@ -33,11 +33,15 @@ async function heldSku(onHand: number, qty: number) {
 }
 
 describe("hold expiry", () => {
-  it("sets the object's alarm to the hold's deadline", async () => {
+  it("sets the object's alarm to the hold's deadline once its events are on the queue", async () => {
     const { sku } = await heldSku(5, 2);
-    const state = await stockState("eu", sku);
-    const alarm = await runInDurableObject(inventory("eu", sku), (_: InventoryObject, s) => s.storage.getAlarm());
-    expect(alarm).toBe(Date.parse(state.body.nextDeadline));
+    const holdExpiry = (await events("eu", sku)).body.events[1].payload.expiresAt;
+    const alarmNow = () => runInDurableObject(inventory("eu", sku), (_: InventoryObject, s) => s.storage.getAlarm());
+    // First the outbox safety net (a few seconds out), which the alarm replaces with the expiry.
+    expect(await alarmNow()).toBeLessThanOrEqual(Date.now() + OUTBOX_RETRY_MS);
+    expect(await runDurableObjectAlarm(inventory("eu", sku))).toBe(true);
+    expect(await alarmNow()).toBe(holdExpiry);
+    expect(Date.parse((await stockState("eu", sku)).body.nextDeadline)).toBe(holdExpiry);
   });
 
   it("stops counting an expired hold at read time, before any alarm has run", async () => {
@@ -97,6 +101,7 @@ describe("hold expiry", () => {
 describe("restarts", () => {
   it("keeps holds, totals and the pending deadline across eviction", async () => {
     const { sku, id } = await heldSku(5, 2);
+    await runDurableObjectAlarm(inventory("eu", sku)); // the outbox safety net; the expiry remains
     const before = await stockState("eu", sku);
     await evictDurableObject(inventory("eu", sku));
     const after = await stockState("eu", sku);

@@ -1,9 +1,16 @@
 import type { InventoryObject } from "../durable-objects/inventory";
 import type { ReservationObject } from "../durable-objects/reservation";
+import type { InventoryEventMessage } from "../schema/messages";
 
 export interface Env {
   INVENTORY: DurableObjectNamespace<InventoryObject>;
   RESERVATIONS: DurableObjectNamespace<ReservationObject>;
+  /** Every committed stock event, on its way to Postgres (and later to warehouses). */
+  INVENTORY_EVENTS: Queue<InventoryEventMessage>;
+  /** Secret: the region's Postgres (Neon) connection string. */
+  DATABASE_URL: string;
+  /** Local only: host:port of the WebSocket-to-TCP bridge in front of a plain Postgres. */
+  PG_BRIDGE?: string;
   /** Comma-separated regions this deployment serves; locally all of them. */
   REGIONS: string;
   /** At or below this many available units a SKU shows `low_stock`. */

@@ -3,10 +3,13 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { Scalar } from "@scalar/hono-api-reference";
 import { bodyLimit } from "hono/body-limit";
-import type { AppEnv } from "./env";
+import type { AppEnv, Env } from "./env";
+import { consumeDeadLetters } from "./queues/dead-letters";
+import { consumeInventoryEvents } from "./queues/inventory-events";
 import { onError, Problem } from "./problems";
 import { admin } from "./routes/admin";
 import { availability } from "./routes/availability";
+import { operations } from "./routes/operations";
 import { reservations } from "./routes/reservations";
 
 export { InventoryObject } from "../durable-objects/inventory";
@@ -26,6 +29,7 @@ app.get("/healthz", (c) => c.json({ ok: true }));
 app.route("/", admin);
 app.route("/", availability);
 app.route("/", reservations);
+app.route("/", operations);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "storefrontKey", { type: "apiKey", in: "header", name: "X-Api-Key" });
 app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer" });
@@ -40,4 +44,13 @@ app.doc31("/openapi.json", {
 });
 app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "Edge inventory API" }));
 
-export default app;
+export default {
+  fetch: app.fetch,
+  async queue(batch, env, ctx) {
+    // Queue names carry the region in production (inventory-events-eu, inventory-events-eu-dlq).
+    if (batch.queue.endsWith("-dlq")) return consumeDeadLetters(batch, env, ctx);
+    if (batch.queue.startsWith("inventory-events")) return consumeInventoryEvents(batch, env, ctx);
+    console.error(`no consumer for queue ${batch.queue}; retrying so nothing is lost`);
+    batch.retryAll({ delaySeconds: 300 });
+  },
+} satisfies ExportedHandler<Env>;

@@ -1,0 +1,102 @@
+// The Postgres system of record, described once. drizzle-kit generates the migrations in
+// schema/migrations from this file (`npm run db:generate`); never edit those by hand.
+//
+// inventory_events is the log: every event of every SKU-region object, exactly once, never edited.
+// Everything else is a projection of it that `npm run db:rebuild` can rebuild from scratch.
+import { sql } from "drizzle-orm";
+import { integer, jsonb, pgTable, primaryKey, serial, text, timestamp } from "drizzle-orm/pg-core";
+
+const at = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
+
+export const inventoryEvents = pgTable(
+  "inventory_events",
+  {
+    region: text("region").notNull(),
+    sku: text("sku").notNull(),
+    seq: integer("seq").notNull(),
+    type: text("type").notNull(),
+    occurredAt: at("occurred_at").notNull(),
+    payload: jsonb("payload").$type<Record<string, unknown>>().notNull(),
+    receivedAt: at("received_at").notNull().default(sql`now()`),
+  },
+  // The event id: a redelivered message hits this key and changes nothing.
+  (t) => [primaryKey({ columns: [t.region, t.sku, t.seq] })],
+);
+
+/** The projection tables, by name, so a rebuild can fill a shadow copy and swap it in. */
+export function projectionTables(suffix = "") {
+  const streamPositions = pgTable(
+    `stream_positions${suffix}`,
+    {
+      region: text("region").notNull(),
+      sku: text("sku").notNull(),
+      // Events up to here are applied; later ones wait until the gap before them is filled.
+      appliedSeq: integer("applied_seq").notNull().default(0),
+      updatedAt: at("updated_at").notNull().default(sql`now()`),
+    },
+    (t) => [primaryKey({ columns: [t.region, t.sku] })],
+  );
+  const reservationLedger = pgTable(
+    `reservation_ledger${suffix}`,
+    {
+      region: text("region").notNull(),
+      reservationId: text("reservation_id").notNull(),
+      sku: text("sku").notNull(),
+      qty: integer("qty").notNull(),
+      // held -> confirmed -> (later issues: allocated, shipped) | released | expired | reverted
+      status: text("status").notNull(),
+      heldAt: at("held_at").notNull(),
+      expiresAt: at("expires_at").notNull(),
+      confirmedAt: at("confirmed_at"),
+      endedAt: at("ended_at"),
+      lastSeq: integer("last_seq").notNull(),
+    },
+    (t) => [primaryKey({ columns: [t.region, t.reservationId, t.sku] })],
+  );
+  const warehouseLevels = pgTable(
+    `inventory_levels${suffix}`,
+    {
+      region: text("region").notNull(),
+      sku: text("sku").notNull(),
+      warehouse: text("warehouse").notNull(),
+      onHand: integer("on_hand").notNull(),
+      asOfSeq: integer("as_of_seq").notNull(),
+      updatedAt: at("updated_at").notNull(),
+    },
+    (t) => [primaryKey({ columns: [t.region, t.sku, t.warehouse] })],
+  );
+  const skuRegionLevels = pgTable(
+    `sku_region_levels${suffix}`,
+    {
+      region: text("region").notNull(),
+      sku: text("sku").notNull(),
+      onHand: integer("on_hand").notNull(),
+      held: integer("held").notNull(),
+      confirmed: integer("confirmed").notNull(),
+      safetyStock: integer("safety_stock").notNull(),
+      available: integer("available").notNull(),
+      version: integer("version").notNull(),
+      updatedAt: at("updated_at").notNull(),
+    },
+    (t) => [primaryKey({ columns: [t.region, t.sku] })],
+  );
+  return { streamPositions, reservationLedger, warehouseLevels, skuRegionLevels };
+}
+export type ProjectionTables = ReturnType<typeof projectionTables>;
+
+const live = projectionTables();
+export const streamPositions = live.streamPositions;
+export const reservationLedger = live.reservationLedger;
+export const inventoryLevels = live.warehouseLevels;
+export const skuRegionLevels = live.skuRegionLevels;
+
+/** Messages that exhausted their retries, kept for operators (GET /v1/admin/{region}/dead-letters). */
+export const deadLetters = pgTable("dead_letters", {
+  id: serial("id").primaryKey(),
+  queue: text("queue").notNull(),
+  messageId: text("message_id").notNull().unique(),
+  region: text("region"),
+  body: jsonb("body").notNull(),
+  attempts: integer("attempts").notNull(),
+  receivedAt: at("received_at").notNull().default(sql`now()`),
+});

@@ -1,0 +1,138 @@
+// Applies the event log to the projections, in sequence order per SKU-region. Used by the queue
+// consumer (live tables, through the Neon driver) and by the rebuild (shadow tables, through pg):
+// the same code, so a rebuild produces exactly what the consumer would have.
+import { and, asc, eq, gt, sql } from "drizzle-orm";
+import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import { inventoryEvents, type ProjectionTables } from "../schema/tables";
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Db = PgDatabase<PgQueryResultHKT, any, any>;
+
+export interface LoggedEvent {
+  region: string;
+  sku: string;
+  seq: number;
+  type: string;
+  occurredAt: Date;
+  payload: Record<string, unknown>;
+}
+
+interface Totals {
+  onHand: number;
+  held: number;
+  confirmed: number;
+  safetyStock: number;
+  available: number;
+}
+
+const ENDED: Record<string, string> = {
+  hold_released: "released",
+  hold_expired: "expired",
+  confirmation_reverted: "reverted",
+};
+
+/**
+ * Applies every event of one SKU-region after its applied position that has no gap before it.
+ * Call inside a transaction: the position row is locked so two consumers never apply twice.
+ * Returns how many events were applied and the seq of the first missing event, if any is waiting.
+ */
+export async function applyPending(tx: Db, t: ProjectionTables, region: string, sku: string) {
+  await tx.insert(t.streamPositions).values({ region, sku, appliedSeq: 0 }).onConflictDoNothing();
+  const [position] = await tx
+    .select({ appliedSeq: t.streamPositions.appliedSeq })
+    .from(t.streamPositions)
+    .where(and(eq(t.streamPositions.region, region), eq(t.streamPositions.sku, sku)))
+    .for("update");
+  let applied = position!.appliedSeq;
+  const start = applied;
+  for (;;) {
+    const page = await tx
+      .select()
+      .from(inventoryEvents)
+      .where(and(eq(inventoryEvents.region, region), eq(inventoryEvents.sku, sku), gt(inventoryEvents.seq, applied)))
+      .orderBy(asc(inventoryEvents.seq))
+      .limit(500);
+    for (const event of page) {
+      if (event.seq !== applied + 1) break; // a gap: wait for the missing event
+      await applyEvent(tx, t, event);
+      applied = event.seq;
+    }
+    if (page.length < 500 || page.at(-1)!.seq !== applied) break;
+  }
+  if (applied !== start) {
+    await tx
+      .update(t.streamPositions)
+      .set({ appliedSeq: applied, updatedAt: new Date() })
+      .where(and(eq(t.streamPositions.region, region), eq(t.streamPositions.sku, sku)));
+  }
+  return { applied: applied - start, appliedSeq: applied };
+}
+
+async function applyEvent(tx: Db, t: ProjectionTables, e: LoggedEvent): Promise<void> {
+  const p = e.payload;
+  const key = { region: e.region, sku: e.sku };
+  switch (e.type) {
+    case "stock_set":
+      await tx
+        .insert(t.warehouseLevels)
+        .values({ ...key, warehouse: String(p.warehouse), onHand: Number(p.onHand), asOfSeq: e.seq, updatedAt: e.occurredAt })
+        .onConflictDoUpdate({
+          target: [t.warehouseLevels.region, t.warehouseLevels.sku, t.warehouseLevels.warehouse],
+          set: { onHand: Number(p.onHand), asOfSeq: e.seq, updatedAt: e.occurredAt },
+        });
+      break;
+    case "hold_placed":
+      await tx
+        .insert(t.reservationLedger)
+        .values({
+          ...key,
+          reservationId: String(p.holdId),
+          qty: Number(p.qty),
+          status: "held",
+          heldAt: e.occurredAt,
+          expiresAt: new Date(Number(p.expiresAt)),
+          lastSeq: e.seq,
+        })
+        .onConflictDoNothing();
+      break;
+    case "hold_confirmed":
+      await updateLedger(tx, t, e, { status: "confirmed", confirmedAt: e.occurredAt });
+      break;
+    default:
+      if (ENDED[e.type]) await updateLedger(tx, t, e, { status: ENDED[e.type]!, endedAt: e.occurredAt });
+  }
+  const after = p.after as Totals | undefined;
+  if (after) {
+    const levels = { ...after, version: e.seq, updatedAt: e.occurredAt };
+    await tx
+      .insert(t.skuRegionLevels)
+      .values({ ...key, ...levels })
+      .onConflictDoUpdate({ target: [t.skuRegionLevels.region, t.skuRegionLevels.sku], set: levels });
+  }
+}
+
+async function updateLedger(
+  tx: Db,
+  t: ProjectionTables,
+  e: LoggedEvent,
+  change: { status: string; confirmedAt?: Date; endedAt?: Date },
+): Promise<void> {
+  await tx
+    .update(t.reservationLedger)
+    .set({ ...change, lastSeq: e.seq })
+    .where(
+      and(
+        eq(t.reservationLedger.region, e.region),
+        eq(t.reservationLedger.sku, e.sku),
+        eq(t.reservationLedger.reservationId, String(e.payload.holdId)),
+      ),
+    );
+}
+
+/** Stores events in the log; ones already there (redeliveries) are skipped by their key. */
+export async function recordEvents(tx: Db, events: LoggedEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  await tx.insert(inventoryEvents).values(events).onConflictDoNothing();
+}
+
+export const lockPositions = (tx: Db, table: string) => tx.execute(sql.raw(`LOCK TABLE ${table} IN EXCLUSIVE MODE`));

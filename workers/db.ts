@@ -1,0 +1,22 @@
+// Postgres for the edge: the Neon serverless driver over WebSockets, wrapped by drizzle. In
+// production DATABASE_URL points at the region's Neon database. Locally PG_BRIDGE names a small
+// WebSocket-to-TCP bridge (scripts/pg-bridge.mjs) in front of a plain Postgres, so the same driver
+// code runs unchanged.
+import { neonConfig, Pool } from "@neondatabase/serverless";
+import { drizzle } from "drizzle-orm/neon-serverless";
+import type { Env } from "./env";
+
+export function connect(env: Pick<Env, "DATABASE_URL" | "PG_BRIDGE">) {
+  if (!env.DATABASE_URL) throw new Error("DATABASE_URL is not set: run `wrangler secret put DATABASE_URL --env <region>`");
+  if (env.PG_BRIDGE) {
+    const bridge = env.PG_BRIDGE;
+    neonConfig.useSecureWebSocket = false;
+    neonConfig.pipelineConnect = false;
+    neonConfig.pipelineTLS = false;
+    neonConfig.wsProxy = (host, port) => `${bridge}/v1?address=${host}:${port}`;
+  }
+  const pool = new Pool({ connectionString: env.DATABASE_URL, connectionTimeoutMillis: 5_000 });
+  // A broken connection must fail the query that uses it, not crash the isolate.
+  pool.on("error", (err: Error) => console.warn(`postgres pool: ${err?.message ?? String(err)}`));
+  return { db: drizzle({ client: pool }), close: () => pool.end() };
+}

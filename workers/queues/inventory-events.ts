@@ -1,0 +1,64 @@
+// Consumer of the inventory-events queue: stores each event once in the Postgres log and applies
+// it to the projections in sequence order per SKU-region. Redeliveries change nothing (the event
+// id is the table key); an event that arrives before its predecessor is stored and applied once
+// the gap is filled. Failures retry per message with exponential backoff and jitter; after
+// max_retries the queue moves the message to the dead-letter queue.
+import { projectionTables } from "../../schema/tables";
+import { InventoryEventMessage } from "../../schema/messages";
+import { applyPending, recordEvents, type LoggedEvent } from "../../system-of-record/projection";
+import { connect } from "../db";
+import type { Env } from "../env";
+import { recordDeadLetters } from "./dead-letters";
+
+const live = projectionTables();
+const MAX_PARALLEL_STREAMS = 4;
+
+export function retryDelaySeconds(attempts: number): number {
+  const base = Math.min(300, 2 ** Math.min(attempts, 9));
+  return Math.max(1, Math.round(base / 2 + Math.random() * (base / 2)));
+}
+
+export async function consumeInventoryEvents(batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext): Promise<void> {
+  const { db, close } = connect(env);
+  try {
+    const streams = new Map<string, { region: string; sku: string; messages: Message<unknown>[]; events: LoggedEvent[] }>();
+    const malformed: Message<unknown>[] = [];
+    for (const message of batch.messages) {
+      const parsed = InventoryEventMessage.safeParse(message.body);
+      if (!parsed.success) {
+        malformed.push(message);
+        continue;
+      }
+      const e = parsed.data;
+      const key = `${e.region}:${e.sku}`;
+      const stream = streams.get(key) ?? { region: e.region, sku: e.sku, messages: [], events: [] };
+      stream.messages.push(message);
+      stream.events.push({ region: e.region, sku: e.sku, seq: e.seq, type: e.type, occurredAt: new Date(e.at), payload: e.payload });
+      streams.set(key, stream);
+    }
+    // Nothing will ever make a malformed message valid: park it for operators straight away.
+    if (malformed.length) await recordDeadLetters(db, batch.queue, malformed, "malformed message");
+
+    const pending = [...streams.values()];
+    const worker = async () => {
+      for (let stream = pending.shift(); stream; stream = pending.shift()) {
+        try {
+          await db.transaction(async (tx) => {
+            await recordEvents(tx, stream.events);
+            await applyPending(tx, live, stream.region, stream.sku);
+          });
+          for (const m of stream.messages) m.ack();
+        } catch (err) {
+          console.warn(`inventory-events: ${stream.region}:${stream.sku} not stored, will retry`, err);
+          for (const m of stream.messages) m.retry({ delaySeconds: retryDelaySeconds(m.attempts) });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(MAX_PARALLEL_STREAMS, pending.length) }, worker));
+  } catch (err) {
+    console.warn("inventory-events: batch failed, will retry", err);
+    for (const m of batch.messages) m.retry({ delaySeconds: retryDelaySeconds(m.attempts) });
+  } finally {
+    ctx.waitUntil(close());
+  }
+}

@@ -1,0 +1,89 @@
+// Operator routes over the system of record: reconciliation against the objects, and what landed
+// in the dead-letter queue.
+import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
+import { desc, eq, or, isNull } from "drizzle-orm";
+import { DeadLettersPage, DeadLettersQuery, ReconcileQuery, ReconcileReport, RegionParams } from "../../schema/contracts";
+import { deadLetters } from "../../schema/tables";
+import { reconcileRegion } from "../../system-of-record/reconcile";
+import { adminToken, knownRegion } from "../auth";
+import { connect } from "../db";
+import type { AppEnv } from "../env";
+import { Problem } from "../problems";
+import { validationHook } from "../validation";
+import { problemContent } from "./common";
+
+function unavailable(err: unknown): Problem {
+  console.warn("postgres unavailable", err);
+  return new Problem("database_unavailable", "Check DATABASE_URL and that Postgres is up");
+}
+
+const AdminHeaders = z.object({ authorization: z.string().openapi({ example: "Bearer dev-admin-token" }) });
+
+const reconcile = createRoute({
+  method: "get",
+  path: "/v1/admin/{region}/reconcile",
+  tags: ["operations"],
+  summary: "Compare every SKU-region object with its Postgres projection",
+  middleware: [adminToken(), knownRegion()] as const,
+  request: { params: RegionParams, query: ReconcileQuery, headers: AdminHeaders },
+  responses: {
+    200: { description: "Per SKU-region: ok, lagging or drift", content: { "application/json": { schema: ReconcileReport } } },
+    503: problemContent("Postgres could not be reached"),
+  },
+});
+
+const listDeadLetters = createRoute({
+  method: "get",
+  path: "/v1/admin/{region}/dead-letters",
+  tags: ["operations"],
+  summary: "Messages that exhausted their retries, newest first",
+  middleware: [adminToken(), knownRegion()] as const,
+  request: { params: RegionParams, query: DeadLettersQuery, headers: AdminHeaders },
+  responses: { 200: { description: "Dead letters", content: { "application/json": { schema: DeadLettersPage } } } },
+});
+
+export const operations = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+  .openapi(reconcile, async (c) => {
+    const { region } = c.req.valid("param");
+    const { graceSeconds } = c.req.valid("query");
+    const { db, close } = connect(c.env);
+    try {
+      const report = await reconcileRegion(db, c.env.INVENTORY, region, graceSeconds * 1000);
+      return c.json(report, 200);
+    } catch (err) {
+      throw unavailable(err);
+    } finally {
+      c.executionCtx.waitUntil(close());
+    }
+  })
+  .openapi(listDeadLetters, async (c) => {
+    const { region } = c.req.valid("param");
+    const { limit } = c.req.valid("query");
+    const { db, close } = connect(c.env);
+    try {
+      const rows = await db
+        .select()
+        .from(deadLetters)
+        .where(or(eq(deadLetters.region, region), isNull(deadLetters.region)))
+        .orderBy(desc(deadLetters.id))
+        .limit(limit);
+      return c.json(
+        {
+          region,
+          deadLetters: rows.map((r) => ({
+            id: r.id,
+            queue: r.queue,
+            messageId: r.messageId,
+            attempts: r.attempts,
+            receivedAt: r.receivedAt.toISOString(),
+            body: r.body,
+          })),
+        },
+        200,
+      );
+    } catch (err) {
+      throw unavailable(err);
+    } finally {
+      c.executionCtx.waitUntil(close());
+    }
+  });
