@@ -1,0 +1,63 @@
+// npm run reconcile [-- --url http://127.0.0.1:8787 --region eu --grace 60]
+// Asks a running deployment to compare each SKU-region object with its Postgres projection and
+// prints the drift. Exits 1 when anything drifted, 0 when all is ok or merely lagging.
+import { existsSync, readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+
+const { values } = parseArgs({
+  options: {
+    url: { type: "string", default: process.env.EDGE_URL ?? "http://127.0.0.1:8787" },
+    region: { type: "string", multiple: true },
+    grace: { type: "string", default: "60" },
+  },
+});
+
+function adminToken(): string {
+  if (process.env.ADMIN_TOKEN) return process.env.ADMIN_TOKEN;
+  if (existsSync(".dev.vars")) {
+    const match = /^ADMIN_TOKEN=(.*)$/m.exec(readFileSync(".dev.vars", "utf8"));
+    if (match) return match[1]!.trim();
+  }
+  return "dev-admin-token";
+}
+
+function regions(): string[] {
+  if (values.region?.length) return values.region;
+  const toml = readFileSync("wrangler.toml", "utf8");
+  return [...toml.matchAll(/^\[env\.([a-z0-9_-]+)\]\s*$/gm)].map((m) => m[1]!);
+}
+
+interface Check {
+  sku: string;
+  status: string;
+  objectVersion: number;
+  projectedVersion: number;
+  differences: string[];
+}
+
+let drifted = 0;
+for (const region of regions()) {
+  const url = `${values.url}/v1/admin/${region}/reconcile?graceSeconds=${values.grace}`;
+  let res: Response;
+  try {
+    res = await fetch(url, { headers: { authorization: `Bearer ${adminToken()}` } });
+  } catch (err) {
+    console.error(`${region}: cannot reach ${values.url} (${(err as Error).message}). Is \`npm start\` running, or is --url right?`);
+    process.exit(2);
+  }
+  const body = (await res.json()) as { checked: number; ok: number; lagging: Check[]; drift: Check[]; detail?: string };
+  if (!res.ok) {
+    console.error(`${region}: ${res.status} ${body.detail ?? JSON.stringify(body)}`);
+    process.exit(2);
+  }
+  console.log(`${region}: ${body.checked} SKU-regions checked, ${body.ok} ok, ${body.lagging.length} lagging, ${body.drift.length} drifted`);
+  for (const c of [...body.drift, ...body.lagging]) {
+    console.log(`  ${c.status.padEnd(7)} ${c.sku.padEnd(28)} object v${c.objectVersion}, Postgres v${c.projectedVersion}: ${c.differences.join("; ")}`);
+  }
+  drifted += body.drift.length;
+}
+if (drifted) {
+  console.error(`\n${drifted} SKU-region(s) drifted. The objects are authoritative: run \`npm run db:rebuild\` if the log is complete, or check the dead letters (GET /v1/admin/<region>/dead-letters).`);
+  process.exit(1);
+}
+console.log("no drift");
