@@ -253,6 +253,20 @@ export class InventoryObject extends DurableObject<Env> {
   }
 
   /**
+   * Puts every event after `after` back in the outbox and sends them again: the repair for a
+   * system of record that lost messages (its consumer skips what it already has).
+   */
+  async resend(after: number): Promise<{ queued: number }> {
+    const queued = this.ctx.storage.transactionSync(() => {
+      this.sql.exec("INSERT OR IGNORE INTO outbox (seq) SELECT seq FROM events WHERE seq > ?", after);
+      return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").one().n;
+    });
+    await this.scheduleAlarm(Date.now() + OUTBOX_RETRY_MS);
+    void this.sendOutbox();
+    return { queued };
+  }
+
+  /**
    * The state as the event log records it (the `after` of the last event), which is what a
    * projection of the log must equal; plus when the first event after `projectedVersion` happened.
    */

@@ -211,3 +211,7 @@ export const DeadLettersPage = z
     ),
   })
   .openapi("DeadLetters");
+
+export const ResendBody = z
+  .strictObject({ after: z.number().int().min(0).default(0).openapi({ description: "Resend events with seq greater than this" }) })
+  .openapi("Resend");

@@ -1,6 +1,8 @@
-// npm run reconcile [-- --url http://127.0.0.1:8787 --region eu --grace 60]
+// npm run reconcile [-- --url http://127.0.0.1:8787 --region eu --grace 60 --repair]
 // Asks a running deployment to compare each SKU-region object with its Postgres projection and
 // prints the drift. Exits 1 when anything drifted, 0 when all is ok or merely lagging.
+// --repair asks each object that is ahead of Postgres to resend the missing events (the consumer
+// skips what it already has), waits, and checks again.
 import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 
@@ -9,6 +11,7 @@ const { values } = parseArgs({
     url: { type: "string", default: process.env.EDGE_URL ?? "http://127.0.0.1:8787" },
     region: { type: "string", multiple: true },
     grace: { type: "string", default: "60" },
+    repair: { type: "boolean", default: false },
   },
 });
 
@@ -35,8 +38,7 @@ interface Check {
   differences: string[];
 }
 
-let drifted = 0;
-for (const region of regions()) {
+async function check(region: string) {
   const url = `${values.url}/v1/admin/${region}/reconcile?graceSeconds=${values.grace}`;
   let res: Response;
   try {
@@ -54,7 +56,29 @@ for (const region of regions()) {
   for (const c of [...body.drift, ...body.lagging]) {
     console.log(`  ${c.status.padEnd(7)} ${c.sku.padEnd(28)} object v${c.objectVersion}, Postgres v${c.projectedVersion}: ${c.differences.join("; ")}`);
   }
-  drifted += body.drift.length;
+  return body.drift;
+}
+
+async function resend(region: string, c: Check) {
+  const res = await fetch(`${values.url}/v1/admin/${region}/stock/${encodeURIComponent(c.sku)}/resend`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${adminToken()}`, "content-type": "application/json" },
+    body: JSON.stringify({ after: c.projectedVersion }),
+  });
+  console.log(`  resend ${c.sku} after v${c.projectedVersion}: ${res.status}`);
+}
+
+let drifted = 0;
+for (const region of regions()) {
+  let drift = await check(region);
+  const repairable = drift.filter((c) => c.objectVersion > c.projectedVersion);
+  if (values.repair && repairable.length) {
+    console.log(`${region}: repairing ${repairable.length} SKU-region(s) that are behind`);
+    for (const c of repairable) await resend(region, c);
+    await new Promise((r) => setTimeout(r, 5_000)); // the queue delivers within a few seconds
+    drift = await check(region);
+  }
+  drifted += drift.length;
 }
 if (drifted) {
   console.error(`\n${drifted} SKU-region(s) drifted. The objects are authoritative: run \`npm run db:rebuild\` if the log is complete, or check the dead letters (GET /v1/admin/<region>/dead-letters).`);

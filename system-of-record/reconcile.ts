@@ -3,7 +3,7 @@
 // differs is "drift" and needs an operator.
 import { eq } from "drizzle-orm";
 import { inventoryName, type InventoryObject } from "../durable-objects/inventory";
-import { inventoryLevels, skuRegionLevels } from "../schema/tables";
+import { inventoryLevels, skuRegionLevels, streamPositions } from "../schema/tables";
 import type { Db } from "./projection";
 
 export interface SkuRegionCheck {
@@ -31,7 +31,16 @@ export async function reconcileRegion(
   region: string,
   graceMs = 60_000,
 ): Promise<ReconcileReport> {
-  const projected = await db.select().from(skuRegionLevels).where(eq(skuRegionLevels.region, region));
+  const levels = await db.select().from(skuRegionLevels).where(eq(skuRegionLevels.region, region));
+  // A SKU-region whose first event never arrived has a stream position but no levels yet.
+  const positions = await db.select().from(streamPositions).where(eq(streamPositions.region, region));
+  const EMPTY = { onHand: 0, held: 0, confirmed: 0, safetyStock: 0, available: 0 };
+  const projected = [
+    ...levels,
+    ...positions
+      .filter((p) => !levels.some((l) => l.sku === p.sku))
+      .map((p) => ({ sku: p.sku, version: p.appliedSeq, ...EMPTY })),
+  ];
   const warehouses = await db.select().from(inventoryLevels).where(eq(inventoryLevels.region, region));
   const checks: SkuRegionCheck[] = [];
   const queue = [...projected];

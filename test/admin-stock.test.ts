@@ -97,6 +97,7 @@ describe("the API description", () => {
       "/v1/admin/{region}/reconcile",
       "/v1/admin/{region}/stock/{sku}",
       "/v1/admin/{region}/stock/{sku}/events",
+      "/v1/admin/{region}/stock/{sku}/resend",
       "/v1/{region}/availability",
       "/v1/{region}/reservations",
       "/v1/{region}/reservations/{id}",

@@ -1,12 +1,12 @@
 // Operators can rebuild the projections from the log (swapped in atomically) and reconcile the
 // objects against Postgres, which reports drift per SKU-region.
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import worker from "../workers/index";
 import { asc, eq, sql } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
-import { inventoryName } from "../durable-objects/inventory";
-import { projectionTables, reservationLedger, skuRegionLevels, streamPositions } from "../schema/tables";
+import { inventoryName, type InventoryObject } from "../durable-objects/inventory";
+import { inventoryEvents, projectionTables, reservationLedger, skuRegionLevels, streamPositions } from "../schema/tables";
 import { rebuildProjections } from "../system-of-record/rebuild";
 import { adminHeaders, call, confirm, release, reserve, setStock, uniqueSku } from "./client";
 import { database, eventually } from "./db";
@@ -109,5 +109,40 @@ describe("reconciling objects with Postgres", () => {
     await waitOnExecutionContext(ctx);
     expect(res.status).toBe(503);
     expect(await res.json()).toMatchObject({ code: "database_unavailable", detail: "Check DATABASE_URL and that Postgres is up" });
+  });
+});
+
+describe("repairing lost messages", () => {
+  it("reports a SKU-region whose first event never reached Postgres, and a resend repairs it", async () => {
+    const sku = uniqueSku("LOST");
+    const stub = env.INVENTORY.get(env.INVENTORY.idFromName(inventoryName("apac", sku)));
+    await runInDurableObject(stub, async (obj: InventoryObject, state) => {
+      (obj as unknown as { sending: Promise<void> }).sending = new Promise(() => {}); // nothing leaves
+      await obj.setStock({ sku, region: "apac", warehouse: "apac-sg", onHand: 7 });
+      state.storage.sql.exec("DELETE FROM outbox"); // ...and the message is lost for good
+    });
+    await runInDurableObject(stub, (_obj, state) => {
+      try {
+        state.abort("restart");
+      } catch {
+        /* surfaces here */
+      }
+    }).catch(() => undefined);
+    await setStock("apac", sku, { warehouse: "apac-syd", onHand: 3 });
+    await eventually(async () => ((await db.select().from(inventoryEvents).where(eq(inventoryEvents.sku, sku))).length ? true : undefined), "event 2 stored");
+
+    const report = await call("GET", "/v1/admin/apac/reconcile?graceSeconds=0", { headers: adminHeaders() });
+    expect(report.body.drift.find((d: any) => d.sku === sku)).toMatchObject({ objectVersion: 2, projectedVersion: 0 });
+
+    const resent = await call("POST", `/v1/admin/apac/stock/${sku}/resend`, { headers: adminHeaders(), body: { after: 0 } });
+    expect(resent.status).toBe(202);
+    await eventually(async () => {
+      const [p] = await db.select().from(streamPositions).where(eq(streamPositions.sku, sku));
+      return p?.appliedSeq === 2 ? true : undefined;
+    }, "repaired projection");
+    const after = await call("GET", "/v1/admin/apac/reconcile?graceSeconds=0", { headers: adminHeaders() });
+    expect(after.body.drift.find((d: any) => d.sku === sku)).toBeUndefined();
+    const [levels] = await db.select().from(skuRegionLevels).where(eq(skuRegionLevels.sku, sku));
+    expect(levels).toMatchObject({ onHand: 10, version: 2 });
   });
 });

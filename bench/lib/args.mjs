@@ -34,7 +34,7 @@ function convert(name, opt, raw) {
     }
     case "number": {
       const n = Number(raw);
-      if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got '${raw}'`);
+      if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a number >= 0, got '${raw}'`);
       return n;
     }
     case "boolean":

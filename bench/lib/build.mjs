@@ -3,7 +3,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 
 const require = createRequire(import.meta.url);
 
@@ -23,7 +23,7 @@ export function wranglerVersion() {
 
 /** Returns { dir, main, wranglerVersion, ms }; `main` is the bundled entry module. */
 export async function buildWorker({ projectRoot, outdir }) {
-  const wranglerBin = require.resolve("wrangler/bin/wrangler.js");
+  const wranglerBin = join(dirname(require.resolve("wrangler/package.json")), "bin", "wrangler.js");
   const args = [wranglerBin, "deploy", "--dry-run", "--outdir", outdir, "--env", ""];
   const t0 = performance.now();
   const output = await new Promise((resolve, reject) => {

@@ -138,7 +138,7 @@ function run(spec) {
     });
 
     const ticker = setInterval(() => {
-      process.send?.({ type: "tick", elapsedMs: performance.now() - startedAt, responses, perSecond: tickResponses * (1000 / TICK_MS), draining });
+      if (process.connected) process.send({ type: "tick", elapsedMs: performance.now() - startedAt, responses, perSecond: tickResponses * (1000 / TICK_MS), draining });
       tickResponses = 0;
     }, TICK_MS);
 
@@ -153,13 +153,19 @@ function run(spec) {
   });
 }
 
+const reply = (msg) => {
+  if (process.connected) process.send(msg);
+};
 process.on("message", async (msg) => {
   if (msg?.type !== "run") return;
   try {
-    const result = await run(msg.spec);
-    process.send({ type: "result", result });
+    reply({ type: "result", result: await run(msg.spec) });
   } catch (err) {
-    process.send({ type: "error", message: String(err?.stack ?? err) });
+    reply({ type: "error", message: String(err?.stack ?? err) });
   }
 });
+// Ctrl-C in a terminal reaches the whole process group: the parent decides when this one stops.
+process.on("SIGINT", () => {});
+// The parent is gone (or done with us): nothing left to do.
+process.on("disconnect", () => process.exit(0));
 process.send?.({ type: "ready" });

@@ -56,19 +56,39 @@ export function findDescendants(rootPid, name) {
   return [...commOf].filter(([pid, comm]) => comm.includes(name) && isDescendant(pid)).map(([pid]) => pid);
 }
 
-/** Measures the CPU used by a set of named processes between start() and stop(). */
+/** CPU time (ms) the whole machine has been busy, all cores summed, or null (Linux only). */
+export function machineBusyMs() {
+  try {
+    const line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]; // "cpu  user nice system idle iowait irq softirq steal ..."
+    const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+    return ((user + nice + system + irq + softirq + (steal || 0)) * 1000) / CLK_TCK;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Measures the CPU used by a set of named processes between start and stop(), and what the rest
+ * of the machine used meanwhile ("others": anything else running disturbs the numbers).
+ */
 export function cpuMeter(pids) {
   const before = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuTimeMs(pid)]));
+  const busyBefore = machineBusyMs();
   const t0 = performance.now();
   return {
     stop() {
       const wallMs = performance.now() - t0;
+      const busy = machineBusyMs();
       const out = {};
+      let ours = 0;
       for (const [name, pid] of Object.entries(pids)) {
         const now = cpuTimeMs(pid);
         const cpuMs = now === null || before[name] === null ? null : now - before[name];
+        ours += cpuMs ?? 0;
         out[name] = { cpuMs, coresUsed: cpuMs === null ? null : cpuMs / wallMs };
       }
+      const othersMs = busy === null || busyBefore === null ? null : Math.max(0, busy - busyBefore - ours);
+      out.others = { cpuMs: othersMs, coresUsed: othersMs === null ? null : othersMs / wallMs };
       return { wallMs, processes: out };
     },
   };

@@ -2,6 +2,13 @@
 // production Workers, with SQLite-backed Durable Objects, and none of `wrangler dev`'s proxy
 // worker, file watching or per-request logging.
 //
+// Bindings come from wrangler.toml through wrangler's own translation
+// (unstable_getMiniflareWorkerOptions, which the vitest plugin also uses), so Durable Objects
+// (SQLite-backed per [[migrations]]), queues and whatever is added later are bound as in
+// `wrangler dev`. Plain-text bindings are wrangler.toml's [vars] plus the caller's overrides
+// (secrets): .dev.vars is not used. Queue consumers are off unless asked for: the benchmark
+// measures the request path, and a consumer would compete with it for workerd's thread.
+//
 // By default requests go to a direct socket on the user worker (miniflare's `unsafeDirectSockets`),
 // so nothing sits between the load generator and the worker. `viaEntry: true` uses miniflare's
 // main port instead, which passes every request through its internal entry worker (request.cf
@@ -10,51 +17,96 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { Log, LogLevel, Miniflare, convertV4MiniflareOptions } from "miniflare";
+import { pathToFileURL } from "node:url";
 import { findDescendants, threadCount } from "./proc.mjs";
 
-const require = createRequire(import.meta.url);
+// The miniflare (and so the workerd) that the project's wrangler uses, not whichever copy npm
+// hoisted to node_modules/miniflare (other packages, e.g. the vitest plugin, bring their own).
+const fromWrangler = createRequire(createRequire(import.meta.url).resolve("wrangler/package.json"));
+const miniflarePkgPath = fromWrangler.resolve("miniflare/package.json");
+const fromMiniflare = createRequire(miniflarePkgPath);
+const { Log, LogLevel, Miniflare, convertV4MiniflareOptions } = await import(pathToFileURL(fromWrangler.resolve("miniflare")).href);
 
-function packageVersion(name, from) {
+export function miniflareVersions() {
+  const version = (path) => JSON.parse(readFileSync(path, "utf8")).version;
+  return { miniflare: version(miniflarePkgPath), workerd: version(fromMiniflare.resolve("workerd/package.json")) };
+}
+
+/** wrangler.toml -> miniflare (v4-style) worker options, as `wrangler dev` would bind them. */
+async function workerOptionsFromConfig(configPath, env) {
+  const saved = process.env.WRANGLER_LOG;
+  process.env.WRANGLER_LOG = "error"; // wrangler otherwise logs which .dev.vars it read
   try {
-    const path = createRequire(from).resolve(`${name}/package.json`);
-    return JSON.parse(readFileSync(path, "utf8")).version;
-  } catch {
-    return "unknown";
+    const wrangler = await import("wrangler");
+    const config = wrangler.unstable_readConfig({ config: configPath, env: env || undefined });
+    const { workerOptions } = wrangler.unstable_getMiniflareWorkerOptions(configPath, env ?? "");
+    return { workerOptions, vars: { ...config.vars }, compatibilityDate: config.compatibility_date };
+  } finally {
+    if (saved === undefined) delete process.env.WRANGLER_LOG;
+    else process.env.WRANGLER_LOG = saved;
   }
 }
 
-export function miniflareVersions() {
-  const miniflarePkg = require.resolve("miniflare/package.json");
-  return { miniflare: packageVersion("miniflare", import.meta.url), workerd: packageVersion("workerd", miniflarePkg) };
+function describeBindings(o) {
+  const parts = [];
+  for (const [name, d] of Object.entries(o.durableObjects ?? {})) {
+    parts.push(`${name} (Durable Object ${typeof d === "string" ? d : d.className}${d.useSQLite ? ", SQLite" : ", KV storage"})`);
+  }
+  for (const name of Object.keys(o.queueProducers ?? {})) parts.push(`${name} (queue producer)`);
+  const others = ["kvNamespaces", "r2Buckets", "d1Databases", "hyperdrives", "serviceBindings", "workflows"]
+    .flatMap((k) => Object.keys(o[k] ?? {}).map((n) => `${n} (${k})`));
+  return [...parts, ...others, ...Object.keys(o.bindings ?? {}).map((n) => `${n} (text)`)];
 }
 
 /**
  * options:
  *   scriptPath          the bundled entry module (from bench/lib/build.mjs)
- *   compatibilityDate
- *   durableObjects      { BINDING: "ClassName" } (all SQLite-backed)
- *   bindings            plain-text vars and secrets
- *   storage             "disk" (default: SQLite files in a temp dir, removed on stop) | "memory"
+ *   configPath          wrangler.toml
+ *   env                 the wrangler environment ("" = top level)
+ *   bindings            text bindings set on top of [vars] (secrets, overrides)
+ *   queueConsumers      true to run the config's queue consumers too (default false)
+ *   storage             where the Durable Objects' SQLite files go (a fresh directory, removed on
+ *                       stop): "disk" (default: the OS temp dir) or "tmpfs" (/dev/shm: no disk
+ *                       I/O). workerd's in-memory Durable Objects cannot use SQLite, so there is
+ *                       no "memory" option.
  *   viaEntry            true to go through miniflare's entry worker (see above)
  */
-export function miniflareRunner(options) {
+export async function miniflareRunner(options) {
   const versions = miniflareVersions();
   const storage = options.storage ?? "disk";
+  const { workerOptions, vars, compatibilityDate } = await workerOptionsFromConfig(options.configPath, options.env ?? "");
+  const { modulesRules: _rules, rootPath: _root, ...bindingOptions } = workerOptions;
+  const worker = {
+    ...bindingOptions,
+    bindings: { ...vars, ...options.bindings },
+    ...(!options.queueConsumers && { queueConsumers: {} }),
+    modules: true,
+    modulesRoot: dirname(options.scriptPath),
+    scriptPath: options.scriptPath,
+    compatibilityDate: workerOptions.compatibilityDate ?? compatibilityDate,
+  };
+  const consumers = Object.keys(workerOptions.queueConsumers ?? {});
   const path = options.viaEntry ? "miniflare entry worker -> worker" : "direct socket to the worker (no miniflare entry worker)";
+  const where = storage === "tmpfs" ? "files on tmpfs /dev/shm" : `files in ${tmpdir()}`;
   return {
     id: "workerd-miniflare",
     versions,
     description:
       `workerd ${versions.workerd} via miniflare ${versions.miniflare} Node API; ${path}; ` +
-      `Durable Objects on SQLite (${storage === "disk" ? "files in a temp dir" : "in memory"}); request logging off`,
-    meta: { storage, viaEntry: Boolean(options.viaEntry), compatibilityDate: options.compatibilityDate, ...versions },
+      `Durable Objects on SQLite (${where}); request logging off` +
+      (consumers.length ? `; queue consumers ${options.queueConsumers ? "on" : "off"}` : ""),
+    bindings: describeBindings(worker),
+    meta: {
+      storage,
+      viaEntry: Boolean(options.viaEntry),
+      compatibilityDate: worker.compatibilityDate,
+      queueConsumers: options.queueConsumers ? consumers : [],
+      bindings: describeBindings(worker),
+      ...versions,
+    },
 
     async start() {
-      const persistDir = mkdtempSync(join(tmpdir(), "bench-reserve-do-"));
-      const durableObjects = Object.fromEntries(
-        Object.entries(options.durableObjects).map(([binding, className]) => [binding, { className, useSQLite: true }]),
-      );
+      const persistDir = mkdtempSync(join(storage === "tmpfs" ? "/dev/shm" : tmpdir(), "bench-reserve-do-"));
       const mf = new Miniflare(
         convertV4MiniflareOptions({
           host: "127.0.0.1",
@@ -63,13 +115,7 @@ export function miniflareRunner(options) {
           log: new Log(LogLevel.WARN),
           cf: false, // placeholder request.cf; true would try to fetch one from Cloudflare
           resourcePersistencePath: persistDir,
-          modules: true,
-          modulesRoot: dirname(options.scriptPath),
-          scriptPath: options.scriptPath,
-          compatibilityDate: options.compatibilityDate,
-          durableObjects,
-          bindings: options.bindings,
-          ...(storage === "memory" && { unsafeEphemeralDurableObjects: true }),
+          ...worker,
           ...(!options.viaEntry && { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] }),
         }),
       );

@@ -1,5 +1,5 @@
 import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
-import { EventsPage, EventsQuery, SetStockBody, StockParams, StockSnapshot, StockState } from "../../schema/contracts";
+import { EventsPage, EventsQuery, ResendBody, SetStockBody, StockParams, StockSnapshot, StockState } from "../../schema/contracts";
 import type { Snapshot, StoredEvent } from "../../durable-objects/inventory";
 import { adminToken, jsonBody, knownRegion } from "../auth";
 import type { AppEnv, Env } from "../env";
@@ -49,6 +49,25 @@ const getEvents = createRoute({
   responses: { 200: { description: "A page of events", content: { "application/json": { schema: EventsPage } } } },
 });
 
+const resendEvents = createRoute({
+  method: "post",
+  path: "/v1/admin/{region}/stock/{sku}/resend",
+  tags: ["admin"],
+  summary: "Send a SKU-region's events to the system of record again (repairs lost messages; duplicates are skipped)",
+  middleware: [adminToken(), knownRegion(), jsonBody()] as const,
+  request: {
+    params: StockParams,
+    headers: AdminHeaders,
+    body: { content: { "application/json": { schema: ResendBody } }, required: true },
+  },
+  responses: {
+    202: {
+      description: "Queued for sending",
+      content: { "application/json": { schema: z.object({ sku: z.string(), region: z.string(), queued: z.number().int() }) } },
+    },
+  },
+});
+
 function snapshotBody(s: Snapshot, env: Env) {
   return {
     sku: s.sku,
@@ -96,6 +115,12 @@ export const admin = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
       },
       200,
     );
+  })
+  .openapi(resendEvents, async (c) => {
+    const { region, sku } = c.req.valid("param");
+    const { after } = c.req.valid("json");
+    const { queued } = await inventoryStub(c.env, region, sku).resend(after);
+    return c.json({ sku, region, queued }, 202);
   })
   .openapi(getEvents, async (c) => {
     const { region, sku } = c.req.valid("param");
