@@ -1,9 +1,12 @@
-// One object per reservation (a shopper's cart hold), named by region, storefront and
-// Idempotency-Key, so a retried request reaches the same object and gets the same outcome. It holds
-// the token and the lines, and drives the SKU-region objects: hold every line or none, confirm every
-// line or revert, release every line. It never decides stock; the SKU-region objects do.
+// The reservation coordinators. A reservation (a shopper's cart hold) has an id derived from its
+// region, storefront and Idempotency-Key, so a retried request finds the same reservation and gets
+// the same outcome. Reservations live in 256 coordinator objects per region, picked by the id's
+// first byte: warm objects with a small SQLite table each, rather than a new object per cart.
+// A coordinator holds the token and the lines and drives the SKU-region objects: hold every line
+// or none, confirm every line or revert, release every line. It never decides stock.
 import { DurableObject } from "cloudflare:workers";
 import { inventoryName, type InventoryObject } from "./inventory";
+import { migrate } from "./inventory-schema";
 import type { Env } from "../workers/env";
 
 export interface Line {
@@ -61,25 +64,56 @@ export interface CreateRequest {
 /** SKU objects keep a hold this much past the reservation's expiry, so a confirm accepted just
  * before expiry reaches every line even if their clocks differ slightly. */
 export const CONFIRM_GRACE_MS = 2_000;
-/** A create that died half-way is compensated (its holds released) this long after it began. */
+/** A create that failed half-way is compensated (its holds released) this long after it began. */
 export const ABANDONED_AFTER_MS = 30_000;
 /** Reservations (and so their Idempotency-Keys) are kept this long, well over the promised 24 h. */
 export const RETENTION_MS = 7 * 24 * 3600_000;
 
-const KEY = "reservation";
+/** Confirms that died half-way are finished (or reverted) by the alarm this long after. */
+const STALLED_CONFIRM_MS = 5_000;
+
+const MIGRATIONS = [
+  `
+  CREATE TABLE reservations (
+    id TEXT PRIMARY KEY,
+    record TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    due_at INTEGER
+  );
+  -- due_at: when the alarm must look at this reservation (abandoned create, stalled confirm).
+  CREATE INDEX reservations_due ON reservations (due_at) WHERE due_at IS NOT NULL;
+  CREATE INDEX reservations_by_age ON reservations (created_at);
+  `,
+];
+
+/** The coordinator object that keeps a reservation: its region and the id's first byte. */
+export function coordinatorName(region: string, reservationId: string): string {
+  return `${region}:${reservationId.slice(0, 2)}`;
+}
 
 export class ReservationObject extends DurableObject<Env> {
-  private queue: Promise<unknown> = Promise.resolve();
+  private sql: SqlStorage;
+  private chains = new Map<string, Promise<unknown>>();
 
-  async create(req: CreateRequest): Promise<CreateOutcome> {
-    return this.serially(async () => {
-      let record = await this.ctx.storage.get<ReservationRecord>(KEY);
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    ctx.blockConcurrencyWhile(async () => migrate(this.sql, MIGRATIONS));
+  }
+
+  async create(id: string, req: CreateRequest): Promise<CreateOutcome> {
+    return this.serially(id, async () => {
+      let record = this.load(id);
       if (record && record.requestHash !== req.requestHash) return { ok: false, code: "idempotency_key_reused" };
       if (record?.createOutcome) return record.createOutcome;
       if (!record) {
         const now = Date.now();
+        // Not stored until the holds are decided: one write per reservation on the hot path. If
+        // this process dies in between, the holds (keyed by the reservation id) expire with their
+        // TTL, and a retry with the same key finds them again and answers the same way.
         record = {
-          id: this.ctx.id.toString(),
+          id,
           region: req.region,
           requestHash: req.requestHash,
           token: randomToken(),
@@ -88,24 +122,22 @@ export class ReservationObject extends DurableObject<Env> {
           expiresAt: now + req.ttlSeconds * 1000,
           state: "pending",
         };
-        await this.ctx.storage.put(KEY, record);
-        await this.ctx.storage.setAlarm(now + ABANDONED_AFTER_MS);
       }
-      // A record still pending here means an earlier attempt died half-way: finish it now.
+      // A record stored as pending means an earlier attempt failed half-way: finish it now.
       return this.holdAllLines(record);
     });
   }
 
-  async view(token: string): Promise<ReservationOutcome> {
-    const record = await this.ctx.storage.get<ReservationRecord>(KEY);
+  async view(id: string, token: string): Promise<ReservationOutcome> {
+    const record = this.load(id);
     const denied = await checkAccess(record, token);
     if (denied) return denied;
     return { ok: true, reservation: toView(record!) };
   }
 
-  async confirm(token: string): Promise<ReservationOutcome> {
-    return this.serially(async () => {
-      const record = await this.ctx.storage.get<ReservationRecord>(KEY);
+  async confirm(id: string, token: string): Promise<ReservationOutcome> {
+    return this.serially(id, async () => {
+      const record = this.load(id);
       const denied = await checkAccess(record, token);
       if (denied) return denied;
       const r = record!;
@@ -114,14 +146,14 @@ export class ReservationObject extends DurableObject<Env> {
       if (r.state === "held" && Date.now() >= r.expiresAt) r.state = "expired";
       if (r.state === "expired") return { ok: false, code: "hold_expired", reservation: toView(r) };
       r.state = "confirming";
-      await this.ctx.storage.put(KEY, r);
+      await this.save(r, Date.now() + STALLED_CONFIRM_MS);
       return this.confirmAllLines(r);
     });
   }
 
-  async release(token: string): Promise<ReservationOutcome> {
-    return this.serially(async () => {
-      const record = await this.ctx.storage.get<ReservationRecord>(KEY);
+  async release(id: string, token: string): Promise<ReservationOutcome> {
+    return this.serially(id, async () => {
+      const record = this.load(id);
       const denied = await checkAccess(record, token);
       if (denied) return denied;
       const r = record!;
@@ -131,32 +163,65 @@ export class ReservationObject extends DurableObject<Env> {
         if (failed) return { ok: false, code: "try_again", detail: failed };
         r.state = Date.now() >= r.expiresAt ? "expired" : "released";
         if (r.state === "released") r.releasedAt = Date.now();
-        await this.ctx.storage.put(KEY, r);
+        await this.save(r, null);
       }
       return { ok: true, reservation: toView(r) };
     });
   }
 
   override async alarm(): Promise<void> {
-    await this.serially(async () => {
-      const r = await this.ctx.storage.get<ReservationRecord>(KEY);
-      if (!r) return;
-      const now = Date.now();
-      if (now >= r.createdAt + RETENTION_MS) {
-        await this.ctx.storage.deleteAll();
-        return;
-      }
-      if (r.state === "pending") {
-        // Nobody came back to finish this create: give its units back now rather than at expiry,
-        // and forget it so a late retry with the same key starts afresh.
-        const failed = await this.releaseAllLines(r);
-        if (failed) throw new Error(`compensating abandoned reservation ${r.id}: ${failed}`); // alarm retries
-        await this.ctx.storage.delete(KEY);
-        return;
-      }
-      if (r.state === "confirming") await this.confirmAllLines(r);
-      await this.ctx.storage.setAlarm(r.createdAt + RETENTION_MS);
-    });
+    const now = Date.now();
+    this.sql.exec("DELETE FROM reservations WHERE created_at <= ?", now - RETENTION_MS);
+    const due = this.sql
+      .exec<{ id: string }>("SELECT id FROM reservations WHERE due_at <= ? ORDER BY due_at LIMIT 100", now)
+      .toArray();
+    const failures: string[] = [];
+    for (const { id } of due) {
+      await this.serially(id, async () => {
+        const r = this.load(id);
+        if (r?.state === "pending") {
+          // Nobody came back to finish this create: give its units back now rather than at expiry,
+          // and forget it so a late retry with the same key starts afresh.
+          const failed = await this.releaseAllLines(r);
+          if (failed) failures.push(failed);
+          else this.sql.exec("DELETE FROM reservations WHERE id = ?", id);
+        } else if (r?.state === "confirming") {
+          await this.confirmAllLines(r);
+        }
+      });
+    }
+    await this.scheduleAlarm();
+    if (failures.length) throw new Error(`compensating abandoned reservations: ${failures.join("; ")}`); // retried
+  }
+
+  // ------------------------------------------------------------------ storage
+
+  private load(id: string): ReservationRecord | undefined {
+    const row = this.sql.exec<{ record: string }>("SELECT record FROM reservations WHERE id = ?", id).toArray()[0];
+    return row ? (JSON.parse(row.record) as ReservationRecord) : undefined;
+  }
+
+  /** Writes the reservation; `dueAt` asks the alarm to look at it then (null: nothing to do). */
+  private async save(r: ReservationRecord, dueAt: number | null): Promise<void> {
+    this.sql.exec(
+      `INSERT INTO reservations (id, record, state, created_at, due_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET record = excluded.record, state = excluded.state, due_at = excluded.due_at`,
+      r.id, JSON.stringify(r), r.state, r.createdAt, dueAt,
+    );
+    await this.scheduleAlarm();
+  }
+
+  private async scheduleAlarm(): Promise<void> {
+    const row = this.sql
+      .exec<{ due: number | null; oldest: number | null }>(
+        "SELECT (SELECT min(due_at) FROM reservations) AS due, (SELECT min(created_at) FROM reservations) AS oldest",
+      )
+      .one();
+    const candidates = [row.due, row.oldest === null ? null : row.oldest + RETENTION_MS].filter((t): t is number => t !== null);
+    if (candidates.length === 0) return;
+    const next = Math.max(Math.min(...candidates), Date.now() + 1);
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > next || current < Date.now()) await this.ctx.storage.setAlarm(next);
   }
 
   // ------------------------------------------------------------------ the saga steps
@@ -168,7 +233,8 @@ export class ReservationObject extends DurableObject<Env> {
     );
     const broken = settled.find((s) => s.status === "rejected");
     if (broken) {
-      // Leave the record pending: a retry with the same key resumes, the alarm compensates otherwise.
+      // Keep it pending: a retry with the same key resumes it, or the alarm gives its holds back.
+      await this.save(r, r.createdAt + ABANDONED_AFTER_MS);
       return { ok: false, code: "try_again", detail: `a stock object did not answer: ${String(broken.reason)}` };
     }
     const results = settled.map((s) => (s as PromiseFulfilledResult<Awaited<ReturnType<InventoryObject["hold"]>>>).value);
@@ -178,7 +244,10 @@ export class ReservationObject extends DurableObject<Env> {
       outcome = { ok: true, reservation: toView(r), token: r.token };
     } else {
       const failed = await this.releaseAllLines(r);
-      if (failed) return { ok: false, code: "try_again", detail: failed };
+      if (failed) {
+        await this.save(r, r.createdAt + ABANDONED_AFTER_MS); // the alarm finishes giving back
+        return { ok: false, code: "try_again", detail: failed };
+      }
       r.state = "rejected";
       const lines = r.lines.flatMap((line, i): ShortLine[] => {
         const h = results[i]!;
@@ -189,8 +258,7 @@ export class ReservationObject extends DurableObject<Env> {
       outcome = { ok: false, code: "insufficient_stock", lines };
     }
     r.createOutcome = outcome;
-    await this.ctx.storage.put(KEY, r);
-    await this.ctx.storage.setAlarm(r.createdAt + RETENTION_MS);
+    await this.save(r, null);
     return outcome;
   }
 
@@ -198,14 +266,14 @@ export class ReservationObject extends DurableObject<Env> {
     const settled = await Promise.allSettled(r.lines.map((line) => this.inventory(r.region, line.sku).confirm(r.id)));
     const broken = settled.find((s) => s.status === "rejected");
     if (broken) {
-      await this.ctx.storage.setAlarm(Date.now() + 5_000); // finish (or revert) from the alarm
+      // Still "confirming", due for the alarm, which finishes (or reverts) it.
       return { ok: false, code: "try_again", detail: `a stock object did not answer: ${String(broken.reason)}` };
     }
     const results = settled.map((s) => (s as PromiseFulfilledResult<Awaited<ReturnType<InventoryObject["confirm"]>>>).value);
     if (results.every((c) => c.ok)) {
       r.state = "confirmed";
       r.confirmedAt = Date.now();
-      await this.ctx.storage.put(KEY, r);
+      await this.save(r, null);
       return { ok: true, reservation: toView(r) };
     }
     // Some line's hold was gone (past its grace period): the sale cannot be whole, so give back the
@@ -218,7 +286,7 @@ export class ReservationObject extends DurableObject<Env> {
       }),
     );
     r.state = "expired";
-    await this.ctx.storage.put(KEY, r);
+    await this.save(r, null);
     return { ok: false, code: "hold_expired", reservation: toView(r) };
   }
 
@@ -233,10 +301,15 @@ export class ReservationObject extends DurableObject<Env> {
     return this.env.INVENTORY.get(this.env.INVENTORY.idFromName(inventoryName(region, sku)));
   }
 
-  /** Mutations run one at a time even though RPC awaits let other requests in between. */
-  private serially<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
-    this.queue = run.catch(() => undefined);
+  /** Changes to one reservation run one at a time, although RPC awaits let other requests in. */
+  private serially<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.chains.get(id) ?? Promise.resolve();
+    const run = previous.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.chains.set(id, tail);
+    void tail.then(() => {
+      if (this.chains.get(id) === tail) this.chains.delete(id);
+    });
     return run;
   }
 }

@@ -75,3 +75,14 @@ export function getReservation(region: string, id: string, token: string) {
 export function availability(region: string, skus: string[]) {
   return call("GET", `/v1/${region}/availability?skus=${skus.join(",")}`, { headers: storefront() });
 }
+
+async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The id a reservation made with this Idempotency-Key gets (as workers/routes/reservations.ts makes it). */
+export async function reservationIdFor(region: string, key: string, storefrontKey = STOREFRONT_KEY): Promise<string> {
+  const scope = (await sha256Hex(storefrontKey)).slice(0, 16);
+  return sha256Hex(JSON.stringify(`${region}:${scope}:${key}`));
+}

@@ -4,14 +4,14 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { inventoryName, type InventoryObject } from "../durable-objects/inventory";
-import { call, events, reserve, setStock, STOREFRONT_KEY, stockState, storefront, uniqueSku } from "./client";
+import { coordinatorName } from "../durable-objects/reservation";
+import { call, events, reservationIdFor, reserve, setStock, stockState, storefront, uniqueSku } from "./client";
 
 const inventory = (region: string, sku: string) => env.INVENTORY.get(env.INVENTORY.idFromName(inventoryName(region, sku)));
 
-async function reservationFor(key: string) {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(STOREFRONT_KEY));
-  const scope = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("").slice(0, 16);
-  return env.RESERVATIONS.get(env.RESERVATIONS.idFromName(`eu:${scope}:${key}`));
+async function coordinatorFor(key: string) {
+  const id = await reservationIdFor("eu", key);
+  return { id, stub: env.RESERVATIONS.get(env.RESERVATIONS.idFromName(coordinatorName("eu", id))) };
 }
 
 /** Makes a SKU-region object fail every call for its SKU, as a broken object would. */
@@ -60,11 +60,18 @@ describe("a cart that fails half-way", () => {
 
   it("gives the held line back from the reservation's alarm when nobody retries", async () => {
     const { good, key } = await halfMadeCart();
-    const coordinator = await reservationFor(key);
-    expect(await runDurableObjectAlarm(coordinator)).toBe(true);
+    const { id, stub } = await coordinatorFor(key);
+    const rowOf = () =>
+      runInDurableObject(stub, (_obj, state) => state.storage.sql.exec("SELECT state, due_at FROM reservations WHERE id = ?", id).toArray());
+    const [pending] = await rowOf();
+    expect(pending).toMatchObject({ state: "pending" });
+    expect(pending!.due_at).toBeGreaterThan(Date.now()); // compensation is scheduled, ~30 s out
+    // Let the 30 seconds pass, then the alarm runs.
+    await runInDurableObject(stub, (_obj, state) => state.storage.sql.exec("UPDATE reservations SET due_at = ? WHERE id = ?", Date.now() - 1, id));
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect((await stockState("eu", good)).body).toMatchObject({ held: 0, available: 5 });
     expect((await events("eu", good)).body.events.map((e: any) => e.type)).toEqual(["stock_set", "hold_placed", "hold_released"]);
-    expect(await runInDurableObject(coordinator, (_obj, state) => state.storage.get("reservation"))).toBeUndefined();
+    expect(await rowOf()).toEqual([]);
   });
 
   it("refuses a hold that arrives after its reservation already gave up", async () => {

@@ -4,11 +4,11 @@ import { abortAllDurableObjects, evictDurableObject, runDurableObjectAlarm, runI
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { inventoryName, OUTBOX_RETRY_MS, type InventoryObject } from "../durable-objects/inventory";
-import type { ReservationObject, ReservationRecord } from "../durable-objects/reservation";
+import { coordinatorName, type ReservationObject, type ReservationRecord } from "../durable-objects/reservation";
 import { availability, confirm, events, release, reserve, setStock, stockState, uniqueSku } from "./client";
 
 const inventory = (region: string, sku: string) => env.INVENTORY.get(env.INVENTORY.idFromName(inventoryName(region, sku)));
-const reservationObject = (id: string) => env.RESERVATIONS.get(env.RESERVATIONS.idFromString(id));
+const coordinatorOf = (id: string) => env.RESERVATIONS.get(env.RESERVATIONS.idFromName(coordinatorName("eu", id)));
 
 /** Moves a hold's deadline into the past inside the object, as if time had passed. */
 async function backdateHold(sku: string, holdId: string) {
@@ -18,9 +18,10 @@ async function backdateHold(sku: string, holdId: string) {
 }
 
 async function backdateReservation(id: string) {
-  await runInDurableObject(reservationObject(id), async (_: ReservationObject, state) => {
-    const r = (await state.storage.get<ReservationRecord>("reservation"))!;
-    await state.storage.put("reservation", { ...r, expiresAt: Date.now() - 1 });
+  await runInDurableObject(coordinatorOf(id), (_: ReservationObject, state) => {
+    const row = state.storage.sql.exec<{ record: string }>("SELECT record FROM reservations WHERE id = ?", id).one();
+    const r = JSON.parse(row.record) as ReservationRecord;
+    state.storage.sql.exec("UPDATE reservations SET record = ? WHERE id = ?", JSON.stringify({ ...r, expiresAt: Date.now() - 1 }), id);
   });
 }
 

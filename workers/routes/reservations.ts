@@ -7,7 +7,7 @@ import {
   Reservation,
   ReservationParams,
 } from "../../schema/contracts";
-import type { ReservationFailure, ReservationView } from "../../durable-objects/reservation";
+import { coordinatorName, type ReservationFailure, type ReservationView } from "../../durable-objects/reservation";
 import { jsonBody, knownRegion, storefrontKey } from "../auth";
 import type { AppEnv } from "../env";
 import { Problem } from "../problems";
@@ -100,19 +100,9 @@ function fail(outcome: ReservationFailure): never {
   throw new Problem(outcome.code, "detail" in outcome ? outcome.detail : undefined);
 }
 
-/** The reservation object for an id; ids that this namespace never issued do not exist. */
-function reservationStub(c: Context<AppEnv>, id: string) {
-  let objectId: DurableObjectId;
-  try {
-    objectId = c.env.RESERVATIONS.idFromString(id);
-  } catch {
-    throw new Problem("reservation_not_found");
-  }
-  return c.env.RESERVATIONS.get(objectId);
-}
-
-async function inRegion(r: ReservationView, region: string) {
-  if (r.region !== region) throw new Problem("reservation_not_found", `The reservation belongs to region '${r.region}'`);
+/** The coordinator that keeps reservation `id` in `region` (another region's id is not found there). */
+function coordinator(c: Context<AppEnv>, region: string, id: string) {
+  return c.env.RESERVATIONS.get(c.env.RESERVATIONS.idFromName(coordinatorName(region, id)));
 }
 
 export const reservations = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
@@ -120,9 +110,9 @@ export const reservations = new OpenAPIHono<AppEnv>({ defaultHook: validationHoo
     const key = idempotencyKey(c);
     const { region } = c.req.valid("param");
     const body = c.req.valid("json");
-    const name = `${region}:${c.get("storefrontKeyId")}:${key}`;
-    const stub = c.env.RESERVATIONS.get(c.env.RESERVATIONS.idFromName(name));
-    const outcome = await stub.create({
+    // The id is a digest of region, storefront and key: a retry with the same key finds it again.
+    const id = await requestHash(`${region}:${c.get("storefrontKeyId")}:${key}`);
+    const outcome = await coordinator(c, region, id).create(id, {
       region,
       requestHash: await requestHash(body),
       lines: body.lines,
@@ -138,31 +128,20 @@ export const reservations = new OpenAPIHono<AppEnv>({ defaultHook: validationHoo
   })
   .openapi(getReservation, async (c) => {
     const { region, id } = c.req.valid("param");
-    const outcome = await reservationStub(c, id).view(c.req.valid("header")["x-reservation-token"]);
+    const outcome = await coordinator(c, region, id).view(id, c.req.valid("header")["x-reservation-token"]);
     if (!outcome.ok) fail(outcome);
-    await inRegion(outcome.reservation, region);
     return c.json(view(outcome.reservation), 200);
   })
   .openapi(confirmReservation, async (c) => {
     idempotencyKey(c);
     const { region, id } = c.req.valid("param");
-    const stub = reservationStub(c, id);
-    const token = c.req.valid("header")["x-reservation-token"];
-    const current = await stub.view(token);
-    if (!current.ok) fail(current);
-    await inRegion(current.reservation, region);
-    const outcome = await stub.confirm(token);
+    const outcome = await coordinator(c, region, id).confirm(id, c.req.valid("header")["x-reservation-token"]);
     if (!outcome.ok) fail(outcome);
     return c.json(view(outcome.reservation), 200);
   })
   .openapi(releaseReservation, async (c) => {
     const { region, id } = c.req.valid("param");
-    const stub = reservationStub(c, id);
-    const token = c.req.valid("header")["x-reservation-token"];
-    const current = await stub.view(token);
-    if (!current.ok) fail(current);
-    await inRegion(current.reservation, region);
-    const outcome = await stub.release(token);
+    const outcome = await coordinator(c, region, id).release(id, c.req.valid("header")["x-reservation-token"]);
     if (!outcome.ok) fail(outcome);
     return c.json(view(outcome.reservation), 200);
   });
