@@ -47,6 +47,15 @@ export const INVENTORY_MIGRATIONS: readonly string[] = [
   CREATE TABLE outbox (seq INTEGER PRIMARY KEY);
   INSERT INTO outbox (seq) SELECT seq FROM events;
   `,
+  // Running totals of units held and confirmed, kept in the same transactions as the holds, so a
+  // hold costs the same with ten thousand holds outstanding as with none.
+  `
+  ALTER TABLE sku_region ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE sku_region ADD COLUMN confirmed INTEGER NOT NULL DEFAULT 0;
+  UPDATE sku_region SET
+    held = (SELECT coalesce(sum(qty), 0) FROM holds WHERE status = 'held'),
+    confirmed = (SELECT coalesce(sum(qty), 0) FROM holds WHERE status = 'confirmed');
+  `,
 ];
 
 export function migrate(sql: SqlStorage, migrations: readonly string[]): void {

@@ -122,6 +122,7 @@ export class InventoryObject extends DurableObject<Env> {
         "INSERT INTO holds (id, qty, status, expires_at, created_at, updated_at) VALUES (?, ?, 'held', ?, ?, ?)",
         holdId, qty, expiresAt, now, now,
       );
+      this.sql.exec("UPDATE sku_region SET held = held + ?", qty);
       const version = this.append("hold_placed", now, { holdId, qty, expiresAt });
       return { ok: true, holdId, qty, expiresAt, version };
     });
@@ -141,7 +142,7 @@ export class InventoryObject extends DurableObject<Env> {
       if (hold.status === "confirmed") return { ok: true, version: this.version() };
       if (hold.status === "expired") return { ok: false, code: "hold_expired" };
       if (hold.status !== "held") return { ok: false, code: "hold_released" };
-      this.setHoldStatus(holdId, "confirmed", now);
+      this.setHoldStatus(hold, "confirmed", now);
       return { ok: true, version: this.append("hold_confirmed", now, { holdId, qty: hold.qty }) };
     });
     await this.ensureAlarm();
@@ -163,7 +164,7 @@ export class InventoryObject extends DurableObject<Env> {
       }
       if (hold.status === "confirmed") return { ok: false, code: "already_confirmed" };
       if (hold.status !== "held") return { ok: true, version: this.version() };
-      this.setHoldStatus(holdId, "released", now);
+      this.setHoldStatus(hold, "released", now);
       return { ok: true, version: this.append("hold_released", now, { holdId, qty: hold.qty }) };
     });
     await this.ensureAlarm();
@@ -177,7 +178,7 @@ export class InventoryObject extends DurableObject<Env> {
       this.expireDue(now);
       const hold = this.findHold(holdId);
       if (!hold || hold.status !== "confirmed") return { ok: hold?.status === "reverted" };
-      this.setHoldStatus(holdId, "reverted", now);
+      this.setHoldStatus(hold, "reverted", now);
       this.append("confirmation_reverted", now, { holdId, qty: hold.qty });
       return { ok: true };
     });
@@ -337,12 +338,12 @@ export class InventoryObject extends DurableObject<Env> {
   /** Holds stop counting at their expiry; inside a write we also record that as events. */
   private expireDue(now: number): void {
     const due = this.sql
-      .exec<{ id: string; qty: number }>(
-        "SELECT id, qty FROM holds WHERE status = 'held' AND expires_at <= ? ORDER BY expires_at, id", now,
+      .exec<HoldRow>(
+        "SELECT id, qty, status, expires_at FROM holds WHERE status = 'held' AND expires_at <= ? ORDER BY expires_at, id", now,
       )
       .toArray();
     for (const hold of due) {
-      this.setHoldStatus(hold.id, "expired", now);
+      this.setHoldStatus(hold, "expired", now);
       this.append("hold_expired", now, { holdId: hold.id, qty: hold.qty });
     }
   }
@@ -357,13 +358,15 @@ export class InventoryObject extends DurableObject<Env> {
   }
 
   private totals(now = Date.now()): Totals {
+    // Holds past their expiry stop counting now, even before an event records it.
     const row = this.sql
       .exec<{ on_hand: number; held: number; confirmed: number; safety_stock: number }>(
         `SELECT
            (SELECT coalesce(sum(on_hand), 0) FROM warehouse_stock) AS on_hand,
-           (SELECT coalesce(sum(qty), 0) FROM holds WHERE status = 'held' AND expires_at > ?) AS held,
-           (SELECT coalesce(sum(qty), 0) FROM holds WHERE status = 'confirmed') AS confirmed,
-           (SELECT coalesce(max(safety_stock), 0) FROM sku_region) AS safety_stock`,
+           coalesce(r.held, 0) - (SELECT coalesce(sum(qty), 0) FROM holds WHERE status = 'held' AND expires_at <= ?) AS held,
+           coalesce(r.confirmed, 0) AS confirmed,
+           coalesce(r.safety_stock, 0) AS safety_stock
+         FROM (SELECT 1) LEFT JOIN sku_region r ON r.id = 1`,
         now,
       )
       .one();
@@ -397,8 +400,12 @@ export class InventoryObject extends DurableObject<Env> {
     }
   }
 
-  private setHoldStatus(id: string, status: string, now: number): void {
-    this.sql.exec("UPDATE holds SET status = ?, updated_at = ? WHERE id = ?", status, now, id);
+  /** Moves a hold to its next status and its units between the running totals. */
+  private setHoldStatus(hold: HoldRow, status: string, now: number): void {
+    this.sql.exec("UPDATE holds SET status = ?, updated_at = ? WHERE id = ?", status, now, hold.id);
+    const held = (status === "held" ? hold.qty : 0) - (hold.status === "held" ? hold.qty : 0);
+    const confirmed = (status === "confirmed" ? hold.qty : 0) - (hold.status === "confirmed" ? hold.qty : 0);
+    this.sql.exec("UPDATE sku_region SET held = held + ?, confirmed = confirmed + ?", held, confirmed);
   }
 
   private nextDeadline(): number | null {

@@ -1,4 +1,4 @@
-// Property: whatever order concurrent holds, confirms, releases, expiries, stock counts and alarms
+// Property: whatever order concurrent holds, confirms, releases, reverts, expiries, stock counts and alarms
 // reach one SKU-region object in, replaying its event log shows no oversell at any event, the
 // recorded totals match the replay after every event, every refusal was true when made, and the
 // final state equals the replay.
@@ -12,6 +12,7 @@ type Command =
   | { kind: "hold"; hold: number; qty: number }
   | { kind: "confirm"; hold: number }
   | { kind: "release"; hold: number }
+  | { kind: "revert"; hold: number }
   | { kind: "expire"; hold: number }
   | { kind: "setStock"; warehouse: "w1" | "w2"; onHand: number; safetyStock: number }
   | { kind: "alarm" };
@@ -22,6 +23,7 @@ const command: fc.Arbitrary<Command> = fc.oneof(
   { arbitrary: fc.record({ kind: fc.constant("hold" as const), hold: holdIndex, qty: fc.integer({ min: 1, max: 4 }) }), weight: 4 },
   { arbitrary: fc.record({ kind: fc.constant("confirm" as const), hold: holdIndex }), weight: 2 },
   { arbitrary: fc.record({ kind: fc.constant("release" as const), hold: holdIndex }), weight: 2 },
+  { arbitrary: fc.record({ kind: fc.constant("revert" as const), hold: holdIndex }), weight: 1 },
   { arbitrary: fc.record({ kind: fc.constant("expire" as const), hold: holdIndex }), weight: 1 },
   {
     arbitrary: fc.record({
@@ -115,6 +117,9 @@ describe("one SKU-region under random concurrent interleavings", () => {
               return;
             case "release":
               await stub.release(id);
+              return;
+            case "revert":
+              await stub.revertConfirmation(id);
               return;
             case "expire":
               await runInDurableObject(stub, (_: InventoryObject, state) => {
