@@ -5,11 +5,7 @@ import { adminToken, jsonBody, knownRegion } from "../auth";
 import type { AppEnv, Env } from "../env";
 import { Problem } from "../problems";
 import { validationHook } from "../validation";
-import { IdempotencyHeader, inventoryStub, iso, problemContent, requestHash, stockStatus } from "./common";
-
-const AdminHeaders = z.object({
-  authorization: z.string().openapi({ example: "Bearer dev-admin-token" }),
-});
+import { AdminHeaders, IdempotencyHeader, inventoryStub, iso, problemContent, requestHash, stockStatus } from "./common";
 
 const setStock = createRoute({
   method: "put",

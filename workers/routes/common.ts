@@ -10,6 +10,10 @@ export function problemContent(description: string) {
   return { description, content: { "application/problem+json": { schema: ProblemSchema } } };
 }
 
+export const AdminHeaders = z.object({
+  authorization: z.string().openapi({ example: "Bearer dev-admin-token" }),
+});
+
 export const StorefrontHeaders = z.object({
   "x-api-key": z.string().openapi({ example: "dev-storefront-key" }),
 });

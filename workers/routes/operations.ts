@@ -1,6 +1,6 @@
 // Operator routes over the system of record: reconciliation against the objects, and what landed
 // in the dead-letter queue.
-import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
+import { OpenAPIHono, createRoute } from "@hono/zod-openapi";
 import { desc, eq, or, isNull } from "drizzle-orm";
 import { DeadLettersPage, DeadLettersQuery, ReconcileQuery, ReconcileReport, RegionParams } from "../../schema/contracts";
 import { deadLetters } from "../../schema/tables";
@@ -10,14 +10,12 @@ import { connect } from "../db";
 import type { AppEnv } from "../env";
 import { Problem } from "../problems";
 import { validationHook } from "../validation";
-import { problemContent } from "./common";
+import { AdminHeaders, problemContent } from "./common";
 
 function unavailable(err: unknown): Problem {
   console.warn("postgres unavailable", err);
   return new Problem("database_unavailable", "Check DATABASE_URL and that Postgres is up");
 }
-
-const AdminHeaders = z.object({ authorization: z.string().openapi({ example: "Bearer dev-admin-token" }) });
 
 const reconcile = createRoute({
   method: "get",
