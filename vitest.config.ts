@@ -1,6 +1,17 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
+// Same list as FAKE_WAREHOUSES in test/global-setup.ts (which vitest loads separately).
+const WAREHOUSES = [
+  ["eu-ams", "eu", "json"],
+  ["eu-war", "eu", "soap"],
+  ["us-nj", "us", "json"],
+  ["us-rno", "us", "soap"],
+  ["apac-sg", "apac", "json"],
+  ["apac-syd", "apac", "json"],
+] as const;
+const secret = (id: string) => `whsec_${Buffer.from(`test-secret-for-${id}-0001`).toString("base64")}`;
+
 export default defineConfig({
   plugins: [
     cloudflareTest(({ inject }) => ({
@@ -13,6 +24,14 @@ export default defineConfig({
           // A throwaway database on the machine's PostgreSQL, made by test/global-setup.ts.
           DATABASE_URL: inject("databaseUrl"),
           PG_BRIDGE: `127.0.0.1:${inject("bridgePort")}`,
+          // Real HTTP to fake warehouses started by test/global-setup.ts.
+          WAREHOUSES: JSON.stringify(
+            WAREHOUSES.map(([id, region, adapter]) => ({
+              id, region, adapter, timeoutMs: 2_000,
+              url: `${inject("warehouseUrls")[id]}/${adapter === "json" ? "dispatch" : "soap"}`,
+            })),
+          ),
+          WAREHOUSE_SECRETS: JSON.stringify(Object.fromEntries(WAREHOUSES.map(([id]) => [id, secret(id)]))),
         },
       },
     })),

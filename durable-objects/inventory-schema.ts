@@ -56,6 +56,18 @@ export const INVENTORY_MIGRATIONS: readonly string[] = [
     held = (SELECT coalesce(sum(qty), 0) FROM holds WHERE status = 'held'),
     confirmed = (SELECT coalesce(sum(qty), 0) FROM holds WHERE status = 'confirmed');
   `,
+  // The allocation saga: which warehouse ships a confirmed sale, where it stands with that
+  // warehouse and by when it must answer; the warehouse's own count sequence; the dispatch outbox
+  // (confirmed sales on their way to the warehouse queue); and what operators must look at.
+  `
+  ALTER TABLE holds ADD COLUMN warehouse TEXT;
+  ALTER TABLE holds ADD COLUMN allocation TEXT;
+  ALTER TABLE holds ADD COLUMN allocation_due_at INTEGER;
+  CREATE INDEX holds_allocation_due ON holds (allocation_due_at) WHERE allocation_due_at IS NOT NULL;
+  ALTER TABLE warehouse_stock ADD COLUMN counted_sequence INTEGER;
+  CREATE TABLE dispatch_outbox (seq INTEGER PRIMARY KEY);
+  CREATE TABLE attention (hold_id TEXT NOT NULL, reason TEXT NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT NULL);
+  `,
 ];
 
 export function migrate(sql: SqlStorage, migrations: readonly string[]): void {

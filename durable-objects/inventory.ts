@@ -1,47 +1,32 @@
 // The single writer for one SKU in one region. Every change runs in one synchronous SQLite
 // transaction that first materialises due expiries, then checks the invariant
 //   held + confirmed <= onHand - safetyStock
-// changes state and appends its event. Nothing in here awaits anything but storage.
+// changes state and appends its event (and outbox rows). Nothing in the critical section awaits
+// anything; queue sends happen after the commit, from the outbox.
 import { DurableObject } from "cloudflare:workers";
-import { INVENTORY_MIGRATIONS, migrate } from "./inventory-schema";
+import type { WarehouseEvent } from "../warehouses/contracts";
 import type { Env } from "../workers/env";
+import {
+  applyWarehouseEvent,
+  markDispatched,
+  recordDispatchFailure,
+  startAllocation,
+  timeOutAllocations,
+  type WarehouseEventOutcome,
+} from "./allocation-saga";
+import { INVENTORY_MIGRATIONS, migrate } from "./inventory-schema";
+import { Outbox } from "./outbox";
+import { StockLedger, type EventType, type HoldRow, type Snapshot, type StoredEvent, type Totals } from "./stock-ledger";
 
-export type EventType =
-  | "stock_set"
-  | "hold_placed"
-  | "hold_confirmed"
-  | "hold_released"
-  | "hold_expired"
-  | "confirmation_reverted";
-
-export interface Totals {
-  onHand: number;
-  held: number;
-  confirmed: number;
-  safetyStock: number;
-  available: number;
-}
-
-export interface Snapshot extends Totals {
-  sku: string;
-  region: string;
-  version: number;
-}
+export type { EventType, Snapshot, StoredEvent, Totals } from "./stock-ledger";
+export type { WarehouseEventOutcome } from "./allocation-saga";
 
 export interface StockState extends Snapshot {
   warehouses: { warehouse: string; onHand: number; updatedAt: number }[];
   activeHolds: number;
   nextDeadline: number | null;
-}
-
-export type EventValue = string | number | boolean | null | Totals;
-
-export interface StoredEvent {
-  seq: number;
-  type: EventType;
-  at: number;
-  /** What happened, plus `after`: the totals once it had happened. */
-  payload: { [key: string]: EventValue };
+  /** Sales an operator must look at (e.g. allocated by a warehouse after we gave the units back). */
+  attention: { holdId: string; reason: string; seq: number; at: number }[];
 }
 
 export type HoldResult =
@@ -71,13 +56,12 @@ export interface SetStockRequest {
   requestHash?: string;
 }
 
-type HoldRow = { id: string; qty: number; status: string; expires_at: number };
-
 /** How soon the alarm retries events that have not reached the queue yet. */
 export const OUTBOX_RETRY_MS = 5_000;
-const OUTBOX_BATCH = 100; // the queue's sendBatch limit
+export const DEFAULT_ALLOCATION_TIMEOUT_SECONDS = 900;
 const IDEMPOTENCY_RETENTION_MS = 48 * 3600_000; // the API promises at least 24 h
 const TERMINAL_HOLD_RETENTION_MS = 8 * 24 * 3600_000; // outlives the reservation records (7 days)
+const TERMINAL = "('released', 'expired', 'reverted', 'shipped')";
 
 export function inventoryName(region: string, sku: string): string {
   return `${region}:${sku}`;
@@ -85,89 +69,84 @@ export function inventoryName(region: string, sku: string): string {
 
 export class InventoryObject extends DurableObject<Env> {
   private sql: SqlStorage;
-  private identity: { sku: string; region: string } | null = null;
+  private ledger!: StockLedger;
+  private outbox: Outbox;
   private alarmAt: number | null = null;
-  private sending: Promise<void> | null = null;
-  private sendAgain = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.outbox = new Outbox(
+      this.sql,
+      { events: env.INVENTORY_EVENTS, dispatch: env.WAREHOUSE_DISPATCH },
+      () => this.ledger?.identity ?? null,
+      (p) => ctx.waitUntil(p),
+    );
     ctx.blockConcurrencyWhile(async () => {
       migrate(this.sql, INVENTORY_MIGRATIONS);
-      const row = this.sql.exec<{ sku: string; region: string }>("SELECT sku, region FROM sku_region").toArray()[0];
-      this.identity = row ?? null;
+      this.ledger = new StockLedger(this.sql);
       this.alarmAt = await ctx.storage.getAlarm();
       // Events committed before a restart but never sent go out now (the alarm would also get them).
-      void this.sendOutbox();
+      void this.outbox.flush();
     });
   }
 
-  // ------------------------------------------------------------------ writes
+  // ------------------------------------------------------------------ storefront writes
 
   async hold(sku: string, region: string, holdId: string, qty: number, expiresAt: number): Promise<HoldResult> {
     const result = this.ctx.storage.transactionSync((): HoldResult => {
       const now = Date.now();
       // A SKU never stocked here is simply unavailable; holding it must not create the SKU-region.
-      if (!this.identity) return { ok: false, code: "insufficient_stock", available: 0, version: 0 };
-      this.claimIdentity(sku, region);
-      this.expireDue(now);
-      const existing = this.findHold(holdId);
+      if (!this.ledger.identity) return { ok: false, code: "insufficient_stock", available: 0, version: 0 };
+      this.ledger.claimIdentity(sku, region);
+      this.ledger.expireDue(now);
+      const existing = this.ledger.findHold(holdId);
       if (existing) return this.replayHold(existing);
-      const totals = this.totals();
+      const totals = this.ledger.totals(now);
       if (totals.available < qty) {
-        return { ok: false, code: "insufficient_stock", available: totals.available, version: this.version() };
+        return { ok: false, code: "insufficient_stock", available: totals.available, version: this.ledger.version() };
       }
-      this.sql.exec(
-        "INSERT INTO holds (id, qty, status, expires_at, created_at, updated_at) VALUES (?, ?, 'held', ?, ?, ?)",
-        holdId, qty, expiresAt, now, now,
-      );
-      this.sql.exec("UPDATE sku_region SET held = held + ?", qty);
-      const version = this.append("hold_placed", now, { holdId, qty, expiresAt });
+      this.ledger.insertHold(holdId, qty, "held", expiresAt, now);
+      const version = this.ledger.append("hold_placed", now, { holdId, qty, expiresAt });
       return { ok: true, holdId, qty, expiresAt, version };
     });
-    if (result.ok) {
-      await this.scheduleAlarm(Math.min(expiresAt, Date.now() + OUTBOX_RETRY_MS));
-      this.sendOutbox();
-    }
+    if (result.ok) await this.afterWrite(Math.min(expiresAt, Date.now() + OUTBOX_RETRY_MS));
     return result;
   }
 
   async confirm(holdId: string): Promise<ConfirmResult> {
     const result = this.ctx.storage.transactionSync((): ConfirmResult => {
       const now = Date.now();
-      this.expireDue(now);
-      const hold = this.findHold(holdId);
+      this.ledger.expireDue(now);
+      const hold = this.ledger.findHold(holdId);
       if (!hold) return { ok: false, code: "hold_not_found" };
-      if (hold.status === "confirmed") return { ok: true, version: this.version() };
+      if (hold.status === "confirmed" || hold.status === "shipped") return { ok: true, version: this.ledger.version() };
       if (hold.status === "expired") return { ok: false, code: "hold_expired" };
       if (hold.status !== "held") return { ok: false, code: "hold_released" };
-      this.setHoldStatus(hold, "confirmed", now);
-      return { ok: true, version: this.append("hold_confirmed", now, { holdId, qty: hold.qty }) };
+      this.ledger.setHoldStatus(hold, "confirmed", now);
+      const saga = startAllocation(this.ledger, hold, now, this.allocationTimeoutMs());
+      return { ok: true, version: this.ledger.append("hold_confirmed", now, { holdId, qty: hold.qty, ...saga }) };
     });
-    await this.ensureAlarm();
+    await this.afterWrite(Date.now() + OUTBOX_RETRY_MS);
     return result;
   }
 
   async release(holdId: string): Promise<ReleaseResult> {
     const result = this.ctx.storage.transactionSync((): ReleaseResult => {
       const now = Date.now();
-      this.expireDue(now);
-      const hold = this.findHold(holdId);
+      this.ledger.expireDue(now);
+      const hold = this.ledger.findHold(holdId);
       if (!hold) {
         // The hold may still be in flight from a caller that gave up: make sure it can never land.
-        this.sql.exec(
-          "INSERT INTO holds (id, qty, status, expires_at, created_at, updated_at) VALUES (?, 0, 'released', ?, ?, ?)",
-          holdId, now, now, now,
-        );
-        return { ok: true, version: this.version() };
+        this.ledger.insertHold(holdId, 0, "released", now, now);
+        return { ok: true, version: this.ledger.version() };
       }
-      if (hold.status === "confirmed") return { ok: false, code: "already_confirmed" };
-      if (hold.status !== "held") return { ok: true, version: this.version() };
-      this.setHoldStatus(hold, "released", now);
-      return { ok: true, version: this.append("hold_released", now, { holdId, qty: hold.qty }) };
+      if (hold.status === "confirmed" || hold.status === "shipped") return { ok: false, code: "already_confirmed" };
+      if (hold.status !== "held") return { ok: true, version: this.ledger.version() };
+      this.ledger.setHoldStatus(hold, "released", now);
+      return { ok: true, version: this.ledger.append("hold_released", now, { holdId, qty: hold.qty }) };
     });
-    await this.ensureAlarm();
+    await this.afterWrite();
     return result;
   }
 
@@ -175,95 +154,110 @@ export class InventoryObject extends DurableObject<Env> {
   async revertConfirmation(holdId: string): Promise<{ ok: boolean }> {
     const result = this.ctx.storage.transactionSync(() => {
       const now = Date.now();
-      this.expireDue(now);
-      const hold = this.findHold(holdId);
+      this.ledger.expireDue(now);
+      const hold = this.ledger.findHold(holdId);
       if (!hold || hold.status !== "confirmed") return { ok: hold?.status === "reverted" };
-      this.setHoldStatus(hold, "reverted", now);
-      this.append("confirmation_reverted", now, { holdId, qty: hold.qty });
+      this.ledger.setHoldStatus(hold, "reverted", now);
+      this.ledger.setAllocation(hold, null, null);
+      this.ledger.append("confirmation_reverted", now, { holdId, qty: hold.qty });
       return { ok: true };
     });
-    await this.ensureAlarm();
+    await this.afterWrite();
     return result;
   }
+
+  // ------------------------------------------------------------------ operator and warehouse writes
 
   async setStock(req: SetStockRequest): Promise<SetStockResult> {
     const result = this.ctx.storage.transactionSync((): SetStockResult => {
       const now = Date.now();
       if (req.idempotencyKey) {
-        const seen = this.sql
-          .exec<{ request_hash: string; response: string }>(
-            "SELECT request_hash, response FROM idempotency WHERE key = ?", req.idempotencyKey,
-          )
-          .toArray()[0];
-        if (seen) {
-          if (seen.request_hash !== req.requestHash) return { ok: false, code: "idempotency_key_reused" };
-          return JSON.parse(seen.response) as SetStockResult;
-        }
+        const seen = this.ledger.seen<SetStockResult>(req.idempotencyKey, req.requestHash ?? "");
+        if (seen) return "reused" in seen ? { ok: false, code: "idempotency_key_reused" } : seen.replay;
       }
-      this.claimIdentity(req.sku, req.region);
-      this.expireDue(now);
-      const version = this.version();
+      this.ledger.claimIdentity(req.sku, req.region);
+      this.ledger.expireDue(now);
+      const version = this.ledger.version();
       let result: SetStockResult;
       if (req.expectedVersion !== undefined && req.expectedVersion !== version) {
         result = { ok: false, code: "version_conflict", currentVersion: version };
       } else {
-        this.sql.exec(
-          `INSERT INTO warehouse_stock (warehouse, on_hand, updated_at) VALUES (?, ?, ?)
-           ON CONFLICT (warehouse) DO UPDATE SET on_hand = excluded.on_hand, updated_at = excluded.updated_at`,
-          req.warehouse, req.onHand, now,
-        );
-        if (req.safetyStock !== undefined) {
-          this.sql.exec("UPDATE sku_region SET safety_stock = ?", req.safetyStock);
-        }
+        this.ledger.setOnHand(req.warehouse, req.onHand, now);
+        if (req.safetyStock !== undefined) this.sql.exec("UPDATE sku_region SET safety_stock = ?", req.safetyStock);
         const safetyStock = this.sql.exec<{ s: number }>("SELECT safety_stock AS s FROM sku_region").one().s;
-        this.append("stock_set", now, { warehouse: req.warehouse, onHand: req.onHand, safetyStock });
-        result = { ok: true, snapshot: this.snapshotNow(now) };
+        this.ledger.append("stock_set", now, { warehouse: req.warehouse, onHand: req.onHand, safetyStock });
+        result = { ok: true, snapshot: this.ledger.snapshot(now) };
       }
-      if (req.idempotencyKey) {
-        this.sql.exec(
-          "INSERT INTO idempotency (key, request_hash, response, created_at) VALUES (?, ?, ?, ?)",
-          req.idempotencyKey, req.requestHash ?? "", JSON.stringify(result), now,
-        );
-      }
+      if (req.idempotencyKey) this.ledger.remember(req.idempotencyKey, req.requestHash ?? "", result, now);
       return result;
     });
-    await this.ensureAlarm();
+    await this.afterWrite();
     return result;
+  }
+
+  /**
+   * A warehouse's report (count, receipt, damage, allocation, shipment), applied exactly once: its
+   * event id is remembered in the same transaction as the change it makes.
+   */
+  async warehouseEvent(sku: string, region: string, warehouse: string, eventId: string, event: WarehouseEvent): Promise<WarehouseEventOutcome & { duplicate?: boolean }> {
+    const result = this.ctx.storage.transactionSync((): WarehouseEventOutcome & { duplicate?: boolean } => {
+      const now = Date.now();
+      const key = `warehouse:${warehouse}:${eventId}`;
+      const requestHash = JSON.stringify(event);
+      const seen = this.ledger.seen<WarehouseEventOutcome>(key, requestHash);
+      if (seen) return "reused" in seen ? { ok: true, result: "ignored", detail: "event id reused with another body", version: this.ledger.version(), duplicate: true } : { ...seen.replay, duplicate: true };
+      this.ledger.claimIdentity(sku, region);
+      this.ledger.expireDue(now);
+      const outcome = applyWarehouseEvent(this.ledger, warehouse, event, now);
+      if (outcome.ok) this.ledger.remember(key, requestHash, outcome, now);
+      return outcome;
+    });
+    await this.afterWrite();
+    return result;
+  }
+
+  async markDispatched(holdId: string, deliveryId: string): Promise<void> {
+    this.ctx.storage.transactionSync(() => markDispatched(this.ledger, holdId, deliveryId, Date.now()));
+    await this.afterWrite();
+  }
+
+  async dispatchFailed(holdId: string, reason: string): Promise<void> {
+    this.ctx.storage.transactionSync(() => recordDispatchFailure(this.ledger, holdId, reason, Date.now()));
+    await this.afterWrite();
   }
 
   // ------------------------------------------------------------------ reads
 
   async snapshot(sku: string, region: string): Promise<Snapshot> {
-    if (!this.identity) return { sku, region, onHand: 0, held: 0, confirmed: 0, safetyStock: 0, available: 0, version: 0 };
-    return this.snapshotNow(Date.now());
+    if (!this.ledger.identity) return { sku, region, onHand: 0, held: 0, confirmed: 0, safetyStock: 0, available: 0, version: 0 };
+    return this.ledger.snapshot(Date.now());
   }
 
   async state(sku: string, region: string): Promise<StockState> {
     const now = Date.now();
     const snapshot = await this.snapshot(sku, region);
     const warehouses = this.sql
-      .exec<{ warehouse: string; on_hand: number; updated_at: number }>(
-        "SELECT warehouse, on_hand, updated_at FROM warehouse_stock ORDER BY warehouse",
-      )
+      .exec<{ warehouse: string; on_hand: number; updated_at: number }>("SELECT warehouse, on_hand, updated_at FROM warehouse_stock ORDER BY warehouse")
       .toArray()
       .map((w) => ({ warehouse: w.warehouse, onHand: w.on_hand, updatedAt: w.updated_at }));
-    const activeHolds = this.sql
-      .exec<{ n: number }>("SELECT count(*) AS n FROM holds WHERE status = 'held' AND expires_at > ?", now)
-      .one().n;
-    return { ...snapshot, warehouses, activeHolds, nextDeadline: this.nextDeadline() };
+    const activeHolds = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM holds WHERE status = 'held' AND expires_at > ?", now).one().n;
+    const attention = this.sql
+      .exec<{ hold_id: string; reason: string; seq: number; at: number }>("SELECT hold_id, reason, seq, at FROM attention ORDER BY seq")
+      .toArray()
+      .map((a) => ({ holdId: a.hold_id, reason: a.reason, seq: a.seq, at: a.at }));
+    return { ...snapshot, warehouses, activeHolds, nextDeadline: this.nextDeadline(), attention };
   }
 
-  /**
-   * Puts every event after `after` back in the outbox and sends them again: the repair for a
-   * system of record that lost messages (its consumer skips what it already has).
-   */
+  /** One sale line as the saga sees it (for operators and tests). */
+  async sale(holdId: string): Promise<Pick<HoldRow, "id" | "qty" | "status" | "warehouse" | "allocation" | "allocation_due_at"> | null> {
+    const hold = this.ledger.findHold(holdId);
+    return hold ? { id: hold.id, qty: hold.qty, status: hold.status, warehouse: hold.warehouse, allocation: hold.allocation, allocation_due_at: hold.allocation_due_at } : null;
+  }
+
+  /** Sends every event after `after` to the system of record again (duplicates are skipped there). */
   async resend(after: number): Promise<{ queued: number }> {
-    const queued = this.ctx.storage.transactionSync(() => {
-      this.sql.exec("INSERT OR IGNORE INTO outbox (seq) SELECT seq FROM events WHERE seq > ?", after);
-      return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").one().n;
-    });
-    await this.scheduleAlarm(Date.now() + OUTBOX_RETRY_MS);
-    void this.sendOutbox();
+    const queued = this.ctx.storage.transactionSync(() => this.outbox.requeue(after));
+    await this.afterWrite(Date.now() + OUTBOX_RETRY_MS);
     return { queued };
   }
 
@@ -277,12 +271,8 @@ export class InventoryObject extends DurableObject<Env> {
     warehouses: { warehouse: string; onHand: number }[];
     firstUnprojectedAt: number | null;
   }> {
-    const last = this.sql
-      .exec<{ seq: number; payload: string }>("SELECT seq, payload FROM events ORDER BY seq DESC LIMIT 1")
-      .toArray()[0];
-    const next = this.sql
-      .exec<{ at: number }>("SELECT at FROM events WHERE seq = ?", projectedVersion + 1)
-      .toArray()[0];
+    const last = this.sql.exec<{ seq: number; payload: string }>("SELECT seq, payload FROM events ORDER BY seq DESC LIMIT 1").toArray()[0];
+    const next = this.sql.exec<{ at: number }>("SELECT at FROM events WHERE seq = ?", projectedVersion + 1).toArray()[0];
     const warehouses = this.sql
       .exec<{ warehouse: string; on_hand: number }>("SELECT warehouse, on_hand FROM warehouse_stock ORDER BY warehouse")
       .toArray()
@@ -297,9 +287,7 @@ export class InventoryObject extends DurableObject<Env> {
 
   async events(after: number, limit: number): Promise<StoredEvent[]> {
     return this.sql
-      .exec<{ seq: number; type: EventType; at: number; payload: string }>(
-        "SELECT seq, type, at, payload FROM events WHERE seq > ? ORDER BY seq LIMIT ?", after, limit,
-      )
+      .exec<{ seq: number; type: EventType; at: number; payload: string }>("SELECT seq, type, at, payload FROM events WHERE seq > ? ORDER BY seq LIMIT ?", after, limit)
       .toArray()
       .map((e) => ({ seq: e.seq, type: e.type, at: e.at, payload: JSON.parse(e.payload) }));
   }
@@ -310,88 +298,30 @@ export class InventoryObject extends DurableObject<Env> {
     this.alarmAt = null;
     const now = Date.now();
     this.ctx.storage.transactionSync(() => {
-      this.expireDue(now);
+      this.ledger.expireDue(now);
+      const overdue = this.sql
+        .exec<HoldRow>(
+          "SELECT id, qty, status, expires_at, warehouse, allocation, allocation_due_at FROM holds WHERE allocation_due_at <= ? ORDER BY allocation_due_at",
+          now,
+        )
+        .toArray();
+      timeOutAllocations(this.ledger, overdue, now);
       this.sql.exec("DELETE FROM idempotency WHERE created_at <= ?", now - IDEMPOTENCY_RETENTION_MS);
-      this.sql.exec(
-        "DELETE FROM holds WHERE status IN ('released', 'expired', 'reverted') AND updated_at <= ?",
-        now - TERMINAL_HOLD_RETENTION_MS,
-      );
+      this.sql.exec(`DELETE FROM holds WHERE status IN ${TERMINAL} AND updated_at <= ?`, now - TERMINAL_HOLD_RETENTION_MS);
     });
-    await this.sendOutbox();
+    await this.outbox.flush();
     const next = this.nextDeadline();
     if (next !== null) await this.scheduleAlarm(next);
   }
 
   // ------------------------------------------------------------------ internals
 
-  private claimIdentity(sku: string, region: string): void {
-    if (this.identity) {
-      if (this.identity.sku !== sku || this.identity.region !== region) {
-        throw new Error(`object for ${this.identity.region}:${this.identity.sku} was called as ${region}:${sku}`);
-      }
-      return;
-    }
-    this.sql.exec("INSERT INTO sku_region (id, sku, region) VALUES (1, ?, ?)", sku, region);
-    this.identity = { sku, region };
-  }
-
-  /** Holds stop counting at their expiry; inside a write we also record that as events. */
-  private expireDue(now: number): void {
-    const due = this.sql
-      .exec<HoldRow>(
-        "SELECT id, qty, status, expires_at FROM holds WHERE status = 'held' AND expires_at <= ? ORDER BY expires_at, id", now,
-      )
-      .toArray();
-    for (const hold of due) {
-      this.setHoldStatus(hold, "expired", now);
-      this.append("hold_expired", now, { holdId: hold.id, qty: hold.qty });
-    }
-  }
-
-  private append(type: EventType, at: number, payload: { [key: string]: EventValue }): number {
-    const seq = this.version() + 1;
-    const after = this.totals(at);
-    this.sql.exec("INSERT INTO events (seq, type, at, payload) VALUES (?, ?, ?, ?)", seq, type, at, JSON.stringify({ ...payload, after }));
-    this.sql.exec("INSERT INTO outbox (seq) VALUES (?)", seq);
-    this.sql.exec("UPDATE sku_region SET version = ?", seq);
-    return seq;
-  }
-
-  private totals(now = Date.now()): Totals {
-    // Holds past their expiry stop counting now, even before an event records it.
-    const row = this.sql
-      .exec<{ on_hand: number; held: number; confirmed: number; safety_stock: number }>(
-        `SELECT
-           (SELECT coalesce(sum(on_hand), 0) FROM warehouse_stock) AS on_hand,
-           coalesce(r.held, 0) - (SELECT coalesce(sum(qty), 0) FROM holds WHERE status = 'held' AND expires_at <= ?) AS held,
-           coalesce(r.confirmed, 0) AS confirmed,
-           coalesce(r.safety_stock, 0) AS safety_stock
-         FROM (SELECT 1) LEFT JOIN sku_region r ON r.id = 1`,
-        now,
-      )
-      .one();
-    const available = Math.max(0, row.on_hand - row.held - row.confirmed - row.safety_stock);
-    return { onHand: row.on_hand, held: row.held, confirmed: row.confirmed, safetyStock: row.safety_stock, available };
-  }
-
-  private snapshotNow(now: number): Snapshot {
-    const { sku, region } = this.identity!;
-    return { sku, region, ...this.totals(now), version: this.version() };
-  }
-
-  private version(): number {
-    return this.sql.exec<{ v: number | null }>("SELECT max(version) AS v FROM sku_region").one().v ?? 0;
-  }
-
-  private findHold(id: string): HoldRow | undefined {
-    return this.sql.exec<HoldRow>("SELECT id, qty, status, expires_at FROM holds WHERE id = ?", id).toArray()[0];
-  }
-
   private replayHold(hold: HoldRow): HoldResult {
     switch (hold.status) {
       case "held":
-        return { ok: true, holdId: hold.id, qty: hold.qty, expiresAt: hold.expires_at, version: this.version() };
+        return { ok: true, holdId: hold.id, qty: hold.qty, expiresAt: hold.expires_at, version: this.ledger.version() };
       case "confirmed":
+      case "shipped":
         return { ok: false, code: "already_confirmed" };
       case "expired":
         return { ok: false, code: "hold_expired" };
@@ -400,86 +330,43 @@ export class InventoryObject extends DurableObject<Env> {
     }
   }
 
-  /** Moves a hold to its next status and its units between the running totals. */
-  private setHoldStatus(hold: HoldRow, status: string, now: number): void {
-    this.sql.exec("UPDATE holds SET status = ?, updated_at = ? WHERE id = ?", status, now, hold.id);
-    const held = (status === "held" ? hold.qty : 0) - (hold.status === "held" ? hold.qty : 0);
-    const confirmed = (status === "confirmed" ? hold.qty : 0) - (hold.status === "confirmed" ? hold.qty : 0);
-    this.sql.exec("UPDATE sku_region SET held = held + ?, confirmed = confirmed + ?", held, confirmed);
+  private allocationTimeoutMs(): number {
+    const seconds = Number(this.env.ALLOCATION_TIMEOUT_SECONDS ?? DEFAULT_ALLOCATION_TIMEOUT_SECONDS);
+    return (Number.isFinite(seconds) && seconds > 0 ? seconds : DEFAULT_ALLOCATION_TIMEOUT_SECONDS) * 1000;
   }
 
   private nextDeadline(): number | null {
     const row = this.sql
-      .exec<{ unsent: number | null; hold: number | null; idem: number | null; terminal: number | null }>(
+      .exec<{ hold: number | null; allocation: number | null; idem: number | null; terminal: number | null }>(
         `SELECT
-           (SELECT min(seq) FROM outbox) AS unsent,
            (SELECT min(expires_at) FROM holds WHERE status = 'held') AS hold,
+           (SELECT min(allocation_due_at) FROM holds) AS allocation,
            (SELECT min(created_at) FROM idempotency) AS idem,
-           (SELECT min(updated_at) FROM holds WHERE status IN ('released', 'expired', 'reverted')) AS terminal`,
+           (SELECT min(updated_at) FROM holds WHERE status IN ${TERMINAL}) AS terminal`,
       )
       .one();
     const candidates = [
-      row.unsent === null ? null : Date.now() + OUTBOX_RETRY_MS,
+      this.outbox.hasUnsent() ? Date.now() + OUTBOX_RETRY_MS : null,
       row.hold,
+      row.allocation,
       row.idem === null ? null : row.idem + IDEMPOTENCY_RETENTION_MS,
       row.terminal === null ? null : row.terminal + TERMINAL_HOLD_RETENTION_MS,
     ].filter((t): t is number => t !== null);
     return candidates.length ? Math.min(...candidates) : null;
   }
 
-  /** Writes other than holds only add far-off clean-up deadlines: an existing alarm recomputes them. */
-  private async ensureAlarm(): Promise<void> {
-    if (this.alarmAt === null) {
+  /**
+   * After a commit: make sure the alarm will retry anything unsent (and fire by `deadline` if one
+   * is given), then send. Writes other than holds and confirms only add far-off deadlines, which
+   * an existing alarm recomputes when it fires.
+   */
+  private async afterWrite(deadline?: number): Promise<void> {
+    if (deadline !== undefined) await this.scheduleAlarm(deadline);
+    else if (this.alarmAt === null) {
       const next = this.nextDeadline();
       if (next !== null) await this.scheduleAlarm(next);
-    } else if (this.hasUnsent()) {
-      await this.scheduleAlarm(Date.now() + OUTBOX_RETRY_MS);
-    }
-    this.sendOutbox();
-  }
-
-  private hasUnsent(): boolean {
-    return this.sql.exec("SELECT 1 FROM outbox LIMIT 1").toArray().length > 0;
-  }
-
-  /**
-   * Sends committed events to the queue, oldest first, outside any transaction and without
-   * holding up the caller. One sender at a time; a commit during a send asks for another round.
-   * What fails stays in the outbox for the alarm, which is already set before the send.
-   */
-  private sendOutbox(): Promise<void> {
-    if (this.sending) {
-      this.sendAgain = true;
-      return this.sending;
-    }
-    this.sending = (async () => {
-      do {
-        this.sendAgain = false;
-        for (;;) {
-          const rows = this.sql
-            .exec<{ seq: number; type: string; at: number; payload: string }>(
-              `SELECT e.seq, e.type, e.at, e.payload FROM outbox o JOIN events e ON e.seq = o.seq ORDER BY o.seq LIMIT ?`,
-              OUTBOX_BATCH,
-            )
-            .toArray();
-          if (rows.length === 0 || !this.identity) break;
-          const { sku, region } = this.identity;
-          try {
-            await this.env.INVENTORY_EVENTS.sendBatch(
-              rows.map((r) => ({ body: { region, sku, seq: r.seq, type: r.type, at: r.at, payload: JSON.parse(r.payload) }, contentType: "json" as const })),
-            );
-          } catch (err) {
-            console.warn(`outbox ${region}:${sku}: queue refused ${rows.length} events, the alarm retries`, err);
-            return;
-          }
-          this.sql.exec("DELETE FROM outbox WHERE seq >= ? AND seq <= ?", rows[0]!.seq, rows.at(-1)!.seq);
-        }
-      } while (this.sendAgain);
-    })().finally(() => {
-      this.sending = null;
-    });
-    this.ctx.waitUntil(this.sending);
-    return this.sending;
+    } else if (this.outbox.hasUnsent()) await this.scheduleAlarm(Date.now() + OUTBOX_RETRY_MS);
+    void this.outbox.flush();
   }
 
   /** One alarm per object, always at the earliest deadline; only storage calls here. */

@@ -240,10 +240,15 @@ export class ReservationObject extends DurableObject<Env> {
     const results = settled.map((s) => (s as PromiseFulfilledResult<Awaited<ReturnType<InventoryObject["hold"]>>>).value);
     let outcome: CreateOutcome;
     if (results.every((h) => h.ok)) {
+      // A retry after a crash finds holds placed by the first attempt: keep their deadline.
+      const skuExpiries = results.map((h) => (h.ok ? h.expiresAt : skuExpiry));
+      r.expiresAt = Math.min(r.expiresAt, Math.min(...skuExpiries) - CONFIRM_GRACE_MS);
       r.state = "held";
       outcome = { ok: true, reservation: toView(r), token: r.token };
     } else {
-      const failed = await this.releaseAllLines(r);
+      // Give back only what was held: a refused line holds nothing, and releasing it would cost
+      // the hottest SKU of a sell-out one more write per refused cart.
+      const failed = await this.releaseAllLines(r, r.lines.filter((_, i) => results[i]!.ok));
       if (failed) {
         await this.save(r, r.createdAt + ABANDONED_AFTER_MS); // the alarm finishes giving back
         return { ok: false, code: "try_again", detail: failed };
@@ -291,8 +296,8 @@ export class ReservationObject extends DurableObject<Env> {
   }
 
   /** Returns a description of what failed, or null when every line is released. */
-  private async releaseAllLines(r: ReservationRecord): Promise<string | null> {
-    const settled = await Promise.allSettled(r.lines.map((line) => this.inventory(r.region, line.sku).release(r.id)));
+  private async releaseAllLines(r: ReservationRecord, lines = r.lines): Promise<string | null> {
+    const settled = await Promise.allSettled(lines.map((line) => this.inventory(r.region, line.sku).release(r.id)));
     const broken = settled.find((s) => s.status === "rejected");
     return broken ? `releasing holds failed: ${String((broken as PromiseRejectedResult).reason)}` : null;
   }

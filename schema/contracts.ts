@@ -125,6 +125,9 @@ export const StockState = StockSnapshot.extend({
   warehouses: z.array(z.object({ warehouse: z.string(), onHand: z.number().int(), updatedAt: z.string() })),
   activeHolds: z.number().int(),
   nextDeadline: z.string().nullable(),
+  attention: z.array(z.object({ holdId: z.string(), reason: z.string(), seq: z.number().int(), at: z.string() })).openapi({
+    description: "Sales an operator must reconcile, e.g. allocated by a warehouse after their units were sold again",
+  }),
 }).openapi("StockState");
 
 export const InventoryEvent = z

@@ -10,3 +10,16 @@ export const InventoryEventMessage = z.object({
   payload: z.record(z.string(), z.unknown()),
 });
 export type InventoryEventMessage = z.infer<typeof InventoryEventMessage>;
+
+// What travels on the warehouse-dispatch queue: one confirmed sale line for one warehouse.
+export const DispatchMessage = z.object({
+  region: z.string(),
+  sku: z.string(),
+  /** The hold_confirmed event's sequence: with region and sku, the stable delivery id. */
+  seq: z.number().int().positive(),
+  reservationId: z.string(),
+  qty: z.number().int().positive(),
+  warehouse: z.string().nullable(),
+  confirmedAt: z.number().int(),
+});
+export type DispatchMessage = z.infer<typeof DispatchMessage>;

@@ -43,7 +43,8 @@ export function projectionTables(suffix = "") {
       reservationId: text("reservation_id").notNull(),
       sku: text("sku").notNull(),
       qty: integer("qty").notNull(),
-      // held -> confirmed -> (later issues: allocated, shipped) | released | expired | reverted
+      // held -> confirmed -> dispatched -> allocated -> shipped, or released | expired | reverted |
+      // rejected | timed_out; dispatch_failed and reconciliation_required flag it for operators
       status: text("status").notNull(),
       heldAt: at("held_at").notNull(),
       expiresAt: at("expires_at").notNull(),

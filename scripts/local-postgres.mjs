@@ -15,8 +15,10 @@ export async function startLocalPostgres({ dataDir = ".data/pglite", port = 0 } 
   const { PGLiteSocketServer } = await import("@electric-sql/pglite-socket");
   mkdirSync(dataDir, { recursive: true });
   const db = await PGlite.create(dataDir);
-  // PGlite is single-connection; the server multiplexes several clients onto it.
-  const server = new PGLiteSocketServer({ db, port, host: "127.0.0.1", maxConnections: 32 });
+  // PGlite is a single connection. pglite-socket can multiplex clients onto it, but interleaved
+  // transactions from several clients mix up (electric-sql/pglite#1046): one client at a time,
+  // the others wait their turn (the bridge queues them: see startBridge`s exclusive mode).
+  const server = new PGLiteSocketServer({ db, port, host: "127.0.0.1", maxConnections: 2 }); // 2: the next client may connect before the last one is fully gone
   await server.start();
   // getServerConn() answers "host:port" once listening (the real port when 0 was asked for).
   const actualPort = Number(server.getServerConn().split(":").at(-1));

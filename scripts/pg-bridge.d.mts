@@ -1,1 +1,5 @@
-export declare function startBridge(port?: number, host?: string): Promise<{ port: number; close(): Promise<void> }>;
+export declare function startBridge(
+  port?: number,
+  host?: string,
+  options?: { exclusive?: boolean },
+): Promise<{ port: number; close(): Promise<void> }>;

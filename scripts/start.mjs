@@ -11,6 +11,7 @@
 import { spawn } from "node:child_process";
 import { startLocalPostgres } from "./local-postgres.mjs";
 import { startBridge } from "./pg-bridge.mjs";
+import { startFakeWarehouse } from "../warehouses/fake-warehouse.mjs";
 import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
@@ -128,7 +129,7 @@ function readDevVars() {
     adminToken = "dev-admin-token";
     say(yellow(`! ADMIN_TOKEN is not set in .dev.vars; seeding will try ${adminToken}`));
   }
-  return { storefrontKey, adminToken };
+  return { storefrontKey, adminToken, warehouseSecrets: vars.WAREHOUSE_SECRETS };
 }
 
 const SKU_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/; // as in schema/contracts.ts
@@ -210,7 +211,8 @@ function startWrangler(vars = {}) {
   const args = ["dev", "--ip", HOST, "--port", String(PORT), "--show-interactive-dev-session=false"];
   for (const [key, value] of Object.entries(vars)) args.push("--var", `${key}:${value}`);
   // The database URL may hold a password: show the command without it.
-  say(dim(`$ wrangler ${args.map((a) => (a.startsWith("DATABASE_URL:") ? "DATABASE_URL:…" : a)).join(" ")}`));
+  const secret = (a) => a.startsWith("DATABASE_URL:") || a.startsWith("WAREHOUSE");
+  say(dim(`$ wrangler ${args.map((a) => (secret(a) ? `${a.split(":")[0]}:…` : a)).join(" ")}`));
   child = spawn(WRANGLER, args, {
     cwd: ROOT,
     env: {
@@ -524,7 +526,7 @@ function printExamples(catalog, { storefrontKey, adminToken }) {
   say(`curl -s -w '\\n' ${BASE}/v1/admin/eu/stock/${RESERVE_SKU} ${admin}`);
   say(`curl -s -w '\\n' ${BASE}/v1/admin/eu/stock/${RESERVE_SKU}/events ${admin}`);
   say();
-  say(dim(`Local state lives in .wrangler/state (delete it while stopped to re-seed from scratch).`));
+  say(dim(`Local state lives in .wrangler/state (objects) and .data/pglite (Postgres); to start from scratch, stop and delete both.`));
   say(`Press ${bold("Ctrl-C")} to stop. wrangler's log follows.`);
   say();
 }
@@ -536,6 +538,47 @@ let stopping = false;
 
 let postgres = null; // { stop() } once started
 let bridge = null;
+let fakeWarehouses = [];
+
+/** Legacy SOAP warehouses in the demo; the others take signed JSON webhooks. */
+const SOAP_WAREHOUSES = new Set(["eu-war", "us-rno"]);
+
+/**
+ * One fake warehouse per demo warehouse, real HTTP servers that take our dispatches and call back
+ * with allocation and shipment, so the local demo shows the whole saga. Returns the WAREHOUSES and
+ * WAREHOUSE_SECRETS the worker needs to reach them.
+ */
+async function startWarehouses(catalog, secretsJson) {
+  let secrets = {};
+  try {
+    secrets = secretsJson ? JSON.parse(secretsJson) : {};
+  } catch {
+    throw new StartError("WAREHOUSE_SECRETS in .dev.vars is not valid JSON", ["See .dev.vars.example for its shape"]);
+  }
+  const config = [];
+  for (const [region, ids] of Object.entries(catalog.warehouses)) {
+    for (const id of ids) {
+      secrets[id] ??= `whsec_${Buffer.from(`dev-secret-for-${id}`).toString("base64")}`;
+      const flavour = SOAP_WAREHOUSES.has(id) ? "soap" : "json";
+      const fake = await startFakeWarehouse({
+        port: 0,
+        secret: secrets[id],
+        flavour,
+        warehouseId: id,
+        callbackUrl: BASE,
+        autoCallback: true,
+        latencyMs: 300,
+        shipAfterMs: 3_000,
+        log: (line) => {
+          if (showAllOutput) say(dim(`warehouse ${id.padEnd(8)} │ ${line}`));
+        },
+      });
+      fakeWarehouses.push(fake);
+      config.push({ id, region, adapter: flavour, url: `${fake.url}/${flavour === "json" ? "dispatch" : "soap"}`, timeoutMs: 5_000 });
+    }
+  }
+  return { WAREHOUSES: JSON.stringify(config), WAREHOUSE_SECRETS: JSON.stringify(secrets) };
+}
 
 async function shutdown(reason, exitCode) {
   if (stopping) return;
@@ -543,6 +586,7 @@ async function shutdown(reason, exitCode) {
   endProgress();
   if (child && !childExit) say(dim(`${reason}: stopping wrangler ...`));
   await stopWrangler();
+  await Promise.all(fakeWarehouses.map((w) => w.stop().catch(() => {})));
   await bridge?.close().catch(() => {});
   await postgres?.stop().catch(() => {});
   if (exitCode === 0) say("Stopped.");
@@ -584,9 +628,17 @@ async function main() {
       process.env.DATABASE_URL ? "Check that DATABASE_URL points at a running Postgres" : "Delete .data/pglite if it is damaged, then npm start again",
     ]);
   }
-  bridge = await startBridge(0);
+  // PGlite is one connection underneath: the bridge lets one client through at a time.
+  bridge = await startBridge(0, "127.0.0.1", { exclusive: postgres.embedded });
   say(`${green("✓")} Postgres: ${postgres.label}; bridge on 127.0.0.1:${bridge.port}`);
-  startWrangler({ DATABASE_URL: postgres.url, PG_BRIDGE: `127.0.0.1:${bridge.port}` });
+  const warehouseVars = await startWarehouses(catalog, secrets.warehouseSecrets);
+  say(`${green("✓")} Fake warehouses: ${fakeWarehouses.length} (JSON webhooks and legacy SOAP), calling back ${BASE}`);
+  startWrangler({
+    ...warehouseVars,
+    DATABASE_URL: postgres.url,
+    PG_BRIDGE: `127.0.0.1:${bridge.port}`,
+    ...(postgres.embedded && { PG_POOL_MAX: "1" }),
+  });
   await waitUntilHealthy();
   endProgress();
   say(`${green("✓")} wrangler dev answers on ${BASE}`);

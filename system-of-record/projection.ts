@@ -72,6 +72,10 @@ async function applyEvent(tx: Db, t: ProjectionTables, e: LoggedEvent): Promise<
   const p = e.payload;
   const key = { region: e.region, sku: e.sku };
   switch (e.type) {
+    case "stock_counted":
+    case "stock_received":
+    case "stock_damaged":
+    case "shipped":
     case "stock_set":
       await tx
         .insert(t.warehouseLevels)
@@ -98,9 +102,22 @@ async function applyEvent(tx: Db, t: ProjectionTables, e: LoggedEvent): Promise<
     case "hold_confirmed":
       await updateLedger(tx, t, e, { status: "confirmed", confirmedAt: e.occurredAt });
       break;
+    case "dispatched":
+    case "dispatch_failed":
+    case "reconciliation_required":
+      await updateLedger(tx, t, e, { status: e.type });
+      break;
+    case "allocation_confirmed":
+      await updateLedger(tx, t, e, { status: "allocated", endedAt: null });
+      break;
+    case "sale_released":
+      // cause: allocation_rejected | allocation_timed_out
+      await updateLedger(tx, t, e, { status: String(p.cause).replace("allocation_", ""), endedAt: e.occurredAt });
+      break;
     default:
       if (ENDED[e.type]) await updateLedger(tx, t, e, { status: ENDED[e.type]!, endedAt: e.occurredAt });
   }
+  if (e.type === "shipped") await updateLedger(tx, t, e, { status: "shipped", endedAt: e.occurredAt });
   const after = p.after as Totals | undefined;
   if (after) {
     const levels = { ...after, version: e.seq, updatedAt: e.occurredAt };
@@ -115,7 +132,7 @@ async function updateLedger(
   tx: Db,
   t: ProjectionTables,
   e: LoggedEvent,
-  change: { status: string; confirmedAt?: Date; endedAt?: Date },
+  change: { status: string; confirmedAt?: Date; endedAt?: Date | null },
 ): Promise<void> {
   await tx
     .update(t.reservationLedger)

@@ -98,6 +98,8 @@ describe("the API description", () => {
       "/v1/admin/{region}/stock/{sku}",
       "/v1/admin/{region}/stock/{sku}/events",
       "/v1/admin/{region}/stock/{sku}/resend",
+      "/v1/warehouses/{warehouseId}/events",
+      "/v1/warehouses/{warehouseId}/soap",
       "/v1/{region}/availability",
       "/v1/{region}/reservations",
       "/v1/{region}/reservations/{id}",

@@ -22,7 +22,7 @@ async function breakObject(sku: string) {
 async function repairObject(sku: string) {
   await runInDurableObject(inventory("eu", sku), (obj: InventoryObject, state) => {
     state.storage.sql.exec("UPDATE sku_region SET sku = ?", sku);
-    (obj as unknown as { identity: { sku: string; region: string } }).identity = { sku, region: "eu" };
+    (obj as unknown as { ledger: { identity: { sku: string; region: string } } }).ledger.identity = { sku, region: "eu" };
   });
 }
 

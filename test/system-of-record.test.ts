@@ -86,7 +86,7 @@ describe("from the object to Postgres", () => {
     const stub = env.INVENTORY.get(env.INVENTORY.idFromName(inventoryName("eu", sku)));
     await runInDurableObject(stub, async (obj: InventoryObject, state) => {
       // A send that never finishes stands in for the process dying right after the commit.
-      (obj as unknown as { sending: Promise<void> }).sending = new Promise(() => {});
+      (obj as unknown as { outbox: { sending: Promise<void> } }).outbox.sending = new Promise(() => {});
       await obj.setStock({ sku, region: "eu", warehouse: "eu-ams", onHand: 9 });
       expect(state.storage.sql.exec("SELECT count(*) AS n FROM outbox").one().n).toBe(1);
       expect(await state.storage.getAlarm()).not.toBeNull(); // the retry is scheduled before any send

@@ -6,7 +6,7 @@ import { neonConfig, Pool } from "@neondatabase/serverless";
 import { drizzle } from "drizzle-orm/neon-serverless";
 import type { Env } from "./env";
 
-export function connect(env: Pick<Env, "DATABASE_URL" | "PG_BRIDGE">) {
+export function connect(env: Pick<Env, "DATABASE_URL" | "PG_BRIDGE" | "PG_POOL_MAX">) {
   if (!env.DATABASE_URL) throw new Error("DATABASE_URL is not set: run `wrangler secret put DATABASE_URL --env <region>`");
   if (env.PG_BRIDGE) {
     const bridge = env.PG_BRIDGE;
@@ -15,7 +15,10 @@ export function connect(env: Pick<Env, "DATABASE_URL" | "PG_BRIDGE">) {
     neonConfig.pipelineTLS = false;
     neonConfig.wsProxy = (host, port) => `${bridge}/v1?address=${host}:${port}`;
   }
-  const pool = new Pool({ connectionString: env.DATABASE_URL, connectionTimeoutMillis: 5_000 });
+  // PG_POOL_MAX=1 locally with PGlite, which serves one connection at a time.
+  const max = Number(env.PG_POOL_MAX ?? 10) || 10;
+  // One connection at a time also means waiting longer for it.
+  const pool = new Pool({ connectionString: env.DATABASE_URL, connectionTimeoutMillis: max === 1 ? 60_000 : 10_000, max });
   // A broken connection must fail the query that uses it, not crash the isolate.
   pool.on("error", (err: Error) => console.warn(`postgres pool: ${err?.message ?? String(err)}`));
   return { db: drizzle({ client: pool }), close: () => pool.end() };

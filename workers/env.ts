@@ -1,16 +1,29 @@
 import type { InventoryObject } from "../durable-objects/inventory";
 import type { ReservationObject } from "../durable-objects/reservation";
-import type { InventoryEventMessage } from "../schema/messages";
+import type { DispatchMessage, InventoryEventMessage } from "../schema/messages";
+import type { WarehouseCircuit } from "../durable-objects/warehouse-circuit";
 
 export interface Env {
   INVENTORY: DurableObjectNamespace<InventoryObject>;
   RESERVATIONS: DurableObjectNamespace<ReservationObject>;
   /** Every committed stock event, on its way to Postgres (and later to warehouses). */
   INVENTORY_EVENTS: Queue<InventoryEventMessage>;
+  /** Confirmed sales on their way to the warehouse that ships them. */
+  WAREHOUSE_DISPATCH: Queue<DispatchMessage>;
+  /** One circuit breaker per warehouse, shared by every consumer invocation. */
+  WAREHOUSE_CIRCUITS: DurableObjectNamespace<WarehouseCircuit>;
+  /** JSON list of this deployment's warehouses: [{ id, region, adapter: "json"|"soap", url, timeoutMs? }]. */
+  WAREHOUSES: string;
+  /** Secret: JSON map of warehouse id to its signing secret (whsec_...), both directions. */
+  WAREHOUSE_SECRETS: string;
+  /** How long a warehouse has to allocate a confirmed sale before it goes back on sale (default 900). */
+  ALLOCATION_TIMEOUT_SECONDS?: string;
   /** Secret: the region's Postgres (Neon) connection string. */
   DATABASE_URL: string;
   /** Local only: host:port of the WebSocket-to-TCP bridge in front of a plain Postgres. */
   PG_BRIDGE?: string;
+  /** Local only: connections per Postgres pool (1 for the embedded PGlite). */
+  PG_POOL_MAX?: string;
   /** Comma-separated regions this deployment serves; locally all of them. */
   REGIONS: string;
   /** At or below this many available units a SKU shows `low_stock`. */

@@ -6,14 +6,17 @@ import { bodyLimit } from "hono/body-limit";
 import type { AppEnv, Env } from "./env";
 import { consumeDeadLetters } from "./queues/dead-letters";
 import { consumeInventoryEvents } from "./queues/inventory-events";
+import { consumeDispatchDeadLetters, consumeWarehouseDispatch } from "./queues/warehouse-dispatch";
 import { onError, Problem } from "./problems";
 import { admin } from "./routes/admin";
 import { availability } from "./routes/availability";
 import { operations } from "./routes/operations";
 import { reservations } from "./routes/reservations";
+import { warehouseInbound } from "./routes/warehouses";
 
 export { InventoryObject } from "../durable-objects/inventory";
 export { ReservationObject } from "../durable-objects/reservation";
+export { WarehouseCircuit } from "../durable-objects/warehouse-circuit";
 
 const app = new OpenAPIHono<AppEnv>();
 
@@ -30,6 +33,7 @@ app.route("/", admin);
 app.route("/", availability);
 app.route("/", reservations);
 app.route("/", operations);
+app.route("/", warehouseInbound);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "storefrontKey", { type: "apiKey", in: "header", name: "X-Api-Key" });
 app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer" });
@@ -47,7 +51,10 @@ app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "Edge inventory API" 
 export default {
   fetch: app.fetch,
   async queue(batch, env, ctx) {
-    // Queue names carry the region in production (inventory-events-eu, inventory-events-eu-dlq).
+    // Queue names carry the region in production (inventory-events-eu, warehouse-dispatch-eu-dlq).
+    if (batch.queue.startsWith("warehouse-dispatch")) {
+      return batch.queue.endsWith("-dlq") ? consumeDispatchDeadLetters(batch, env, ctx) : consumeWarehouseDispatch(batch, env);
+    }
     if (batch.queue.endsWith("-dlq")) return consumeDeadLetters(batch, env, ctx);
     if (batch.queue.startsWith("inventory-events")) return consumeInventoryEvents(batch, env, ctx);
     console.error(`no consumer for queue ${batch.queue}; retrying so nothing is lost`);

@@ -1,0 +1,210 @@
+// The books of one SKU-region, over its SQLite tables: totals, holds, the append-only event log
+// and its outbox. Every method is synchronous and meant to run inside the object's
+// transactionSync, so a change, its event and its outbox rows commit together or not at all.
+
+export type EventType =
+  | "stock_set"
+  | "stock_counted"
+  | "stock_received"
+  | "stock_damaged"
+  | "hold_placed"
+  | "hold_confirmed"
+  | "hold_released"
+  | "hold_expired"
+  | "confirmation_reverted"
+  | "dispatched"
+  | "dispatch_failed"
+  | "allocation_confirmed"
+  | "allocation_rejected"
+  | "allocation_timed_out"
+  | "sale_released"
+  | "shipped"
+  | "reconciliation_required";
+
+export interface Totals {
+  onHand: number;
+  held: number;
+  confirmed: number;
+  safetyStock: number;
+  available: number;
+}
+
+export interface Snapshot extends Totals {
+  sku: string;
+  region: string;
+  version: number;
+}
+
+export type EventValue = string | number | boolean | null | Totals;
+
+export interface StoredEvent {
+  seq: number;
+  type: EventType;
+  at: number;
+  /** What happened, plus `after`: the totals once it had happened. */
+  payload: { [key: string]: EventValue };
+}
+
+/** held -> confirmed -> shipped, or released | expired | reverted. */
+export type HoldStatus = "held" | "confirmed" | "shipped" | "released" | "expired" | "reverted";
+/** Where a confirmed sale is with its warehouse. */
+export type Allocation = "dispatched" | "dispatch_failed" | "allocated" | "rejected" | "timed_out";
+
+export type HoldRow = {
+  id: string;
+  qty: number;
+  status: HoldStatus;
+  expires_at: number;
+  warehouse: string | null;
+  allocation: Allocation | null;
+  allocation_due_at: number | null;
+};
+
+const HOLD_COLUMNS = "id, qty, status, expires_at, warehouse, allocation, allocation_due_at";
+
+export class StockLedger {
+  identity: { sku: string; region: string } | null;
+
+  constructor(private readonly sql: SqlStorage) {
+    this.identity = sql.exec<{ sku: string; region: string }>("SELECT sku, region FROM sku_region").toArray()[0] ?? null;
+  }
+
+  /** Stores the object's own name on first write: ctx.id.name is not there when an alarm wakes it. */
+  claimIdentity(sku: string, region: string): void {
+    if (this.identity) {
+      if (this.identity.sku !== sku || this.identity.region !== region) {
+        throw new Error(`object for ${this.identity.region}:${this.identity.sku} was called as ${region}:${sku}`);
+      }
+      return;
+    }
+    this.sql.exec("INSERT INTO sku_region (id, sku, region) VALUES (1, ?, ?)", sku, region);
+    this.identity = { sku, region };
+  }
+
+  version(): number {
+    return this.sql.exec<{ v: number | null }>("SELECT max(version) AS v FROM sku_region").one().v ?? 0;
+  }
+
+  totals(now = Date.now()): Totals {
+    // Holds past their expiry stop counting now, even before an event records it.
+    const row = this.sql
+      .exec<{ on_hand: number; held: number; confirmed: number; safety_stock: number }>(
+        `SELECT
+           (SELECT coalesce(sum(on_hand), 0) FROM warehouse_stock) AS on_hand,
+           coalesce(r.held, 0) - (SELECT coalesce(sum(qty), 0) FROM holds WHERE status = 'held' AND expires_at <= ?) AS held,
+           coalesce(r.confirmed, 0) AS confirmed,
+           coalesce(r.safety_stock, 0) AS safety_stock
+         FROM (SELECT 1) LEFT JOIN sku_region r ON r.id = 1`,
+        now,
+      )
+      .one();
+    const available = Math.max(0, row.on_hand - row.held - row.confirmed - row.safety_stock);
+    return { onHand: row.on_hand, held: row.held, confirmed: row.confirmed, safetyStock: row.safety_stock, available };
+  }
+
+  snapshot(now: number): Snapshot {
+    const { sku, region } = this.identity!;
+    return { sku, region, ...this.totals(now), version: this.version() };
+  }
+
+  /** Appends an event (the next version) and its outbox rows; returns its sequence number. */
+  append(type: EventType, at: number, payload: { [key: string]: EventValue }): number {
+    const seq = this.version() + 1;
+    const after = this.totals(at);
+    this.sql.exec("INSERT INTO events (seq, type, at, payload) VALUES (?, ?, ?, ?)", seq, type, at, JSON.stringify({ ...payload, after }));
+    this.sql.exec("UPDATE sku_region SET version = ?", seq);
+    this.sql.exec("INSERT INTO outbox (seq) VALUES (?)", seq);
+    // A confirmed sale also goes to the warehouse that will ship it.
+    if (type === "hold_confirmed") this.sql.exec("INSERT INTO dispatch_outbox (seq) VALUES (?)", seq);
+    return seq;
+  }
+
+  /** Holds stop counting at their expiry; inside a write we also record that as events. */
+  expireDue(now: number): void {
+    const due = this.sql
+      .exec<HoldRow>(`SELECT ${HOLD_COLUMNS} FROM holds WHERE status = 'held' AND expires_at <= ? ORDER BY expires_at, id`, now)
+      .toArray();
+    for (const hold of due) {
+      this.setHoldStatus(hold, "expired", now);
+      this.append("hold_expired", now, { holdId: hold.id, qty: hold.qty });
+    }
+  }
+
+  findHold(id: string): HoldRow | undefined {
+    return this.sql.exec<HoldRow>(`SELECT ${HOLD_COLUMNS} FROM holds WHERE id = ?`, id).toArray()[0];
+  }
+
+  insertHold(id: string, qty: number, status: HoldStatus, expiresAt: number, now: number): void {
+    this.sql.exec(
+      "INSERT INTO holds (id, qty, status, expires_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+      id, qty, status, expiresAt, now, now,
+    );
+    if (status === "held") this.sql.exec("UPDATE sku_region SET held = held + ?", qty);
+  }
+
+  /** Moves a hold to its next status and its units between the running totals. */
+  setHoldStatus(hold: HoldRow, status: HoldStatus, now: number): void {
+    this.sql.exec("UPDATE holds SET status = ?, updated_at = ? WHERE id = ?", status, now, hold.id);
+    const held = (status === "held" ? hold.qty : 0) - (hold.status === "held" ? hold.qty : 0);
+    const confirmed = (status === "confirmed" ? hold.qty : 0) - (hold.status === "confirmed" ? hold.qty : 0);
+    this.sql.exec("UPDATE sku_region SET held = held + ?, confirmed = confirmed + ?", held, confirmed);
+    hold.status = status;
+  }
+
+  setAllocation(hold: HoldRow, allocation: Allocation | null, dueAt: number | null, warehouse = hold.warehouse): void {
+    this.sql.exec(
+      "UPDATE holds SET allocation = ?, allocation_due_at = ?, warehouse = ? WHERE id = ?",
+      allocation, dueAt, warehouse, hold.id,
+    );
+    hold.allocation = allocation;
+    hold.allocation_due_at = dueAt;
+    hold.warehouse = warehouse;
+  }
+
+  onHandAt(warehouse: string): { onHand: number; countedSequence: number | null } | undefined {
+    const row = this.sql
+      .exec<{ on_hand: number; counted_sequence: number | null }>(
+        "SELECT on_hand, counted_sequence FROM warehouse_stock WHERE warehouse = ?", warehouse,
+      )
+      .toArray()[0];
+    return row && { onHand: row.on_hand, countedSequence: row.counted_sequence };
+  }
+
+  setOnHand(warehouse: string, onHand: number, now: number, countedSequence?: number): void {
+    this.sql.exec(
+      `INSERT INTO warehouse_stock (warehouse, on_hand, updated_at, counted_sequence) VALUES (?, ?, ?, ?)
+       ON CONFLICT (warehouse) DO UPDATE SET on_hand = excluded.on_hand, updated_at = excluded.updated_at,
+         counted_sequence = coalesce(excluded.counted_sequence, warehouse_stock.counted_sequence)`,
+      warehouse, onHand, now, countedSequence ?? null,
+    );
+  }
+
+  /** The warehouse with the most units on hand ships a sale (ties: alphabetical). */
+  fullestWarehouse(): string | null {
+    return (
+      this.sql
+        .exec<{ warehouse: string }>("SELECT warehouse FROM warehouse_stock ORDER BY on_hand DESC, warehouse LIMIT 1")
+        .toArray()[0]?.warehouse ?? null
+    );
+  }
+
+  /** A stored answer for an idempotency key, or the key's misuse with another request. */
+  seen<T>(key: string, requestHash: string): { replay: T } | { reused: true } | null {
+    const row = this.sql
+      .exec<{ request_hash: string; response: string }>("SELECT request_hash, response FROM idempotency WHERE key = ?", key)
+      .toArray()[0];
+    if (!row) return null;
+    return row.request_hash === requestHash ? { replay: JSON.parse(row.response) as T } : { reused: true };
+  }
+
+  remember(key: string, requestHash: string, response: unknown, now: number): void {
+    this.sql.exec(
+      "INSERT INTO idempotency (key, request_hash, response, created_at) VALUES (?, ?, ?, ?)",
+      key, requestHash, JSON.stringify(response), now,
+    );
+  }
+
+  needsAttention(holdId: string, reason: string, seq: number, now: number): void {
+    this.sql.exec("INSERT INTO attention (hold_id, reason, seq, at) VALUES (?, ?, ?, ?)", holdId, reason, seq, now);
+  }
+}

@@ -1,0 +1,189 @@
+// SOAP 1.1 envelopes as legacy warehouses speak them: one operation element in the warehouse
+// namespace, whose children are plain text fields. Writing and reading both live here so the
+// outbound adapter and the inbound endpoint agree on every detail (namespaces, escaping, faults).
+import { XMLParser, XMLValidator } from "fast-xml-parser";
+
+export const SOAP_ENVELOPE_NS = "http://schemas.xmlsoap.org/soap/envelope/";
+export const WAREHOUSE_NS = "urn:edge-inventory:warehouse";
+export const SOAP_CONTENT_TYPE = "text/xml; charset=utf-8";
+/** Inbound envelopes are a handful of fields; anything this big is not one. */
+export const MAX_SOAP_CHARS = 256 * 1024;
+
+export type SoapFaultCode = "Client" | "Server";
+export type SoapFields = Record<string, string | number | boolean | null | undefined>;
+
+/** A read envelope: either one operation with its text fields, or a SOAP Fault. */
+export type SoapMessage =
+  | { kind: "operation"; name: string; namespace: string | undefined; fields: Record<string, string> }
+  | { kind: "fault"; code: string; message: string };
+
+const XML_NAME = /^[A-Za-z_][A-Za-z0-9._-]*$/;
+
+/** The SOAPAction header value (quoted, as SOAP 1.1 asks) for an operation of the warehouse service. */
+export function soapAction(operation: string): string {
+  return `"${WAREHOUSE_NS}#${operation}"`;
+}
+
+export function escapeXml(text: string): string {
+  return text
+    .replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;")
+    .replace(/"/g, "&quot;")
+    .replace(/'/g, "&apos;");
+}
+
+/** An envelope whose body is `<operation xmlns="urn:edge-inventory:warehouse">` with one element per field. */
+export function soapEnvelope(operation: string, fields: SoapFields): string {
+  assertXmlName(operation);
+  const children = Object.entries(fields)
+    .filter(([, value]) => value !== undefined && value !== null)
+    .map(([name, value]) => {
+      assertXmlName(name);
+      return `<${name}>${escapeXml(String(value))}</${name}>`;
+    })
+    .join("");
+  return envelope(`<${operation} xmlns="${WAREHOUSE_NS}">${children}</${operation}>`);
+}
+
+/** A SOAP 1.1 Fault envelope; send it with HTTP 500 as the SOAP 1.1 binding says. */
+export function soapFaultEnvelope(code: SoapFaultCode, message: string): string {
+  return envelope(
+    `<soap:Fault><faultcode>soap:${code}</faultcode><faultstring>${escapeXml(message)}</faultstring></soap:Fault>`,
+  );
+}
+
+function envelope(body: string): string {
+  return `<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="${SOAP_ENVELOPE_NS}"><soap:Body>${body}</soap:Body></soap:Envelope>`;
+}
+
+function assertXmlName(name: string): void {
+  if (!XML_NAME.test(name)) throw new TypeError(`"${name}" is not a usable XML element name`);
+}
+
+// ---- reading ----------------------------------------------------------------------------------
+
+type XmlNode = string | { [key: string]: XmlNode[] | string };
+type Namespaces = ReadonlyMap<string, string>;
+
+const parser = new XMLParser({
+  ignoreAttributes: false,
+  attributeNamePrefix: "@_",
+  removeNSPrefix: false,
+  parseTagValue: false,
+  parseAttributeValue: false,
+  trimValues: true,
+  processEntities: true,
+  // Decodes numeric character references (&#65;) besides the five XML entities.
+  htmlEntities: true,
+  ignoreDeclaration: true,
+  ignorePiTags: true,
+  isArray: (_name, _path, _leaf, isAttribute) => !isAttribute,
+});
+
+export function readSoapEnvelope(xml: string): { ok: true; message: SoapMessage } | { ok: false; reason: string } {
+  if (xml.length > MAX_SOAP_CHARS) return fail(`the envelope is larger than ${MAX_SOAP_CHARS} characters`);
+  // A DTD is how XXE and entity-expansion attacks get in; SOAP 1.1 forbids one anyway.
+  if (/<!DOCTYPE|<!ENTITY/i.test(xml)) return fail("DOCTYPE and ENTITY declarations are not allowed");
+  const valid = XMLValidator.validate(xml);
+  if (valid !== true) return fail(`malformed XML: ${valid.err.msg} (line ${valid.err.line}, column ${valid.err.col})`);
+
+  let document: Record<string, XmlNode[]>;
+  try {
+    document = parser.parse(xml) as Record<string, XmlNode[]>;
+  } catch (err) {
+    return fail(`malformed XML: ${(err as Error).message}`);
+  }
+  const roots = elementChildren(document);
+  if (roots.length !== 1) return fail("the document must have exactly one root element");
+  const [root] = roots as [Child];
+  const rootScope = scopeOf(root.node, new Map());
+  const rootName = resolve(root.name, rootScope);
+  if (rootName.local !== "Envelope" || rootName.namespace !== SOAP_ENVELOPE_NS) {
+    return fail(`the root element must be a SOAP 1.1 Envelope in ${SOAP_ENVELOPE_NS}`);
+  }
+
+  const bodies = elementChildren(root.node).filter((c) => isSoap(c.name, scopeOf(c.node, rootScope), "Body"));
+  if (bodies.length !== 1) return fail("the Envelope must have exactly one Body");
+  const [body] = bodies as [Child];
+  const bodyScope = scopeOf(body.node, rootScope);
+  if (hasText(body.node)) return fail("the Body must hold an element, not text");
+  const operations = elementChildren(body.node);
+  if (operations.length !== 1) return fail(`the Body must hold exactly one operation, found ${operations.length}`);
+  const [operation] = operations as [Child];
+  const scope = scopeOf(operation.node, bodyScope);
+  const name = resolve(operation.name, scope);
+
+  if (name.local === "Fault" && name.namespace === SOAP_ENVELOPE_NS) {
+    const fields = textFields(operation.node, { skipNested: true });
+    if (!fields.ok) return fields;
+    const code = (fields.fields.faultcode ?? "").replace(/^.*:/, "");
+    return { ok: true, message: { kind: "fault", code, message: fields.fields.faultstring ?? "" } };
+  }
+  const fields = textFields(operation.node, { skipNested: false });
+  if (!fields.ok) return fail(`in <${name.local}>: ${fields.reason}`);
+  return { ok: true, message: { kind: "operation", name: name.local, namespace: name.namespace, fields: fields.fields } };
+}
+
+type Child = { name: string; node: XmlNode };
+
+function elementChildren(node: XmlNode): Child[] {
+  if (typeof node === "string") return [];
+  const children: Child[] = [];
+  for (const [name, value] of Object.entries(node)) {
+    if (name.startsWith("@_") || name === "#text" || !Array.isArray(value)) continue;
+    for (const child of value) children.push({ name, node: child });
+  }
+  return children;
+}
+
+function hasText(node: XmlNode): boolean {
+  return typeof node === "string" ? node !== "" : typeof node["#text"] === "string" && node["#text"] !== "";
+}
+
+/** Each child element's text, by local name; the fields of an operation are never nested or repeated. */
+function textFields(
+  node: XmlNode,
+  options: { skipNested: boolean },
+): { ok: true; fields: Record<string, string> } | { ok: false; reason: string } {
+  if (hasText(node)) return fail("text outside the field elements");
+  const fields: Record<string, string> = Object.create(null);
+  for (const child of elementChildren(node)) {
+    const local = child.name.replace(/^.*:/, "");
+    if (elementChildren(child.node).length > 0) {
+      if (options.skipNested) continue;
+      return fail(`<${local}> must hold text, not elements`);
+    }
+    if (local in fields) return fail(`<${local}> appears more than once`);
+    fields[local] = typeof child.node === "string" ? child.node : String(child.node["#text"] ?? "");
+  }
+  return { ok: true, fields };
+}
+
+function scopeOf(node: XmlNode, parent: Namespaces): Namespaces {
+  if (typeof node === "string") return parent;
+  let scope: Map<string, string> | undefined;
+  for (const [key, value] of Object.entries(node)) {
+    if (typeof value !== "string") continue;
+    const prefix = key === "@_xmlns" ? "" : key.startsWith("@_xmlns:") ? key.slice("@_xmlns:".length) : undefined;
+    if (prefix === undefined) continue;
+    scope ??= new Map(parent);
+    scope.set(prefix, value);
+  }
+  return scope ?? parent;
+}
+
+function resolve(qualified: string, scope: Namespaces): { local: string; namespace: string | undefined } {
+  const colon = qualified.indexOf(":");
+  const prefix = colon === -1 ? "" : qualified.slice(0, colon);
+  return { local: qualified.slice(colon + 1), namespace: scope.get(prefix) || undefined };
+}
+
+function isSoap(qualified: string, scope: Namespaces, local: string): boolean {
+  const name = resolve(qualified, scope);
+  return name.local === local && name.namespace === SOAP_ENVELOPE_NS;
+}
+
+function fail(reason: string): { ok: false; reason: string } {
+  return { ok: false, reason };
+}

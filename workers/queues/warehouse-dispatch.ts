@@ -1,0 +1,107 @@
+// Consumer of the warehouse-dispatch queue: hands each confirmed sale line to the warehouse that
+// ships it, through that warehouse's adapter (signed JSON webhook or SOAP). Every call has a
+// timeout; failures retry with exponential backoff and jitter; a per-warehouse circuit breaker
+// parks the messages of a dead warehouse without holding up the others. After max_retries the
+// queue moves a message to warehouse-dispatch-dlq, whose consumer appends dispatch_failed.
+import { inventoryName } from "../../durable-objects/inventory";
+import { DispatchMessage } from "../../schema/messages";
+import type { DispatchOrder } from "../../warehouses/contracts";
+import { dispatchTo } from "../../warehouses/adapters";
+import { connect } from "../db";
+import type { Env } from "../env";
+import { warehouse } from "../warehouse-config";
+import { recordDeadLetters } from "./dead-letters";
+import { retryDelaySeconds } from "./inventory-events";
+
+const MAX_PARALLEL = 8;
+
+export function deliveryId(m: DispatchMessage): string {
+  return `dlv_${m.region}_${m.sku}_${m.seq}`;
+}
+
+function stockObject(env: Env, m: DispatchMessage) {
+  return env.INVENTORY.get(env.INVENTORY.idFromName(inventoryName(m.region, m.sku)));
+}
+
+async function dispatchOne(message: Message<unknown>, env: Env): Promise<void> {
+  const parsed = DispatchMessage.safeParse(message.body);
+  if (!parsed.success) {
+    const { db, close } = connect(env);
+    try {
+      await recordDeadLetters(db, "warehouse-dispatch", [message], "malformed dispatch message");
+    } finally {
+      await close();
+    }
+    return;
+  }
+  const m = parsed.data;
+  const target = m.warehouse ? warehouse(env, m.warehouse) : null;
+  if (!target) {
+    // Nobody to send it to: say so in the sale's events; the allocation deadline compensates.
+    await stockObject(env, m).dispatchFailed(m.reservationId, `no configured warehouse '${m.warehouse ?? "none"}' in WAREHOUSES/WAREHOUSE_SECRETS`);
+    message.ack();
+    return;
+  }
+  const circuit = env.WAREHOUSE_CIRCUITS.get(env.WAREHOUSE_CIRCUITS.idFromName(`${m.region}:${target.config.id}`));
+  const admission = await circuit.admit();
+  if (!admission.admit) {
+    message.retry({ delaySeconds: Math.max(1, Math.ceil(admission.retryInMs / 1000)) });
+    return;
+  }
+  const order: DispatchOrder = {
+    deliveryId: deliveryId(m),
+    warehouseId: target.config.id,
+    region: m.region,
+    sku: m.sku,
+    reservationId: m.reservationId,
+    qty: m.qty,
+    confirmedAt: new Date(m.confirmedAt).toISOString(),
+  };
+  const result = await dispatchTo(target.config, target.secret, order);
+  // A refusal (4xx) is the warehouse answering, not the warehouse being down.
+  await circuit.record(result.ok || !result.retryable);
+  if (result.ok) {
+    await stockObject(env, m).markDispatched(m.reservationId, order.deliveryId);
+    message.ack();
+  } else if (!result.retryable) {
+    await stockObject(env, m).dispatchFailed(m.reservationId, `${target.config.id} refused the dispatch: ${result.reason}`);
+    message.ack();
+  } else {
+    console.warn(`dispatch ${order.deliveryId} to ${target.config.id} failed (attempt ${message.attempts}): ${result.reason}`);
+    message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
+  }
+}
+
+export async function consumeWarehouseDispatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  const pending = [...batch.messages];
+  const worker = async () => {
+    for (let m = pending.shift(); m; m = pending.shift()) {
+      try {
+        await dispatchOne(m, env);
+      } catch (err) {
+        console.warn("dispatch failed unexpectedly, will retry", err);
+        m.retry({ delaySeconds: retryDelaySeconds(m.attempts) });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(MAX_PARALLEL, pending.length) }, worker));
+}
+
+/** Dispatches that exhausted their retries: the sale's events say so, and operators see the letter. */
+export async function consumeDispatchDeadLetters(batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext): Promise<void> {
+  const { db, close } = connect(env);
+  try {
+    for (const message of batch.messages) {
+      const parsed = DispatchMessage.safeParse(message.body);
+      if (parsed.success) {
+        await stockObject(env, parsed.data).dispatchFailed(parsed.data.reservationId, `gave up after ${message.attempts} attempts`);
+      }
+    }
+    await recordDeadLetters(db, batch.queue, batch.messages, "dispatch retries exhausted");
+  } catch (err) {
+    console.error(`dead dispatches from ${batch.queue} could not be recorded; retrying`, err);
+    batch.retryAll({ delaySeconds: 30 });
+  } finally {
+    ctx.waitUntil(close());
+  }
+}
