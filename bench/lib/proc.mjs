@@ -129,3 +129,23 @@ export function machine() {
     node: process.version,
   };
 }
+
+/**
+ * Waits until the whole machine is nearly idle (less than `maxCores` busy over 1 s), at most
+ * `maxWaitSec`; on a shared machine this keeps other people's builds out of the measurement.
+ * Returns { waitedSec, busyCores } (busyCores: the last reading; null where /proc is missing).
+ */
+export async function waitForQuiet({ maxCores = 0.3, maxWaitSec = 20, onWait } = {}) {
+  const t0 = performance.now();
+  for (;;) {
+    const before = machineBusyMs();
+    const w0 = performance.now();
+    await new Promise((r) => setTimeout(r, 1000));
+    const after = machineBusyMs();
+    if (before === null || after === null) return { waitedSec: 0, busyCores: null };
+    const busyCores = (after - before) / (performance.now() - w0);
+    const waitedSec = (performance.now() - t0) / 1000;
+    if (busyCores < maxCores || waitedSec >= maxWaitSec) return { waitedSec, busyCores };
+    onWait?.(busyCores, waitedSec);
+  }
+}

@@ -62,7 +62,7 @@ export function report({ opts, runs, runnerInfo, scenarios, machine: m, build, a
     { header: "p99 ms", value: (r) => ms(r.metrics.latencyMs.p99) },
     { header: "error %", value: (r) => (r.metrics.errors === 0 ? "0" : pct(r.metrics.errorRate)) },
     { header: "held+confirmed / stock", value: (r) => (r.verification?.units == null ? "-" : `${int(r.verification.units)} / ${int(r.verification.stock)}`) },
-    { header: "oversold", value: (r) => (r.verification?.oversold == null ? "-" : int(r.verification.oversold)) },
+    { header: "oversold", value: (r) => (r.verification?.oversold == null ? "-" : r.verification.oversold > 0 ? `${int(r.verification.oversold)} FAIL` : "0") },
   ];
 
   const lines = [
@@ -89,13 +89,12 @@ export function report({ opts, runs, runnerInfo, scenarios, machine: m, build, a
       for (const p of rows.filter((r) => r.runner !== "ours")) {
         ratios.push(
           `- ${name} vs ${rowLabel(p, runnerInfo)}: throughput ${ratio(o.metrics.throughput / p.metrics.throughput)}, ` +
-            `p50 latency ${ratio(o.metrics.latencyMs.p50 / p.metrics.latencyMs.p50)}, p99 latency ${ratio(o.metrics.latencyMs.p99 / p.metrics.latencyMs.p99)}` +
-            ` (above 1x: ours has more throughput, or more latency)`,
+            `p50 latency ${ratio(o.metrics.latencyMs.p50 / p.metrics.latencyMs.p50)}, p99 latency ${ratio(o.metrics.latencyMs.p99 / p.metrics.latencyMs.p99)}`,
         );
       }
       if (ceiling) ratios.push(`- ${name}: ${pct(o.metrics.throughput / ceiling.metrics.throughput)} of the no-op ceiling's throughput`);
     }
-    if (ratios.length) lines.push("", "ratios:", ...ratios);
+    if (ratios.length) lines.push("", "ratios, ours / peer (throughput above 1x: ours does more; latency above 1x: ours is slower):", ...ratios);
     lines.push("");
   }
 
