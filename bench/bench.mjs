@@ -41,7 +41,7 @@ const SPEC = {
   storage: { env: "BENCH_STORAGE", type: "string", default: "disk", help: "where our Durable Objects keep SQLite files: disk (OS temp dir) or tmpfs (/dev/shm)" },
   "pg-admin-url": { env: "BENCH_PG_ADMIN_URL", type: "string", default: DEFAULT_PG_ADMIN_URL, help: "Postgres to create the throwaway database in" },
   "pg-pool": { env: "BENCH_PG_POOL", type: "int", default: 16, help: "connections in the Postgres peer's pool" },
-  "redis-server": { env: "BENCH_REDIS_SERVER", type: "string", default: "", help: "path to redis-server (default: /usr/bin/redis-server or PATH)" },
+  "redis-server": { env: "BENCH_REDIS_SERVER", type: "string", help: "path to redis-server (default: /usr/bin/redis-server or PATH)" },
   "redis-fsync": { env: "BENCH_REDIS_FSYNC", type: "string", default: "always", help: "Redis appendfsync: always (production-safe for holds) or everysec" },
   "quiet-wait": { env: "BENCH_QUIET_WAIT", type: "number", default: 20, help: "before each run, wait up to this many seconds for other processes to leave the CPU idle (0 to skip)" },
   timeout: { env: "BENCH_TIMEOUT", type: "number", default: 10, help: "seconds before a request counts as timed out" },
@@ -337,7 +337,8 @@ async function measure({ step, instance, api, loadgen, opts, runId, label }) {
 main().then(
   (code) => process.exit(code),
   (err) => {
-    console.error(`[bench] ${err?.stack ?? err}`);
+    // Most failures here say what to do next (a missing redis-server, Postgres down, a bad flag).
+    console.error(`[bench] ${process.env.BENCH_DEBUG ? (err?.stack ?? err) : `${err?.message ?? err}\n[bench] (BENCH_DEBUG=1 shows the stack)`}`);
     process.exit(1);
   },
 );

@@ -68,7 +68,8 @@ async function startPeer(script, env) {
 }
 
 function findRedisServer(explicit) {
-  const candidates = [explicit, "/usr/bin/redis-server", "/usr/local/bin/redis-server"].filter(Boolean);
+  if (explicit) return existsSync(explicit) ? explicit : null;
+  const candidates = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"];
   for (const c of candidates) if (existsSync(c)) return c;
   try {
     return execFileSync("sh", ["-c", "command -v redis-server"], { encoding: "utf8" }).trim() || null;
@@ -83,7 +84,7 @@ function findRedisServer(explicit) {
 export function redisRunner(options) {
   const bin = findRedisServer(options.redisServer);
   if (!bin) {
-    throw new Error("redis-server not found. Install it (apt-get install redis-server; on the dev machine it is /usr/bin/redis-server) or pass --redis-server <path>, or leave redis out with --runners ours,postgres");
+    throw new Error(`redis-server not found${options.redisServer ? ` at ${options.redisServer}` : ""}. Install it (apt-get install redis-server; on the dev machine it is /usr/bin/redis-server) or pass --redis-server <path>, or leave redis out with --runners ours,postgres`);
   }
   const version = /v=(\S+)/.exec(execFileSync(bin, ["--version"], { encoding: "utf8" }))?.[1] ?? "?";
   const fsync = options.fsync ?? "always";
