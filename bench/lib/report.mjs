@@ -63,6 +63,7 @@ export function report({ opts, runs, runnerInfo, scenarios, machine: m, build, a
     { header: "error %", value: (r) => (r.metrics.errors === 0 ? "0" : pct(r.metrics.errorRate)) },
     { header: "held+confirmed / stock", value: (r) => (r.verification?.units == null ? "-" : `${int(r.verification.units)} / ${int(r.verification.stock)}`) },
     { header: "oversold", value: (r) => (r.verification?.oversold == null ? "-" : r.verification.oversold > 0 ? `${int(r.verification.oversold)} FAIL` : "0") },
+    { header: "other load", value: (r) => (r.metrics.cpu.coresUsed.others == null ? "?" : `${r.metrics.cpu.coresUsed.others.toFixed(2)} cores`) },
   ];
 
   const lines = [
@@ -115,6 +116,7 @@ export function report({ opts, runs, runnerInfo, scenarios, machine: m, build, a
     "- error % = statuses other than the expected ones (201/409 for reservations, 200 otherwise), socket errors, timeouts and requests left unanswered, over requests sent.",
     "- held+confirmed / stock is read back from each server's GET /v1/admin/eu/stock/{sku} after the run (carts: summed over the SKUs); oversold = max(0, held + confirmed - (onHand - safetyStock)), and must be 0.",
     "- The ceiling row is the same runtime answering a route that does nothing, measured once: the most this machine and load generator allow.",
+    "- other load = CPU used meanwhile by processes outside the run (other people's builds and tests on a shared machine, kernel threads); above 0.2 cores the row is disturbed.",
     ...(noisy.length ? [`- WARNING: other processes used more than 0.2 of a core during ${noisy.length} run(s): those numbers are disturbed; rerun on a quiet machine.`] : []),
     ...(loadgenBusy.length ? ["- WARNING: the load generator used more than 0.85 of a core in some run: it may be the bottleneck there."] : []),
     "",
