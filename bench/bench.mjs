@@ -43,7 +43,7 @@ const SPEC = {
   "pg-pool": { env: "BENCH_PG_POOL", type: "int", default: 16, help: "connections in the Postgres peer's pool" },
   "redis-server": { env: "BENCH_REDIS_SERVER", type: "string", help: "path to redis-server (default: /usr/bin/redis-server or PATH)" },
   "redis-fsync": { env: "BENCH_REDIS_FSYNC", type: "string", default: "always", help: "Redis appendfsync: always (production-safe for holds) or everysec" },
-  "quiet-wait": { env: "BENCH_QUIET_WAIT", type: "number", default: 20, help: "before each run, wait up to this many seconds for other processes to leave the CPU idle (0 to skip)" },
+  "quiet-wait": { env: "BENCH_QUIET_WAIT", type: "number", default: 8, help: "before each run, wait up to this many seconds for other processes to leave the CPU idle (0 to skip)" },
   timeout: { env: "BENCH_TIMEOUT", type: "number", default: 10, help: "seconds before a request counts as timed out" },
   "no-json": { type: "boolean", default: false, help: "do not write bench/results/bench-<timestamp>.json" },
 };
