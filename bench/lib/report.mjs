@@ -13,6 +13,12 @@ export function summarize(raw) {
     }
   }
   const badResponses = Object.values(unexpected).reduce((a, b) => a + b, 0);
+  // CPU of the server under test (ours: workerd; peers: Node app + store), per answered request.
+  let serverCpuMs = 0;
+  for (const [name, p] of Object.entries(raw.cpu.processes)) {
+    if (["loadgen", "host", "others"].includes(name) || p.cpuMs === null) continue;
+    serverCpuMs += p.cpuMs;
+  }
   const errors = badResponses + raw.socketErrors + raw.timeouts + raw.unanswered;
   return {
     requests: raw.sent,
@@ -22,6 +28,7 @@ export function summarize(raw) {
     latencyMs: raw.latencyMs,
     errors,
     errorRate: errors / Math.max(1, raw.sent),
+    serverCpuMsPerRequest: raw.responses ? serverCpuMs / raw.responses : null,
     errorDetail: { unexpectedStatuses: unexpected, socketErrors: raw.socketErrors, timeouts: raw.timeouts, unanswered: raw.unanswered, messages: raw.errorMessages },
     byKind: raw.byKind,
     cpu: {
@@ -60,6 +67,7 @@ export function report({ opts, runs, runnerInfo, scenarios, machine: m, build, a
     { header: "p50 ms", value: (r) => ms(r.metrics.latencyMs.p50) },
     { header: "p95 ms", value: (r) => ms(r.metrics.latencyMs.p95) },
     { header: "p99 ms", value: (r) => ms(r.metrics.latencyMs.p99) },
+    { header: "server CPU ms/req", value: (r) => (r.metrics.serverCpuMsPerRequest == null ? "-" : r.metrics.serverCpuMsPerRequest.toFixed(2)) },
     { header: "error %", value: (r) => (r.metrics.errors === 0 ? "0" : pct(r.metrics.errorRate)) },
     { header: "held+confirmed / stock", value: (r) => (r.verification?.units == null ? "-" : `${int(r.verification.units)} / ${int(r.verification.stock)}`) },
     { header: "oversold", value: (r) => (r.verification?.oversold == null ? "-" : r.verification.oversold > 0 ? `${int(r.verification.oversold)} FAIL` : "0") },
@@ -113,6 +121,7 @@ export function report({ opts, runs, runnerInfo, scenarios, machine: m, build, a
     "Notes:",
     "- req/s counts every request answered (for the flash sale: reservations, confirms and releases); latency is per request, measured in the load generator.",
     `- Closed loop: latency ~= connections / throughput (Little's law). The load generator shares the ${m.cores} cores with the server under test.`,
+    "- server CPU ms/req = CPU time of the server under test (ours: workerd; peers: the Node process plus redis-server or every postgres process) over requests answered. It is less sensitive to a busy machine than req/s.",
     "- error % = statuses other than the expected ones (201/409 for reservations, 200 otherwise), socket errors, timeouts and requests left unanswered, over requests sent.",
     "- held+confirmed / stock is read back from each server's GET /v1/admin/eu/stock/{sku} after the run (carts: summed over the SKUs); oversold = max(0, held + confirmed - (onHand - safetyStock)), and must be 0.",
     "- The ceiling row is the same runtime answering a route that does nothing, measured once: the most this machine and load generator allow.",
