@@ -9,8 +9,12 @@
 //   201s counted" must count every request it sent.
 // - Latency is kept per response with sub-millisecond precision (autocannon's histogram rounds
 //   to whole milliseconds, too coarse for a local no-op route).
-// - One header can be made unique per request (an Idempotency-Key).
+// - Requests come from a workload (bench/lib/workloads.mjs): sequences per connection, such as a
+//   shopper who reserves and then confirms or releases with the token from the answer, with
+//   statuses and latency kept per kind of request. A plain spec ({ method, path, headers, body,
+//   uniqueHeader }) is one fixed request, optionally with a unique header (an Idempotency-Key).
 import autocannon from "autocannon";
+import { buildWorkload } from "./workloads.mjs";
 
 const TICK_MS = 1000;
 
@@ -42,6 +46,7 @@ class Samples {
       mean: sorted.length ? sum / sorted.length : null,
       p50: percentile(sorted, 50),
       p90: percentile(sorted, 90),
+      p95: percentile(sorted, 95),
       p99: percentile(sorted, 99),
       p999: percentile(sorted, 99.9),
       max: sorted.length ? sorted[sorted.length - 1] : null,
@@ -50,15 +55,26 @@ class Samples {
 }
 
 /**
- * spec: { url, method, path, headers, body, connections, durationSec | amount, timeoutSec,
- *         uniqueHeader?: { name, prefix } }
+ * spec: { url, connections, durationSec | amount, timeoutSec, workload } or, for one fixed
+ * request, { url, connections, durationSec | amount, timeoutSec, method, path, headers, body,
+ * uniqueHeader?: { name, prefix } }
  */
 function run(spec) {
   return new Promise((resolve, reject) => {
     const clients = [];
     const latency = new Samples();
     const statusCounts = {};
-    let sent = 0;
+    const byKind = {};
+    const counters = { sent: 0, badBodies: 0 };
+    let lastKind = null;
+    const tag = (kind) => {
+      lastKind = kind;
+    };
+    const workload = buildWorkload(
+      spec.workload ?? { kind: "static", method: spec.method, path: spec.path, headers: spec.headers, body: spec.body, uniqueHeader: spec.uniqueHeader },
+      counters,
+      tag,
+    );
     let responses = 0;
     let socketErrors = 0;
     let timeouts = 0;
@@ -67,19 +83,6 @@ function run(spec) {
     let lastResponseAt = null;
     let draining = false;
 
-    const request = {
-      method: spec.method,
-      path: spec.path,
-      headers: spec.headers ?? {},
-      ...(spec.body !== undefined && { body: spec.body }),
-      // Called once per request actually written (autocannon builds the next request only when it
-      // is about to send it), so `sent` counts requests on the wire.
-      setupRequest(req) {
-        sent++;
-        if (spec.uniqueHeader) req.headers[spec.uniqueHeader.name] = `${spec.uniqueHeader.prefix}${sent}`;
-        return req;
-      },
-    };
 
     const cpuStart = process.cpuUsage();
     const startedAt = performance.now();
@@ -93,7 +96,7 @@ function run(spec) {
         // Duration runs stop by draining (below); autocannon's own timer is only a safety net.
         ...(durationMode ? { duration: spec.durationSec + 300 } : { amount: spec.amount }),
         sampleInt: 100,
-        requests: [request],
+        requests: workload.requests,
         setupClient(client) {
           clients.push(client);
         },
@@ -104,8 +107,12 @@ function run(spec) {
         if (err) return reject(err);
         const cpu = process.cpuUsage(cpuStart);
         const end = lastResponseAt ?? performance.now();
+        const sent = counters.sent;
         resolve({
           sent,
+          expected: workload.expected,
+          byKind: Object.fromEntries(Object.entries(byKind).map(([k, v]) => [k, { responses: v.responses, statusCounts: v.statusCounts, latencyMs: v.latency.summary() }])),
+          badBodies: counters.badBodies,
           responses,
           statusCounts,
           socketErrors,
@@ -120,11 +127,17 @@ function run(spec) {
       },
     );
 
+    // Emitted right after the request's onResponse, which tagged the answer with its kind.
     instance.on("response", (_client, statusCode, _bytes, responseTime) => {
       responses++;
       tickResponses++;
       statusCounts[statusCode] = (statusCounts[statusCode] ?? 0) + 1;
       latency.push(responseTime);
+      const kind = (byKind[lastKind ?? "unknown"] ??= { responses: 0, statusCounts: {}, latency: new Samples() });
+      kind.responses++;
+      kind.statusCounts[statusCode] = (kind.statusCounts[statusCode] ?? 0) + 1;
+      kind.latency.push(responseTime);
+      lastKind = null;
       lastResponseAt = performance.now();
     });
     instance.on("reqError", (error) => {

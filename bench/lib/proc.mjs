@@ -17,6 +17,30 @@ export function cpuTimeMs(pid) {
   }
 }
 
+/** CPU time (ms) of several processes together; null if none could be read. */
+function cpuTimeOfMs(pids) {
+  if (!Array.isArray(pids)) return cpuTimeMs(pids);
+  const times = pids.map(cpuTimeMs).filter((t) => t !== null);
+  return times.length ? times.reduce((a, b) => a + b, 0) : null;
+}
+
+/** Pids of every process whose command name is exactly `name` (Linux only). */
+export function findByName(name) {
+  let entries;
+  try {
+    entries = readdirSync("/proc").filter((e) => /^\d+$/.test(e));
+  } catch {
+    return [];
+  }
+  return entries.map(Number).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/comm`, "utf8").trim() === name;
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** Threads of a process, or null. */
 export function threadCount(pid) {
   try {
@@ -68,11 +92,12 @@ export function machineBusyMs() {
 }
 
 /**
- * Measures the CPU used by a set of named processes between start and stop(), and what the rest
- * of the machine used meanwhile ("others": anything else running disturbs the numbers).
+ * Measures the CPU used by a set of named processes (a pid, or an array of pids counted together)
+ * between start and stop(), and what the rest of the machine used meanwhile ("others": anything
+ * else running disturbs the numbers). A process that exits meanwhile is not counted for its part.
  */
 export function cpuMeter(pids) {
-  const before = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuTimeMs(pid)]));
+  const before = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuTimeOfMs(pid)]));
   const busyBefore = machineBusyMs();
   const t0 = performance.now();
   return {
@@ -82,7 +107,7 @@ export function cpuMeter(pids) {
       const out = {};
       let ours = 0;
       for (const [name, pid] of Object.entries(pids)) {
-        const now = cpuTimeMs(pid);
+        const now = cpuTimeOfMs(pid);
         const cpuMs = now === null || before[name] === null ? null : now - before[name];
         ours += cpuMs ?? 0;
         out[name] = { cpuMs, coresUsed: cpuMs === null ? null : cpuMs / wallMs };
@@ -103,4 +128,24 @@ export function machine() {
     os: `${os.type()} ${os.release()} ${os.arch()}`,
     node: process.version,
   };
+}
+
+/**
+ * Waits until the whole machine is nearly idle (less than `maxCores` busy over 1 s), at most
+ * `maxWaitSec`; on a shared machine this keeps other people's builds out of the measurement.
+ * Returns { waitedSec, busyCores } (busyCores: the last reading; null where /proc is missing).
+ */
+export async function waitForQuiet({ maxCores = 0.3, maxWaitSec = 20, onWait } = {}) {
+  const t0 = performance.now();
+  for (;;) {
+    const before = machineBusyMs();
+    const w0 = performance.now();
+    await new Promise((r) => setTimeout(r, 1000));
+    const after = machineBusyMs();
+    if (before === null || after === null) return { waitedSec: 0, busyCores: null };
+    const busyCores = (after - before) / (performance.now() - w0);
+    const waitedSec = (performance.now() - t0) / 1000;
+    if (busyCores < maxCores || waitedSec >= maxWaitSec) return { waitedSec, busyCores };
+    onWait?.(busyCores, waitedSec);
+  }
 }

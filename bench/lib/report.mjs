@@ -1,0 +1,134 @@
+// Turns what the load generator measured into metrics, and a whole `npm run bench` run into the
+// text it prints: one table per scenario (a row per runner, plus the no-op ceiling), outcomes,
+// ratios of ours to each peer, CPU use and the notes that say how to read it.
+import { int, ms, pct, renderTable } from "./table.mjs";
+
+/** Metrics of one measured run; statuses outside the workload's expected ones are errors. */
+export function summarize(raw) {
+  const unexpected = {};
+  for (const [kind, k] of Object.entries(raw.byKind)) {
+    const ok = raw.expected[kind] ?? [];
+    for (const [status, n] of Object.entries(k.statusCounts)) {
+      if (!ok.includes(Number(status))) unexpected[`${kind} ${status}`] = n;
+    }
+  }
+  const badResponses = Object.values(unexpected).reduce((a, b) => a + b, 0);
+  // CPU of the server under test (ours: workerd; peers: Node app + store), per answered request.
+  let serverCpuMs = 0;
+  for (const [name, p] of Object.entries(raw.cpu.processes)) {
+    if (["loadgen", "host", "others"].includes(name) || p.cpuMs === null) continue;
+    serverCpuMs += p.cpuMs;
+  }
+  const errors = badResponses + raw.socketErrors + raw.timeouts + raw.unanswered;
+  return {
+    requests: raw.sent,
+    responses: raw.responses,
+    throughput: raw.responses / (raw.elapsedMs / 1000),
+    elapsedSec: raw.elapsedMs / 1000,
+    latencyMs: raw.latencyMs,
+    errors,
+    errorRate: errors / Math.max(1, raw.sent),
+    serverCpuMsPerRequest: raw.responses ? serverCpuMs / raw.responses : null,
+    errorDetail: { unexpectedStatuses: unexpected, socketErrors: raw.socketErrors, timeouts: raw.timeouts, unanswered: raw.unanswered, messages: raw.errorMessages },
+    byKind: raw.byKind,
+    cpu: {
+      wallSec: raw.cpu.wallMs / 1000,
+      coresUsed: Object.fromEntries(Object.entries(raw.cpu.processes).map(([k, v]) => [k, v.coresUsed])),
+    },
+  };
+}
+
+const CEILING_LABEL = "ceiling: no-op GET /healthz in ours";
+
+function rowLabel(run, runnerInfo) {
+  if (run.runner === "ceiling") return CEILING_LABEL;
+  const base = runnerInfo[run.runner]?.label ?? run.runner;
+  return run.runner === "ours" && run.shards > 1 ? `${base} (K=${run.shards})` : base;
+}
+
+function outcomes(run) {
+  const parts = [];
+  for (const [kind, k] of Object.entries(run.metrics.byKind)) {
+    const statuses = Object.entries(k.statusCounts).map(([s, n]) => `${s} x ${int(n)}`).join(", ");
+    parts.push(`${kind} ${statuses} (${int(k.responses / run.metrics.elapsedSec)}/s, p50 ${ms(k.latencyMs.p50)} ms, p99 ${ms(k.latencyMs.p99)} ms)`);
+  }
+  return parts.join("; ");
+}
+
+const ratio = (x) => (Number.isFinite(x) ? `${x >= 10 ? x.toFixed(0) : x.toFixed(2)}x` : "-");
+
+export function report({ opts, runs, runnerInfo, scenarios, machine: m, build, autocannonVersion, startedAt }) {
+  const ceiling = runs.find((r) => r.runner === "ceiling");
+  const columns = [
+    { header: "runner", align: "left", value: (r) => rowLabel(r, runnerInfo) },
+    { header: "durability", align: "left", value: (r) => (r.runner === "ceiling" ? "-" : runnerInfo[r.runner]?.durability) },
+    { header: "requests", value: (r) => int(r.metrics.requests) },
+    { header: "req/s", value: (r) => int(r.metrics.throughput) },
+    { header: "p50 ms", value: (r) => ms(r.metrics.latencyMs.p50) },
+    { header: "p95 ms", value: (r) => ms(r.metrics.latencyMs.p95) },
+    { header: "p99 ms", value: (r) => ms(r.metrics.latencyMs.p99) },
+    { header: "server CPU ms/req", value: (r) => (r.metrics.serverCpuMsPerRequest == null ? "-" : r.metrics.serverCpuMsPerRequest.toFixed(2)) },
+    { header: "error %", value: (r) => (r.metrics.errors === 0 ? "0" : pct(r.metrics.errorRate)) },
+    { header: "held+confirmed / stock", value: (r) => (r.verification?.units == null ? "-" : `${int(r.verification.units)} / ${int(r.verification.stock)}`) },
+    { header: "oversold", value: (r) => (r.verification?.oversold == null ? "-" : r.verification.oversold > 0 ? `${int(r.verification.oversold)} FAIL` : "0") },
+    { header: "other load", value: (r) => (r.metrics.cpu.coresUsed.others == null ? "?" : `${r.metrics.cpu.coresUsed.others.toFixed(2)} cores`) },
+  ];
+
+  const lines = [
+    "",
+    `## npm run bench — ${startedAt.toISOString()}`,
+    "",
+    `machine: ${m.cores} cores, ${m.cpuModel}, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}; load generator, servers and stores share the cores`,
+    `load:    autocannon ${autocannonVersion} in its own process; ${opts.connections} connections, 1 request in flight each (closed loop); ${opts.duration} s per run after ${opts.warmup} s warm-up; fresh server and empty store per run`,
+    ...(build ? [`build:   wrangler ${build.wranglerVersion} deploy --dry-run (${(build.bundleBytes / 1024).toFixed(0)} KiB bundle of workers/index.ts)`] : []),
+    "runners:",
+    ...Object.values(runnerInfo).map((r) => `- ${r.label}: ${r.description}`),
+    "",
+  ];
+
+  for (const scenario of scenarios) {
+    const rows = runs.filter((r) => r.scenarioId === scenario.id);
+    if (!rows.length) continue;
+    lines.push(`### ${scenario.name}`, "", renderTable(columns, ceiling ? [...rows, ceiling] : rows), "");
+    lines.push("outcomes (status x count per request kind):");
+    for (const r of rows) lines.push(`- ${rowLabel(r, runnerInfo)}: ${outcomes(r)}`);
+    const ratios = [];
+    for (const o of rows.filter((r) => r.runner === "ours")) {
+      const name = rowLabel(o, runnerInfo);
+      for (const p of rows.filter((r) => r.runner !== "ours")) {
+        ratios.push(
+          `- ${name} vs ${rowLabel(p, runnerInfo)}: throughput ${ratio(o.metrics.throughput / p.metrics.throughput)}, ` +
+            `p50 latency ${ratio(o.metrics.latencyMs.p50 / p.metrics.latencyMs.p50)}, p99 latency ${ratio(o.metrics.latencyMs.p99 / p.metrics.latencyMs.p99)}`,
+        );
+      }
+      if (ceiling) ratios.push(`- ${name}: ${pct(o.metrics.throughput / ceiling.metrics.throughput)} of the no-op ceiling's throughput`);
+    }
+    if (ratios.length) lines.push("", "ratios, ours / peer (throughput above 1x: ours does more; latency above 1x: ours is slower):", ...ratios);
+    lines.push("");
+  }
+
+  lines.push(`CPU used during each measured run (cores; this machine has ${m.cores}):`);
+  const fmt = (v) => (v === null || v === undefined ? "?" : v.toFixed(2));
+  for (const r of runs) {
+    const c = r.metrics.cpu.coresUsed;
+    const parts = Object.entries(c).filter(([k]) => k !== "others").map(([k, v]) => `${k} ${fmt(v)}`);
+    lines.push(`- ${r.runner === "ceiling" ? "ceiling" : r.scenarioId} / ${rowLabel(r, runnerInfo)}: ${parts.join(", ")}, everything else ${fmt(c.others)}`);
+  }
+  const noisy = runs.filter((r) => (r.metrics.cpu.coresUsed.others ?? 0) > 0.2);
+  const loadgenBusy = runs.filter((r) => (r.metrics.cpu.coresUsed.loadgen ?? 0) > 0.85);
+  lines.push(
+    "",
+    "Notes:",
+    "- req/s counts every request answered (for the flash sale: reservations, confirms and releases); latency is per request, measured in the load generator.",
+    `- Closed loop: latency ~= connections / throughput (Little's law). The load generator shares the ${m.cores} cores with the server under test.`,
+    "- server CPU ms/req = CPU time of the server under test (ours: workerd; peers: the Node process plus redis-server or every postgres process) over requests answered. It is less sensitive to a busy machine than req/s.",
+    "- error % = statuses other than the expected ones (201/409 for reservations, 200 otherwise), socket errors, timeouts and requests left unanswered, over requests sent.",
+    "- held+confirmed / stock is read back from each server's GET /v1/admin/eu/stock/{sku} after the run (carts: summed over the SKUs); oversold = max(0, held + confirmed - (onHand - safetyStock)), and must be 0.",
+    "- The ceiling row is the same runtime answering a route that does nothing, measured once: the most this machine and load generator allow.",
+    "- other load = CPU used meanwhile by processes outside the run (other people's builds and tests on a shared machine, kernel threads); above 0.2 cores the row is disturbed.",
+    ...(noisy.length ? [`- WARNING: other processes used more than 0.2 of a core during ${noisy.length} run(s): those numbers are disturbed; rerun on a quiet machine.`] : []),
+    ...(loadgenBusy.length ? ["- WARNING: the load generator used more than 0.85 of a core in some run: it may be the bottleneck there."] : []),
+    "",
+  );
+  return lines.join("\n");
+}

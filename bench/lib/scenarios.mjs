@@ -1,0 +1,158 @@
+// The scenarios of `npm run bench`, written once against the HTTP API so that every runner (the
+// Worker in workerd, the Node peers) is set up, loaded and checked by the very same requests.
+// Each scenario has: setup(api) before the run, workload(...) for the load generator (see
+// workloads.mjs), and verify(api, result) after it, which reads the stock back through
+// GET /v1/admin/{region}/stock/{sku} and checks that nothing was oversold.
+import { skuName } from "./workloads.mjs";
+
+export const REGION = "eu";
+export const STOREFRONT_KEY = "bench-key";
+export const ADMIN_TOKEN = "bench-admin";
+const WAREHOUSE = "bench";
+const TTL_SECONDS = 300; // the API's default: nothing expires during a run
+
+/** Admin calls against one runner's URL. */
+export function adminApi(url) {
+  async function call(method, sku, body) {
+    const res = await fetch(`${url}/v1/admin/${REGION}/stock/${sku}`, {
+      method,
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body && { "content-type": "application/json" }) },
+      ...(body && { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    if (res.status !== 200) throw new Error(`${method} /v1/admin/${REGION}/stock/${sku} answered ${res.status}: ${text.slice(0, 500)}`);
+    return JSON.parse(text);
+  }
+  return {
+    setStock: (sku, onHand, safetyStock = 0) => call("PUT", sku, { warehouse: WAREHOUSE, onHand, safetyStock }),
+    state: (sku) => call("GET", sku),
+    /** Runs fn over items, `concurrency` at a time; returns the results in order. */
+    async each(items, fn, concurrency = 16) {
+      const out = new Array(items.length);
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+          while (next < items.length) {
+            const i = next++;
+            out[i] = await fn(items[i], i);
+          }
+        }),
+      );
+      return out;
+    },
+  };
+}
+
+const oversoldOf = (s) => Math.max(0, s.held + s.confirmed - (s.onHand - s.safetyStock));
+const count = (kind, status) => kind?.statusCounts?.[status] ?? 0;
+
+/** The scenarios, configured from the command line. */
+export function scenarioCatalog(opts) {
+  const skuList = (prefix, n) => Array.from({ length: n }, (_, i) => skuName(prefix, i));
+  const common = { region: REGION, apiKey: STOREFRONT_KEY, ttlSeconds: TTL_SECONDS };
+
+  const flash = {
+    id: "flash",
+    name: `flash sale: 1 SKU, stock ${opts.stock}, reserve 1 then ${Math.round(opts["confirm-ratio"] * 100)}% confirm / ${Math.round((1 - opts["confirm-ratio"]) * 100)}% release`,
+    sku: "BENCH-FLASH",
+    shardable: true,
+    async setup(api) {
+      await api.setStock(flash.sku, opts.stock);
+      return { stock: opts.stock };
+    },
+    warmup: (keyPrefix) => ({ ...common, kind: "flash", sku: "BENCH-WARM-FLASH", keyPrefix, confirmRatio: opts["confirm-ratio"] }),
+    async warmupSetup(api) {
+      await api.setStock("BENCH-WARM-FLASH", 10_000_000);
+    },
+    workload: (keyPrefix) => ({ ...common, kind: "flash", sku: flash.sku, keyPrefix, confirmRatio: opts["confirm-ratio"] }),
+    async verify(api, result) {
+      const s = await api.state(flash.sku);
+      const reserve = result.byKind.reserve;
+      const holds = count(reserve, 201);
+      const confirms = count(result.byKind.confirm, 200);
+      const releases = count(result.byKind.release, 200);
+      const failures = [];
+      const warnings = [];
+      const oversold = oversoldOf(s);
+      if (oversold > 0) failures.push(`OVERSOLD by ${oversold}: held ${s.held} + confirmed ${s.confirmed} > onHand ${s.onHand} - safety ${s.safetyStock}`);
+      if (s.confirmed !== confirms) failures.push(`confirmed ${s.confirmed} != ${confirms} confirms answered 200`);
+      if (s.held !== holds - confirms - releases) {
+        failures.push(`held ${s.held} != ${holds} holds (201) - ${confirms} confirms - ${releases} releases = ${holds - confirms - releases}`);
+      }
+      const sellable = s.onHand - s.safetyStock;
+      if (s.held + s.confirmed < sellable) warnings.push(`did not sell out: ${s.held + s.confirmed} of ${sellable} units held or sold when the run ended`);
+      return {
+        ok: failures.length === 0,
+        failures,
+        warnings,
+        oversold,
+        units: s.held + s.confirmed,
+        stock: sellable,
+        detail: { onHand: s.onHand, safetyStock: s.safetyStock, held: s.held, confirmed: s.confirmed, available: s.available, activeHolds: s.activeHolds, holds201: holds, refused409: count(reserve, 409), confirms, releases },
+      };
+    },
+  };
+
+  const cartSkus = skuList("BENCH-CART-", opts["cart-skus"]);
+  const carts = {
+    id: "carts",
+    name: `carts: ${opts["cart-lines"]}-line reservations over ${opts["cart-skus"]} SKUs (stock ${opts["cart-stock"]} each)`,
+    async setup(api) {
+      await api.each(cartSkus, (sku) => api.setStock(sku, opts["cart-stock"]));
+      return { stock: opts["cart-stock"] * cartSkus.length };
+    },
+    async warmupSetup(api) {
+      await api.each(skuList("BENCH-WARM-CART-", 50), (sku) => api.setStock(sku, 10_000_000));
+    },
+    warmup: (keyPrefix) => ({ ...common, kind: "carts", skuPrefix: "BENCH-WARM-CART-", skuCount: 50, lines: opts["cart-lines"], keyPrefix }),
+    workload: (keyPrefix) => ({ ...common, kind: "carts", skuPrefix: "BENCH-CART-", skuCount: cartSkus.length, lines: opts["cart-lines"], keyPrefix }),
+    async verify(api, result) {
+      const states = await api.each(cartSkus, (sku) => api.state(sku));
+      const holds = count(result.byKind.reserve, 201);
+      const failures = [];
+      const warnings = [];
+      let held = 0;
+      let confirmed = 0;
+      let sellable = 0;
+      let oversold = 0;
+      const oversoldSkus = [];
+      for (const s of states) {
+        held += s.held;
+        confirmed += s.confirmed;
+        sellable += s.onHand - s.safetyStock;
+        const o = oversoldOf(s);
+        if (o > 0) oversoldSkus.push(`${s.sku} by ${o}`);
+        oversold += o;
+      }
+      if (oversold > 0) failures.push(`OVERSOLD ${oversold} units on ${oversoldSkus.length} SKUs: ${oversoldSkus.slice(0, 5).join(", ")}`);
+      const lines = opts["cart-lines"];
+      if (held !== holds * lines) failures.push(`held ${held} units != ${holds} carts held (201) x ${lines} lines = ${holds * lines}`);
+      const refused = count(result.byKind.reserve, 409);
+      if (refused > 0) warnings.push(`${refused} carts refused (409): raise --cart-stock to measure holds only`);
+      return { ok: failures.length === 0, failures, warnings, oversold, units: held + confirmed, stock: sellable, detail: { held, confirmed, holds201: holds, refused409: refused, skus: states.length } };
+    },
+  };
+
+  const reads = {
+    id: "reads",
+    name: `availability reads: ${opts["read-skus"]} SKUs per request out of ${opts["cart-skus"]}`,
+    async setup(api) {
+      // Some held units, so the reads have something to subtract.
+      await api.each(cartSkus, (sku, i) => api.setStock(sku, 100 + (i % 50)));
+      return { stock: null };
+    },
+    async warmupSetup() {},
+    warmup: () => ({ ...common, kind: "reads", skuPrefix: "BENCH-CART-", skuCount: cartSkus.length, perRequest: opts["read-skus"] }),
+    workload: () => ({ ...common, kind: "reads", skuPrefix: "BENCH-CART-", skuCount: cartSkus.length, perRequest: opts["read-skus"] }),
+    async verify(api, result) {
+      const failures = [];
+      if (result.badBodies > 0) failures.push(`${result.badBodies} availability answers did not list every SKU asked for`);
+      return { ok: failures.length === 0, failures, warnings: [], oversold: null, units: null, stock: null, detail: { badBodies: result.badBodies } };
+    },
+  };
+
+  return { flash, carts, reads };
+}
+
+/** The no-op ceiling: GET /healthz through our runtime. */
+export const ceilingWorkload = { kind: "get", path: "/healthz" };

@@ -1,0 +1,159 @@
+// What each connection of the load generator sends, as autocannon request sequences. Runs inside
+// the load generator process (load-child.mjs); the parent sends only a plain description:
+//
+//   { kind: "flash", region, sku, apiKey, keyPrefix, confirmRatio, ttlSeconds }
+//     a shopper reserves 1 unit of the hot SKU; one who got 201 then confirms (with probability
+//     confirmRatio) or releases, with the token from the answer; then the next shopper comes.
+//   { kind: "carts", region, skuPrefix, skuCount, lines, apiKey, keyPrefix, ttlSeconds }
+//     reservations of `lines` distinct random SKUs (qty 1 each) out of skuCount.
+//   { kind: "reads", region, skuPrefix, skuCount, perRequest, apiKey }
+//     GET availability of `perRequest` distinct random SKUs; the answer must list all of them.
+//   { kind: "get", path }
+//     the same GET again and again (the no-op ceiling).
+//   { kind: "static", method, path, headers, body, uniqueHeader? }
+//     one fixed request, optionally with a unique header per request (bench:reserve).
+//
+// Every request carries a `kind` (reserve, confirm, release, read, get) so statuses and latency
+// are reported per kind. `counters.sent` counts requests actually written: autocannon builds a
+// request only when it is about to send it.
+
+export function skuName(prefix, i) {
+  return `${prefix}${String(i).padStart(4, "0")}`;
+}
+
+function pickDistinct(count, n) {
+  const picked = new Set();
+  while (picked.size < n) picked.add(Math.floor(Math.random() * count));
+  return [...picked];
+}
+
+/** Returns { requests, expected: { kind: [statuses] } }; `tag(kind)` is called as each answer arrives. */
+export function buildWorkload(w, counters, tag) {
+  const json = { "content-type": "application/json" };
+  switch (w.kind) {
+    case "flash": {
+      const body = JSON.stringify({ lines: [{ sku: w.sku, qty: 1 }], ttlSeconds: w.ttlSeconds });
+      return {
+        expected: { reserve: [201, 409], confirm: [200], release: [200] },
+        requests: [
+          {
+            method: "POST",
+            path: `/v1/${w.region}/reservations`,
+            headers: { ...json, "x-api-key": w.apiKey },
+            body,
+            setupRequest(req, ctx) {
+              counters.sent++;
+              req.headers["idempotency-key"] = `${w.keyPrefix}${counters.sent}`;
+              ctx.hold = null;
+              return req;
+            },
+            onResponse(status, resBody, ctx) {
+              tag("reserve");
+              if (status === 201) {
+                const r = JSON.parse(resBody);
+                ctx.hold = { id: r.id, token: r.token };
+              }
+            },
+          },
+          {
+            method: "POST",
+            setupRequest(req, ctx) {
+              // A shopper who was refused leaves: returning nothing starts the next shopper.
+              if (!ctx.hold) return null;
+              counters.sent++;
+              ctx.next = Math.random() < w.confirmRatio ? "confirm" : "release";
+              req.path = `/v1/${w.region}/reservations/${ctx.hold.id}/${ctx.next}`;
+              req.headers = { "x-api-key": w.apiKey, "x-reservation-token": ctx.hold.token };
+              if (ctx.next === "confirm") req.headers["idempotency-key"] = `${w.keyPrefix}${counters.sent}`;
+              return req;
+            },
+            onResponse(_status, _body, ctx) {
+              tag(ctx.next);
+            },
+          },
+        ],
+      };
+    }
+    case "carts":
+      return {
+        expected: { reserve: [201, 409] },
+        requests: [
+          {
+            method: "POST",
+            path: `/v1/${w.region}/reservations`,
+            headers: { ...json, "x-api-key": w.apiKey },
+            setupRequest(req) {
+              counters.sent++;
+              req.headers["idempotency-key"] = `${w.keyPrefix}${counters.sent}`;
+              const lines = pickDistinct(w.skuCount, w.lines).map((i) => ({ sku: skuName(w.skuPrefix, i), qty: 1 }));
+              req.body = JSON.stringify({ lines, ttlSeconds: w.ttlSeconds });
+              return req;
+            },
+            onResponse() {
+              tag("reserve");
+            },
+          },
+        ],
+      };
+    case "reads":
+      return {
+        expected: { read: [200] },
+        requests: [
+          {
+            method: "GET",
+            headers: { "x-api-key": w.apiKey },
+            setupRequest(req) {
+              counters.sent++;
+              const skus = pickDistinct(w.skuCount, w.perRequest).map((i) => skuName(w.skuPrefix, i));
+              req.path = `/v1/${w.region}/availability?skus=${skus.join(",")}`;
+              return req;
+            },
+            onResponse(status, resBody) {
+              // Cheap check that the answer is whole: one item per SKU asked for.
+              if (status === 200 && resBody.split('"sku"').length - 1 !== w.perRequest) counters.badBodies++;
+              tag("read");
+            },
+          },
+        ],
+      };
+    case "get":
+      return {
+        expected: { get: [200] },
+        requests: [
+          {
+            method: "GET",
+            path: w.path,
+            setupRequest(req) {
+              counters.sent++;
+              return req;
+            },
+            onResponse() {
+              tag("get");
+            },
+          },
+        ],
+      };
+    case "static":
+      return {
+        expected: { [w.tag ?? "request"]: w.expected ?? [] },
+        requests: [
+          {
+            method: w.method,
+            path: w.path,
+            headers: w.headers ?? {},
+            ...(w.body !== undefined && { body: w.body }),
+            setupRequest(req) {
+              counters.sent++;
+              if (w.uniqueHeader) req.headers[w.uniqueHeader.name] = `${w.uniqueHeader.prefix}${counters.sent}`;
+              return req;
+            },
+            onResponse() {
+              tag(w.tag ?? "request");
+            },
+          },
+        ],
+      };
+    default:
+      throw new Error(`unknown workload kind '${w.kind}'`);
+  }
+}
