@@ -159,6 +159,8 @@ export function createApp({ store, storefrontKeys, adminToken, regions, lowStock
         warehouses: s.warehouses.map((w) => ({ warehouse: w.warehouse, onHand: w.onHand, updatedAt: iso(w.updatedAt) })),
         activeHolds: s.activeHolds,
         nextDeadline: s.nextDeadline === null ? null : iso(s.nextDeadline),
+        // The peers have no warehouse saga, so nothing ever needs an operator's attention.
+        attention: [],
       },
       200,
     );

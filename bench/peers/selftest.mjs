@@ -21,7 +21,7 @@ const ADMIN = "selftest-admin";
 const secrets = { STOREFRONT_KEYS: KEY, ADMIN_TOKEN: ADMIN };
 
 const RESERVATION_KEYS = ["createdAt", "expiresAt", "id", "lines", "region", "status"];
-const STATE_KEYS = ["activeHolds", "available", "confirmed", "held", "nextDeadline", "onHand", "region", "safetyStock", "sku", "status", "version", "warehouses"];
+const STATE_KEYS = ["activeHolds", "attention", "available", "confirmed", "held", "nextDeadline", "onHand", "region", "safetyStock", "sku", "status", "version", "warehouses"];
 
 function client(url, run) {
   const call = async (method, path, { body, headers = {} } = {}) => {
