@@ -11,6 +11,7 @@ export const LIMITS = {
   defaultTtlSeconds: 300,
   maxOnHand: 10_000_000,
   maxEventsPage: 500,
+  maxShards: 16,
 } as const;
 
 export const SKU_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -118,8 +119,32 @@ export const StockSnapshot = z
     available: z.number().int(),
     status: StockStatus,
     version: z.number().int(),
+    shards: z.number().int().optional().openapi({ description: "Objects selling this SKU-region; only present when it is split into stock shards" }),
+    granted: z.number().int().optional().openapi({ description: "Units lent to stock shards 1..K-1 (not available here); only present when sharded" }),
   })
   .openapi("StockSnapshot");
+
+export const SetShardsBody = z
+  .strictObject({
+    count: z
+      .number()
+      .int("count must be a whole number")
+      .min(1, "count must be at least 1 (one object, no shards)")
+      .max(LIMITS.maxShards, `count must be at most ${LIMITS.maxShards}`)
+      .openapi({ description: "How many objects sell this SKU-region: the main object plus count-1 stock shards" }),
+  })
+  .openapi("SetShards");
+
+export const ShardsConfig = z
+  .object({
+    sku: z.string(),
+    region: z.string(),
+    shards: z.number().int(),
+    previous: z.number().int(),
+    changed: z.boolean(),
+    returned: z.number().int().openapi({ description: "Idle units the removed shards gave back at once (open holds return theirs when they end)" }),
+  })
+  .openapi("ShardsConfig");
 
 export const StockState = StockSnapshot.extend({
   warehouses: z.array(z.object({ warehouse: z.string(), onHand: z.number().int(), updatedAt: z.string() })),

@@ -1,6 +1,7 @@
 import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
-import { EventsPage, EventsQuery, ResendBody, SetStockBody, StockParams, StockSnapshot, StockState } from "../../schema/contracts";
+import { EventsPage, EventsQuery, ResendBody, SetShardsBody, SetStockBody, ShardsConfig, StockParams, StockSnapshot, StockState } from "../../schema/contracts";
 import type { Snapshot, StoredEvent } from "../../durable-objects/inventory";
+import { applyShardCount } from "../../durable-objects/shard-routing";
 import { adminToken, jsonBody, knownRegion } from "../auth";
 import type { AppEnv, Env } from "../env";
 import { Problem } from "../problems";
@@ -64,6 +65,26 @@ const resendEvents = createRoute({
   },
 });
 
+const setShards = createRoute({
+  method: "put",
+  path: "/v1/admin/{region}/stock/{sku}/shards",
+  tags: ["admin"],
+  summary: "Split a hot SKU-region's stock across `count` objects (escrow shards), or join them back",
+  description:
+    "The main object keeps the warehouse stock and lends quota to shards 1..count-1, which sell from it. " +
+    "Lowering count takes shards out of service: their idle units return at once, units in open holds when those end. Repeating the request is safe.",
+  middleware: [adminToken(), knownRegion(), jsonBody()] as const,
+  request: {
+    params: StockParams,
+    headers: AdminHeaders,
+    body: { content: { "application/json": { schema: SetShardsBody } }, required: true },
+  },
+  responses: {
+    200: { description: "The shard count now in force", content: { "application/json": { schema: ShardsConfig } } },
+    400: problemContent("count is not 1..16"),
+  },
+});
+
 function snapshotBody(s: Snapshot, env: Env) {
   return {
     sku: s.sku,
@@ -75,6 +96,8 @@ function snapshotBody(s: Snapshot, env: Env) {
     available: s.available,
     status: stockStatus(s.available, env),
     version: s.version,
+    ...(s.shards !== undefined && { shards: s.shards }),
+    ...(s.granted !== undefined && { granted: s.granted }),
   };
 }
 
@@ -112,6 +135,12 @@ export const admin = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
       },
       200,
     );
+  })
+  .openapi(setShards, async (c) => {
+    const { region, sku } = c.req.valid("param");
+    const { count } = c.req.valid("json");
+    const result = await applyShardCount(c.env, region, sku, count);
+    return c.json({ sku, region, ...result }, 200);
   })
   .openapi(resendEvents, async (c) => {
     const { region, sku } = c.req.valid("param");
