@@ -47,8 +47,11 @@ export class Escrow {
     return { shards: k, previous, changed: true };
   }
 
-  /** Lends a shard up to `want` units (at least a fair share of what is free), once per transfer id. */
-  grant(shard: number, transferId: string, want: number, now: number): GrantResult {
+  /**
+   * Lends a shard up to `want` units, or (not `exact`) up to the larger of `want` and a fair share
+   * (1/K) of what is free, so a shard that ran dry does not come back for every unit. Once per id.
+   */
+  grant(shard: number, transferId: string, want: number, exact: boolean, now: number): GrantResult {
     const shards = this.ledger.shardCount();
     const inService = shard >= 1 && shard < shards;
     const seen = this.sql.exec<{ qty: number }>("SELECT qty FROM quota_transfers WHERE id = ? AND kind = 'grant'", transferId).toArray()[0];
@@ -56,7 +59,7 @@ export class Escrow {
     if (!inService) return { granted: 0, shards, inService };
     this.ledger.expireDue(now);
     const { available } = this.ledger.totals(now);
-    const qty = Math.min(available, Math.max(want, Math.ceil(available / shards)));
+    const qty = Math.min(available, exact ? want : Math.max(want, Math.ceil(available / shards)));
     // A zero answer is not remembered: a retry of this id may then be granted what is free by then.
     if (qty <= 0) return { granted: 0, shards, inService };
     this.lend(shard, qty);
@@ -110,10 +113,14 @@ export class Escrow {
   }
 
   private lend(shard: number, qty: number): void {
-    this.sql.exec(
-      "INSERT INTO quota_grants (shard, granted) VALUES (?, ?) ON CONFLICT (shard) DO UPDATE SET granted = granted + excluded.granted",
-      shard, qty,
-    );
+    // SQLite checks the inserted row (granted >= 0) before an upsert resolves: take back by UPDATE.
+    if (qty < 0) this.sql.exec("UPDATE quota_grants SET granted = granted + ? WHERE shard = ?", qty, shard);
+    else {
+      this.sql.exec(
+        "INSERT INTO quota_grants (shard, granted) VALUES (?, ?) ON CONFLICT (shard) DO UPDATE SET granted = granted + excluded.granted",
+        shard, qty,
+      );
+    }
     this.sql.exec("UPDATE sku_region SET granted = granted + ?", qty);
   }
 }

@@ -248,11 +248,11 @@ export class InventoryObject extends DurableObject<Env> {
     return result;
   }
 
-  async grantQuota(sku: string, region: string, shard: number, transferId: string, want: number): Promise<GrantResult> {
+  async grantQuota(sku: string, region: string, shard: number, transferId: string, want: number, exact = false): Promise<GrantResult> {
     const result = this.ctx.storage.transactionSync((): GrantResult => {
       if (!this.ledger.identity) return { granted: 0, shards: 1, inService: false };
       this.ledger.claimIdentity(sku, region);
-      return this.escrow.grant(shard, transferId, Math.max(0, Math.floor(want)), Date.now());
+      return this.escrow.grant(shard, transferId, Math.max(0, Math.floor(want)), exact, Date.now());
     });
     if (result.granted > 0) await this.afterWrite();
     return result;

@@ -91,7 +91,8 @@ export function revertAt(env: Env, region: string, sku: string, holdId: string) 
 
 /**
  * Sets K on the main object, then tells shards 1..K-1 they sell and shards K.. that they do not
- * (they give their idle units back; their open holds count until they end). Safe to repeat: an
+ * (they give their idle units back; their open holds count until they end), and gives each shard
+ * in service an even share of the free units. Safe to repeat: an
  * operator who saw it fail half-way sends the same request again.
  */
 export async function applyShardCount(
@@ -106,5 +107,12 @@ export async function applyShardCount(
     calls.push(i < set.shards ? shard.enable(sku, region, i).then(() => 0) : shard.retire(sku, region, i).then((r) => r.returned));
   }
   const returned = (await Promise.all(calls)).reduce((a, b) => a + b, 0);
+  // Lend each shard in service an even share of what is free now, so it sells from its first
+  // request (shards also refill on demand, and the main object keeps the remainder).
+  const { available } = await mainStub(env, region, sku).snapshot(sku, region);
+  const share = Math.floor(available / set.shards);
+  if (set.shards > 1 && share > 0) {
+    await Promise.all(Array.from({ length: set.shards - 1 }, (_, i) => shardStub(env, region, sku, i + 1).topUp(sku, region, i + 1, share)));
+  }
   return { ...set, returned };
 }

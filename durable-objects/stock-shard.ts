@@ -188,6 +188,14 @@ export class StockShard extends DurableObject<Env> {
     this.setRetired(false);
   }
 
+  /** Fills the quota up to `want` idle units ahead of demand (when a SKU-region is split). */
+  async topUp(sku: string, region: string, index: number, want: number): Promise<ShardState> {
+    this.claim(sku, region, index);
+    const missing = want - this.totals().available;
+    if (missing > 0 && !this.isRetired()) await this.refill(missing, true);
+    return this.state();
+  }
+
   // ------------------------------------------------------------------ reads
 
   async state(): Promise<ShardState> {
@@ -255,8 +263,11 @@ export class StockShard extends DurableObject<Env> {
     });
   }
 
-  /** Asks the main object for at least `want` units; one request at a time, retried under its id. */
-  private refill(want: number): Promise<void> {
+  /**
+   * Asks the main object for `want` units (`exact`), or at least `want` and a fair share of what is
+   * free. One request at a time; a request whose answer was lost is sent again under its id.
+   */
+  private refill(want: number, exact = false): Promise<void> {
     this.refilling ??= (async () => {
       try {
         const { sku, region, index } = this.identity!;
@@ -269,7 +280,7 @@ export class StockShard extends DurableObject<Env> {
         });
         let answer;
         try {
-          answer = await this.main().grantQuota(sku, region, index, transfer.id, Math.max(want, transfer.qty));
+          answer = await this.main().grantQuota(sku, region, index, transfer.id, Math.max(want, transfer.qty), exact);
         } catch (err) {
           await this.scheduleAlarm(Date.now() + OUTBOX_RETRY_MS);
           throw err;
