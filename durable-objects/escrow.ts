@@ -11,6 +11,11 @@ import { startAllocation } from "./allocation-saga";
 import type { StockLedger } from "./stock-ledger";
 
 export const MAX_SHARDS = 16;
+
+/** The name of stock shard `index` (1..K-1) of a SKU-region; shard 0 is the main object. */
+export function shardName(region: string, sku: string, index: number): string {
+  return `${region}:${sku}#${index}`;
+}
 /** Grant ids (and return ids) are remembered this long; shards retry within minutes. */
 export const TRANSFER_RETENTION_MS = 48 * 3600_000;
 
@@ -106,6 +111,16 @@ export class Escrow {
     const hold = this.ledger.findHold(holdId)!;
     const saga = startAllocation(this.ledger, hold, now, allocationTimeoutMs);
     return { ok: true, version: this.ledger.append("hold_confirmed", now, { holdId, qty, shard, ...saga }) };
+  }
+
+  /**
+   * Shards to ask for their idle units when the warehouse's stock fell below what is lent out:
+   * lent units stay committed (like holds) until they come back, so the sooner the better.
+   */
+  overLentTo(now: number): number[] {
+    const t = this.ledger.totals(now);
+    const lent = t.granted ?? 0;
+    return lent > 0 && t.onHand - t.safetyStock - t.held - t.confirmed < lent ? this.lentTo() : [];
   }
 
   forgetOldTransfers(now: number): void {

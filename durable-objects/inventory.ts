@@ -14,7 +14,7 @@ import {
   timeOutAllocations,
   type WarehouseEventOutcome,
 } from "./allocation-saga";
-import { Escrow, MAX_SHARDS, type GrantResult, type ShardConfirmResult } from "./escrow";
+import { Escrow, MAX_SHARDS, shardName, type GrantResult, type ShardConfirmResult } from "./escrow";
 import { INVENTORY_MIGRATIONS, migrate } from "./inventory-schema";
 import { Outbox } from "./outbox";
 import { StockLedger, type EventType, type HoldRow, type Snapshot, type StoredEvent, type Totals } from "./stock-ledger";
@@ -201,6 +201,7 @@ export class InventoryObject extends DurableObject<Env> {
       return result;
     });
     await this.afterWrite();
+    this.reclaimIfOverLent();
     return result;
   }
 
@@ -222,6 +223,7 @@ export class InventoryObject extends DurableObject<Env> {
       return outcome;
     });
     await this.afterWrite();
+    this.reclaimIfOverLent();
     return result;
   }
 
@@ -242,6 +244,7 @@ export class InventoryObject extends DurableObject<Env> {
     if (!Number.isInteger(k) || k < 1 || k > MAX_SHARDS) throw new RangeError(`shards must be 1..${MAX_SHARDS}, got ${k}`);
     const result = this.ctx.storage.transactionSync(() => {
       this.ledger.claimIdentity(sku, region);
+      this.ledger.expireDue(Date.now());
       return this.escrow.setShards(k, Date.now(), cause, ifCurrent);
     });
     await this.afterWrite();
@@ -261,6 +264,7 @@ export class InventoryObject extends DurableObject<Env> {
   async returnQuota(sku: string, region: string, shard: number, transferId: string, qty: number) {
     const result = this.ctx.storage.transactionSync(() => {
       this.ledger.claimIdentity(sku, region);
+      this.ledger.expireDue(Date.now());
       return this.escrow.takeBack(shard, transferId, qty, Date.now());
     });
     await this.afterWrite();
@@ -277,6 +281,21 @@ export class InventoryObject extends DurableObject<Env> {
     if (!result.ok) console.error(`confirmFromShard ${region}:${sku}#${shard} ${holdId}: ${result.detail}`);
     await this.afterWrite(Date.now() + OUTBOX_RETRY_MS);
     return result;
+  }
+
+  /**
+   * After the warehouse's stock fell below what is held, sold and lent: ask the shards for their
+   * idle units back, after the commit and without holding up the caller (like the outbox).
+   */
+  private reclaimIfOverLent(): void {
+    const id = this.ledger.identity;
+    const shards = id ? this.escrow.overLentTo(Date.now()) : [];
+    if (!id || shards.length === 0) return;
+    const calls = shards.map((i) => this.env.STOCK_SHARDS.get(this.env.STOCK_SHARDS.idFromName(shardName(id.region, id.sku, i))).returnIdle());
+    this.ctx.waitUntil(Promise.allSettled(calls).then((settled) => {
+      const failed = settled.filter((s) => s.status === "rejected").length;
+      if (failed) console.warn(`${id.region}:${id.sku}: ${failed} shards did not give idle units back yet; the next stock write or alarm asks again`);
+    }));
   }
 
   /** Units lent to each shard (for operators and tests). */
@@ -370,6 +389,7 @@ export class InventoryObject extends DurableObject<Env> {
       this.sql.exec(`DELETE FROM holds WHERE status IN ${TERMINAL} AND updated_at <= ?`, now - TERMINAL_HOLD_RETENTION_MS);
     });
     await this.outbox.flush();
+    this.reclaimIfOverLent();
     const next = this.nextDeadline();
     if (next !== null) await this.scheduleAlarm(next);
   }

@@ -12,11 +12,10 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../workers/env";
 import { inventoryName, OUTBOX_RETRY_MS, type ConfirmResult, type ReleaseResult } from "./inventory";
+import { shardName } from "./escrow";
 import { migrate } from "./inventory-schema";
 
-export function shardName(region: string, sku: string, index: number): string {
-  return `${region}:${sku}#${index}`;
-}
+export { shardName };
 
 export type ShardHoldResult =
   | { ok: true; holdId: string; qty: number; expiresAt: number; version: number; shards: number }
@@ -253,6 +252,7 @@ export class StockShard extends DurableObject<Env> {
     if (!result.ok) throw new Error(`the main object refused sale ${hold.id}: ${result.detail}`); // stays transferring
     return this.ctx.storage.transactionSync((): ConfirmResult => {
       const now = Date.now();
+      this.expireDue(now);
       const current = this.findHold(hold.id);
       if (current?.status === "transferring") {
         this.setStatus(current, "transferred", now);
@@ -288,6 +288,7 @@ export class StockShard extends DurableObject<Env> {
         this.ctx.storage.transactionSync(() => {
           const still = this.sql.exec("SELECT 1 FROM transfers WHERE id = ? AND status = 'pending'", transfer.id).toArray().length > 0;
           if (!still) return;
+          this.expireDue(Date.now());
           this.sql.exec("UPDATE transfers SET status = 'done', qty = ? WHERE id = ?", answer.granted, transfer.id);
           this.sql.exec("UPDATE shard SET shards = ?, retired = ?", answer.shards, answer.inService ? 0 : 1);
           if (answer.granted > 0) {
@@ -401,6 +402,7 @@ export class StockShard extends DurableObject<Env> {
   private setRetired(retired: boolean): void {
     this.ctx.storage.transactionSync(() => {
       if (this.isRetired() === retired) return;
+      this.expireDue(Date.now());
       this.sql.exec("UPDATE shard SET retired = ?", retired ? 1 : 0);
       this.append(retired ? "retired" : "enabled", Date.now(), {});
     });
