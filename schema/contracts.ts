@@ -153,6 +153,19 @@ export const StockState = StockSnapshot.extend({
   attention: z.array(z.object({ holdId: z.string(), reason: z.string(), seq: z.number().int(), at: z.string() })).openapi({
     description: "Sales an operator must reconcile, e.g. allocated by a warehouse after their units were sold again",
   }),
+  shardStates: z
+    .array(
+      z.object({
+        shard: z.number().int(),
+        quota: z.number().int(),
+        held: z.number().int(),
+        transferring: z.number().int(),
+        available: z.number().int(),
+        retired: z.boolean(),
+      }),
+    )
+    .optional()
+    .openapi({ description: "Stock shards 1..K-1 (and removed ones still holding units); `held` above is the main object's own" }),
 }).openapi("StockState");
 
 export const InventoryEvent = z

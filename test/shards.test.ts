@@ -57,6 +57,9 @@ describe("configuring shards", () => {
     // Each shard is lent an even share at once; the main object's own `available` excludes it.
     expect((await stockState("eu", sku)).body).toMatchObject({ shards: 4, granted: 30, available: 10 });
     expect((await availability("eu", [sku])).body.items[0].available).toBe(40);
+    expect((await stockState("eu", sku)).body.shardStates).toEqual([1, 2, 3].map((shard) => ({
+      shard, quota: 10, held: 0, transferring: 0, available: 10, retired: false,
+    })));
     expect((await setShards("eu", sku, 4)).body).toMatchObject({ shards: 4, changed: false });
     for (const bad of [0, 17, 2.5, "4"]) expect((await setShards("eu", sku, bad)).status).toBe(400);
     const log = (await events("eu", sku)).body.events;

@@ -1,7 +1,7 @@
 import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
 import { EventsPage, EventsQuery, ResendBody, SetShardsBody, SetStockBody, ShardsConfig, StockParams, StockSnapshot, StockState } from "../../schema/contracts";
 import type { Snapshot, StoredEvent } from "../../durable-objects/inventory";
-import { applyShardCount } from "../../durable-objects/shard-routing";
+import { applyShardCount, shardStub } from "../../durable-objects/shard-routing";
 import { adminToken, jsonBody, knownRegion } from "../auth";
 import type { AppEnv, Env } from "../env";
 import { Problem } from "../problems";
@@ -124,7 +124,17 @@ export const admin = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
   })
   .openapi(getStock, async (c) => {
     const { region, sku } = c.req.valid("param");
-    const s = await inventoryStub(c.env, region, sku).state(sku, region);
+    const stub = inventoryStub(c.env, region, sku);
+    const s = await stub.state(sku, region);
+    let shardStates;
+    if (s.shards !== undefined) {
+      const { grants } = await stub.quotaGrants();
+      const highest = Math.max(s.shards, ...grants.map((g) => g.shard + 1));
+      const states = await Promise.all(Array.from({ length: highest - 1 }, (_, i) => shardStub(c.env, region, sku, i + 1).state()));
+      shardStates = states.map((st, i) => ({
+        shard: i + 1, quota: st.quota, held: st.held, transferring: st.transferring, available: st.available, retired: st.retired,
+      }));
+    }
     return c.json(
       {
         ...snapshotBody(s, c.env),
@@ -132,6 +142,7 @@ export const admin = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
         activeHolds: s.activeHolds,
         nextDeadline: s.nextDeadline === null ? null : iso(s.nextDeadline),
         attention: s.attention.map((a) => ({ holdId: a.holdId, reason: a.reason, seq: a.seq, at: iso(a.at) })),
+        ...(shardStates && { shardStates }),
       },
       200,
     );
