@@ -68,6 +68,22 @@ export const INVENTORY_MIGRATIONS: readonly string[] = [
   CREATE TABLE dispatch_outbox (seq INTEGER PRIMARY KEY);
   CREATE TABLE attention (hold_id TEXT NOT NULL, reason TEXT NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT NULL);
   `,
+  // Stock shards (escrow): how many objects sell this SKU-region (this one is shard 0), the units
+  // lent to the other shards in total and per shard, and each quota transfer by its id, so a
+  // retried grant or return is applied once.
+  `
+  ALTER TABLE sku_region ADD COLUMN shards INTEGER NOT NULL DEFAULT 1;
+  ALTER TABLE sku_region ADD COLUMN granted INTEGER NOT NULL DEFAULT 0;
+  CREATE TABLE quota_grants (shard INTEGER PRIMARY KEY, granted INTEGER NOT NULL CHECK (granted >= 0));
+  CREATE TABLE quota_transfers (
+    id TEXT PRIMARY KEY,
+    shard INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    qty INTEGER NOT NULL,
+    at INTEGER NOT NULL
+  );
+  CREATE INDEX quota_transfers_by_age ON quota_transfers (at);
+  `,
 ];
 
 export function migrate(sql: SqlStorage, migrations: readonly string[]): void {

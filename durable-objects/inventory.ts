@@ -14,12 +14,14 @@ import {
   timeOutAllocations,
   type WarehouseEventOutcome,
 } from "./allocation-saga";
+import { Escrow, MAX_SHARDS, shardName, type GrantResult, type ShardConfirmResult } from "./escrow";
 import { INVENTORY_MIGRATIONS, migrate } from "./inventory-schema";
 import { Outbox } from "./outbox";
 import { StockLedger, type EventType, type HoldRow, type Snapshot, type StoredEvent, type Totals } from "./stock-ledger";
 
 export type { EventType, Snapshot, StoredEvent, Totals } from "./stock-ledger";
 export type { WarehouseEventOutcome } from "./allocation-saga";
+export type { GrantResult, ShardConfirmResult } from "./escrow";
 
 export interface StockState extends Snapshot {
   warehouses: { warehouse: string; onHand: number; updatedAt: number }[];
@@ -29,9 +31,11 @@ export interface StockState extends Snapshot {
   attention: { holdId: string; reason: string; seq: number; at: number }[];
 }
 
+/** `shards` (when the SKU-region is sharded) and `lentTo` (shards holding lent units) let the
+ * reservation coordinator route later holds and pull idle quota back before it refuses one. */
 export type HoldResult =
-  | { ok: true; holdId: string; qty: number; expiresAt: number; version: number }
-  | { ok: false; code: "insufficient_stock"; available: number; version: number }
+  | { ok: true; holdId: string; qty: number; expiresAt: number; version: number; shards?: number }
+  | { ok: false; code: "insufficient_stock"; available: number; version: number; shards?: number; lentTo?: number[] }
   | { ok: false; code: "hold_conflict" | "hold_released" | "hold_expired" | "already_confirmed" };
 
 export type ConfirmResult =
@@ -70,6 +74,7 @@ export function inventoryName(region: string, sku: string): string {
 export class InventoryObject extends DurableObject<Env> {
   private sql: SqlStorage;
   private ledger!: StockLedger;
+  private escrow!: Escrow;
   private outbox: Outbox;
   private alarmAt: number | null = null;
 
@@ -85,6 +90,7 @@ export class InventoryObject extends DurableObject<Env> {
     ctx.blockConcurrencyWhile(async () => {
       migrate(this.sql, INVENTORY_MIGRATIONS);
       this.ledger = new StockLedger(this.sql);
+      this.escrow = new Escrow(this.sql, this.ledger);
       this.alarmAt = await ctx.storage.getAlarm();
       // Events committed before a restart but never sent go out now (the alarm would also get them).
       void this.outbox.flush();
@@ -103,12 +109,15 @@ export class InventoryObject extends DurableObject<Env> {
       const existing = this.ledger.findHold(holdId);
       if (existing) return this.replayHold(existing);
       const totals = this.ledger.totals(now);
+      const shards = this.ledger.shardCount();
+      const routing = shards > 1 ? { shards } : {};
       if (totals.available < qty) {
-        return { ok: false, code: "insufficient_stock", available: totals.available, version: this.ledger.version() };
+        const lentTo = totals.granted ? { lentTo: this.escrow.lentTo() } : {};
+        return { ok: false, code: "insufficient_stock", available: totals.available, version: this.ledger.version(), ...routing, ...lentTo };
       }
       this.ledger.insertHold(holdId, qty, "held", expiresAt, now);
       const version = this.ledger.append("hold_placed", now, { holdId, qty, expiresAt });
-      return { ok: true, holdId, qty, expiresAt, version };
+      return { ok: true, holdId, qty, expiresAt, version, ...routing };
     });
     if (result.ok) await this.afterWrite(Math.min(expiresAt, Date.now() + OUTBOX_RETRY_MS));
     return result;
@@ -192,6 +201,7 @@ export class InventoryObject extends DurableObject<Env> {
       return result;
     });
     await this.afterWrite();
+    this.reclaimIfOverLent();
     return result;
   }
 
@@ -213,6 +223,7 @@ export class InventoryObject extends DurableObject<Env> {
       return outcome;
     });
     await this.afterWrite();
+    this.reclaimIfOverLent();
     return result;
   }
 
@@ -224,6 +235,73 @@ export class InventoryObject extends DurableObject<Env> {
   async dispatchFailed(holdId: string, reason: string): Promise<void> {
     this.ctx.storage.transactionSync(() => recordDispatchFailure(this.ledger, holdId, reason, Date.now()));
     await this.afterWrite();
+  }
+
+  // ------------------------------------------------------------------ stock shards (escrow.ts)
+
+  /** Splits the SKU-region into `k` sellers (1 = this object alone). See applyShardCount. */
+  async setShards(sku: string, region: string, k: number, cause: "operator" | "overload" = "operator", ifCurrent?: number) {
+    if (!Number.isInteger(k) || k < 1 || k > MAX_SHARDS) throw new RangeError(`shards must be 1..${MAX_SHARDS}, got ${k}`);
+    const result = this.ctx.storage.transactionSync(() => {
+      this.ledger.claimIdentity(sku, region);
+      this.ledger.expireDue(Date.now());
+      return this.escrow.setShards(k, Date.now(), cause, ifCurrent);
+    });
+    await this.afterWrite();
+    return result;
+  }
+
+  async grantQuota(sku: string, region: string, shard: number, transferId: string, want: number, exact = false): Promise<GrantResult> {
+    const result = this.ctx.storage.transactionSync((): GrantResult => {
+      if (!this.ledger.identity) return { granted: 0, shards: 1, inService: false };
+      this.ledger.claimIdentity(sku, region);
+      return this.escrow.grant(shard, transferId, Math.max(0, Math.floor(want)), exact, Date.now());
+    });
+    if (result.granted > 0) await this.afterWrite();
+    return result;
+  }
+
+  async returnQuota(sku: string, region: string, shard: number, transferId: string, qty: number) {
+    const result = this.ctx.storage.transactionSync(() => {
+      this.ledger.claimIdentity(sku, region);
+      this.ledger.expireDue(Date.now());
+      return this.escrow.takeBack(shard, transferId, qty, Date.now());
+    });
+    await this.afterWrite();
+    return result;
+  }
+
+  async confirmFromShard(sku: string, region: string, shard: number, holdId: string, qty: number): Promise<ShardConfirmResult> {
+    const result = this.ctx.storage.transactionSync(() => {
+      this.ledger.claimIdentity(sku, region);
+      const now = Date.now();
+      this.ledger.expireDue(now);
+      return this.escrow.confirmSale(shard, holdId, qty, now, this.allocationTimeoutMs());
+    });
+    if (!result.ok) console.error(`confirmFromShard ${region}:${sku}#${shard} ${holdId}: ${result.detail}`);
+    await this.afterWrite(Date.now() + OUTBOX_RETRY_MS);
+    return result;
+  }
+
+  /**
+   * After the warehouse's stock fell below what is held, sold and lent: ask the shards for their
+   * idle units back, after the commit and without holding up the caller (like the outbox).
+   */
+  private reclaimIfOverLent(): void {
+    const id = this.ledger.identity;
+    const shards = id ? this.escrow.overLentTo(Date.now()) : [];
+    if (!id || shards.length === 0) return;
+    const calls = shards.map((i) => this.env.STOCK_SHARDS.get(this.env.STOCK_SHARDS.idFromName(shardName(id.region, id.sku, i))).returnIdle());
+    this.ctx.waitUntil(Promise.allSettled(calls).then((settled) => {
+      const failed = settled.filter((s) => s.status === "rejected").length;
+      if (failed) console.warn(`${id.region}:${id.sku}: ${failed} shards did not give idle units back yet; the next stock write or alarm asks again`);
+    }));
+  }
+
+  /** Units lent to each shard (for operators and tests). */
+  async quotaGrants(): Promise<{ shards: number; granted: number; grants: { shard: number; granted: number }[] }> {
+    const granted = this.sql.exec<{ g: number | null }>("SELECT granted AS g FROM sku_region").toArray()[0]?.g ?? 0;
+    return { shards: this.ledger.shardCount(), granted, grants: this.escrow.grants() };
   }
 
   // ------------------------------------------------------------------ reads
@@ -307,9 +385,11 @@ export class InventoryObject extends DurableObject<Env> {
         .toArray();
       timeOutAllocations(this.ledger, overdue, now);
       this.sql.exec("DELETE FROM idempotency WHERE created_at <= ?", now - IDEMPOTENCY_RETENTION_MS);
+      this.escrow.forgetOldTransfers(now);
       this.sql.exec(`DELETE FROM holds WHERE status IN ${TERMINAL} AND updated_at <= ?`, now - TERMINAL_HOLD_RETENTION_MS);
     });
     await this.outbox.flush();
+    this.reclaimIfOverLent();
     const next = this.nextDeadline();
     if (next !== null) await this.scheduleAlarm(next);
   }

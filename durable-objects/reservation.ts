@@ -5,8 +5,10 @@
 // A coordinator holds the token and the lines and drives the SKU-region objects: hold every line
 // or none, confirm every line or revert, release every line. It never decides stock.
 import { DurableObject } from "cloudflare:workers";
-import { inventoryName, type InventoryObject } from "./inventory";
 import { migrate } from "./inventory-schema";
+import {
+  applyShardCount, confirmAt, grownShardCount, holdLine, isOverloaded, releaseAt, revertAt, type LineHold, type Placement,
+} from "./shard-routing";
 import type { Env } from "../workers/env";
 
 export interface Line {
@@ -26,6 +28,10 @@ export interface ReservationRecord {
   confirmedAt?: number;
   releasedAt?: number;
   createOutcome?: CreateOutcome;
+  /** Per line, the stock shard that holds it (0 = the main SKU-region object). Absent: all 0. */
+  placements?: number[];
+  /** Per line, every object that may hold it after failed attempts (released on compensation). */
+  maybeHeldAt?: number[][];
 }
 
 export interface ReservationView {
@@ -95,6 +101,8 @@ export function coordinatorName(region: string, reservationId: string): string {
 export class ReservationObject extends DurableObject<Env> {
   private sql: SqlStorage;
   private chains = new Map<string, Promise<unknown>>();
+  /** K per SKU-region as its objects last said (a hint for routing; the objects decide). */
+  private shardCounts = new Map<string, number>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -182,7 +190,7 @@ export class ReservationObject extends DurableObject<Env> {
         if (r?.state === "pending") {
           // Nobody came back to finish this create: give its units back now rather than at expiry,
           // and forget it so a late retry with the same key starts afresh.
-          const failed = await this.releaseAllLines(r);
+          const failed = await this.releaseAllLines(r, r.maybeHeldAt ?? r.lines.map(() => [0]));
           if (failed) failures.push(failed);
           else this.sql.exec("DELETE FROM reservations WHERE id = ?", id);
         } else if (r?.state === "confirming") {
@@ -228,31 +236,45 @@ export class ReservationObject extends DurableObject<Env> {
 
   private async holdAllLines(r: ReservationRecord): Promise<CreateOutcome> {
     const skuExpiry = r.expiresAt + CONFIRM_GRACE_MS;
-    const settled = await Promise.allSettled(
-      r.lines.map((line) => this.inventory(r.region, line.sku).hold(line.sku, r.region, r.id, line.qty, skuExpiry)),
+    const placed: Placement[] = await Promise.all(
+      r.lines.map((line) => holdLine(this.env, r.region, line.sku, r.id, line.qty, skuExpiry, this.shardCount(r.region, line.sku))),
     );
-    const broken = settled.find((s) => s.status === "rejected");
+    const before = r.maybeHeldAt ?? r.lines.map(() => [] as number[]);
+    r.maybeHeldAt = placed.map((p, i) => [...new Set([...before[i]!, ...p.maybeHeldAt])]);
+    for (const [i, p] of placed.entries()) if (p.shards !== null) this.shardCounts.set(`${r.region}:${r.lines[i]!.sku}`, p.shards);
+    const broken = placed.find((p): p is Extract<Placement, { error: unknown }> => "error" in p);
     if (broken) {
+      // An object that cannot keep up splits its stock across more shards; the shopper retries.
+      await Promise.all(placed.map((p, i) => ("error" in p && isOverloaded(p.error) ? this.growShards(r.region, r.lines[i]!.sku) : null)));
       // Keep it pending: a retry with the same key resumes it, or the alarm gives its holds back.
       await this.save(r, r.createdAt + ABANDONED_AFTER_MS);
-      return { ok: false, code: "try_again", detail: `a stock object did not answer: ${String(broken.reason)}` };
+      return { ok: false, code: "try_again", detail: `a stock object did not answer: ${String(broken.error)}` };
     }
-    const results = settled.map((s) => (s as PromiseFulfilledResult<Awaited<ReturnType<InventoryObject["hold"]>>>).value);
+    const results = placed.map((p) => (p as Extract<Placement, { result: LineHold }>).result);
     let outcome: CreateOutcome;
     if (results.every((h) => h.ok)) {
+      r.placements = placed.map((p) => (p as Extract<Placement, { shard: number }>).shard);
+      // Objects an earlier, failed attempt may have left a hold in, other than the one that holds
+      // the line now, give it back (rare: only after a retry that landed elsewhere).
+      const stale = r.maybeHeldAt.flatMap((at, i) => at.filter((s) => s !== r.placements![i]).map((s) => [i, s] as const));
+      if (stale.length) {
+        const settled = await Promise.allSettled(stale.map(([i, s]) => releaseAt(this.env, r.region, r.lines[i]!.sku, s, r.id)));
+        if (settled.every((x) => x.status === "fulfilled")) r.maybeHeldAt = r.placements.map((s) => [s]);
+      }
       // A retry after a crash finds holds placed by the first attempt: keep their deadline.
       const skuExpiries = results.map((h) => (h.ok ? h.expiresAt : skuExpiry));
       r.expiresAt = Math.min(r.expiresAt, Math.min(...skuExpiries) - CONFIRM_GRACE_MS);
       r.state = "held";
       outcome = { ok: true, reservation: toView(r), token: r.token };
     } else {
-      // Give back only what was held: a refused line holds nothing, and releasing it would cost
-      // the hottest SKU of a sell-out one more write per refused cart.
-      const failed = await this.releaseAllLines(r, r.lines.filter((_, i) => results[i]!.ok));
+      // Give back only what may be held: a refused line holds nothing, and releasing it would
+      // cost the hottest SKU of a sell-out one more write per refused cart.
+      const failed = await this.releaseAllLines(r, r.maybeHeldAt);
       if (failed) {
         await this.save(r, r.createdAt + ABANDONED_AFTER_MS); // the alarm finishes giving back
         return { ok: false, code: "try_again", detail: failed };
       }
+      r.maybeHeldAt = r.lines.map(() => []);
       r.state = "rejected";
       const lines = r.lines.flatMap((line, i): ShortLine[] => {
         const h = results[i]!;
@@ -268,13 +290,14 @@ export class ReservationObject extends DurableObject<Env> {
   }
 
   private async confirmAllLines(r: ReservationRecord): Promise<ReservationOutcome> {
-    const settled = await Promise.allSettled(r.lines.map((line) => this.inventory(r.region, line.sku).confirm(r.id)));
+    const at = (i: number) => r.placements?.[i] ?? 0;
+    const settled = await Promise.allSettled(r.lines.map((line, i) => confirmAt(this.env, r.region, line.sku, at(i), r.id)));
     const broken = settled.find((s) => s.status === "rejected");
     if (broken) {
       // Still "confirming", due for the alarm, which finishes (or reverts) it.
       return { ok: false, code: "try_again", detail: `a stock object did not answer: ${String(broken.reason)}` };
     }
-    const results = settled.map((s) => (s as PromiseFulfilledResult<Awaited<ReturnType<InventoryObject["confirm"]>>>).value);
+    const results = settled.map((s) => (s as PromiseFulfilledResult<Awaited<ReturnType<typeof confirmAt>>>).value);
     if (results.every((c) => c.ok)) {
       r.state = "confirmed";
       r.confirmedAt = Date.now();
@@ -285,9 +308,8 @@ export class ReservationObject extends DurableObject<Env> {
     // lines that did confirm and release the rest.
     await Promise.all(
       r.lines.map(async (line, i) => {
-        const stock = this.inventory(r.region, line.sku);
-        if (results[i]!.ok) await stock.revertConfirmation(r.id);
-        else await stock.release(r.id);
+        if (results[i]!.ok) await revertAt(this.env, r.region, line.sku, r.id);
+        else await releaseAt(this.env, r.region, line.sku, at(i), r.id);
       }),
     );
     r.state = "expired";
@@ -295,15 +317,32 @@ export class ReservationObject extends DurableObject<Env> {
     return { ok: false, code: "hold_expired", reservation: toView(r) };
   }
 
-  /** Returns a description of what failed, or null when every line is released. */
-  private async releaseAllLines(r: ReservationRecord, lines = r.lines): Promise<string | null> {
-    const settled = await Promise.allSettled(lines.map((line) => this.inventory(r.region, line.sku).release(r.id)));
+  /**
+   * Returns a description of what failed, or null when every line is released. `at` lists, per
+   * line, the objects to release it in (default: where it is placed).
+   */
+  private async releaseAllLines(r: ReservationRecord, at = r.lines.map((_, i) => [r.placements?.[i] ?? 0])): Promise<string | null> {
+    const calls = r.lines.flatMap((line, i) => (at[i] ?? []).map((shard) => releaseAt(this.env, r.region, line.sku, shard, r.id)));
+    const settled = await Promise.allSettled(calls);
     const broken = settled.find((s) => s.status === "rejected");
     return broken ? `releasing holds failed: ${String((broken as PromiseRejectedResult).reason)}` : null;
   }
 
-  private inventory(region: string, sku: string): DurableObjectStub<InventoryObject> {
-    return this.env.INVENTORY.get(this.env.INVENTORY.idFromName(inventoryName(region, sku)));
+  private shardCount(region: string, sku: string): number {
+    return this.shardCounts.get(`${region}:${sku}`) ?? 1;
+  }
+
+  /** Doubles K (up to 16) after an overload; a compare-and-set, so concurrent callers grow it once. */
+  private async growShards(region: string, sku: string): Promise<void> {
+    const current = this.shardCount(region, sku);
+    const next = grownShardCount(current);
+    if (next === current) return;
+    try {
+      const { shards } = await applyShardCount(this.env, region, sku, next, "overload", current);
+      this.shardCounts.set(`${region}:${sku}`, shards);
+    } catch (err) {
+      console.warn(`could not add stock shards to ${region}:${sku} after an overload`, err);
+    }
   }
 
   /** Changes to one reservation run one at a time, although RPC awaits let other requests in. */

@@ -19,7 +19,11 @@ export type EventType =
   | "allocation_timed_out"
   | "sale_released"
   | "shipped"
-  | "reconciliation_required";
+  | "reconciliation_required"
+  // Stock shards (durable-objects/escrow.ts): units lent to and returned by the other shards.
+  | "shards_set"
+  | "quota_granted"
+  | "quota_returned";
 
 export interface Totals {
   onHand: number;
@@ -27,12 +31,16 @@ export interface Totals {
   confirmed: number;
   safetyStock: number;
   available: number;
+  /** Units lent to stock shards; only present while the SKU-region is sharded or has units lent. */
+  granted?: number;
 }
 
 export interface Snapshot extends Totals {
   sku: string;
   region: string;
   version: number;
+  /** How many objects sell this SKU-region (this one is shard 0); only present when sharded. */
+  shards?: number;
 }
 
 export type EventValue = string | number | boolean | null | Totals;
@@ -88,23 +96,35 @@ export class StockLedger {
   totals(now = Date.now()): Totals {
     // Holds past their expiry stop counting now, even before an event records it.
     const row = this.sql
-      .exec<{ on_hand: number; held: number; confirmed: number; safety_stock: number }>(
+      .exec<{ on_hand: number; held: number; confirmed: number; safety_stock: number; granted: number; shards: number }>(
         `SELECT
            (SELECT coalesce(sum(on_hand), 0) FROM warehouse_stock) AS on_hand,
            coalesce(r.held, 0) - (SELECT coalesce(sum(qty), 0) FROM holds WHERE status = 'held' AND expires_at <= ?) AS held,
            coalesce(r.confirmed, 0) AS confirmed,
-           coalesce(r.safety_stock, 0) AS safety_stock
+           coalesce(r.safety_stock, 0) AS safety_stock,
+           coalesce(r.granted, 0) AS granted,
+           coalesce(r.shards, 1) AS shards
          FROM (SELECT 1) LEFT JOIN sku_region r ON r.id = 1`,
         now,
       )
       .one();
-    const available = Math.max(0, row.on_hand - row.held - row.confirmed - row.safety_stock);
-    return { onHand: row.on_hand, held: row.held, confirmed: row.confirmed, safetyStock: row.safety_stock, available };
+    const available = Math.max(0, row.on_hand - row.held - row.confirmed - row.granted - row.safety_stock);
+    const totals: Totals = { onHand: row.on_hand, held: row.held, confirmed: row.confirmed, safetyStock: row.safety_stock, available };
+    // Unsharded SKU-regions keep exactly the totals (and event payloads) they always had.
+    if (row.shards > 1 || row.granted > 0) totals.granted = row.granted;
+    return totals;
+  }
+
+  /** How many objects sell this SKU-region: 1 unless it is split into stock shards. */
+  shardCount(): number {
+    return this.sql.exec<{ k: number | null }>("SELECT shards AS k FROM sku_region").toArray()[0]?.k ?? 1;
   }
 
   snapshot(now: number): Snapshot {
     const { sku, region } = this.identity!;
-    return { sku, region, ...this.totals(now), version: this.version() };
+    const shards = this.shardCount();
+    const totals = this.totals(now);
+    return { sku, region, ...totals, version: this.version(), ...((shards > 1 || totals.granted !== undefined) && { shards }) };
   }
 
   /** Appends an event (the next version) and its outbox rows; returns its sequence number. */
@@ -140,6 +160,7 @@ export class StockLedger {
       id, qty, status, expiresAt, now, now,
     );
     if (status === "held") this.sql.exec("UPDATE sku_region SET held = held + ?", qty);
+    if (status === "confirmed") this.sql.exec("UPDATE sku_region SET confirmed = confirmed + ?", qty);
   }
 
   /** Moves a hold to its next status and its units between the running totals. */

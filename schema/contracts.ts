@@ -11,6 +11,7 @@ export const LIMITS = {
   defaultTtlSeconds: 300,
   maxOnHand: 10_000_000,
   maxEventsPage: 500,
+  maxShards: 16,
 } as const;
 
 export const SKU_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -118,8 +119,32 @@ export const StockSnapshot = z
     available: z.number().int(),
     status: StockStatus,
     version: z.number().int(),
+    shards: z.number().int().optional().openapi({ description: "Objects selling this SKU-region; only present when it is split into stock shards" }),
+    granted: z.number().int().optional().openapi({ description: "Units lent to stock shards 1..K-1 (not available here); only present when sharded" }),
   })
   .openapi("StockSnapshot");
+
+export const SetShardsBody = z
+  .strictObject({
+    count: z
+      .number()
+      .int("count must be a whole number")
+      .min(1, "count must be at least 1 (one object, no shards)")
+      .max(LIMITS.maxShards, `count must be at most ${LIMITS.maxShards}`)
+      .openapi({ description: "How many objects sell this SKU-region: the main object plus count-1 stock shards" }),
+  })
+  .openapi("SetShards");
+
+export const ShardsConfig = z
+  .object({
+    sku: z.string(),
+    region: z.string(),
+    shards: z.number().int(),
+    previous: z.number().int(),
+    changed: z.boolean(),
+    returned: z.number().int().openapi({ description: "Idle units the removed shards gave back at once (open holds return theirs when they end)" }),
+  })
+  .openapi("ShardsConfig");
 
 export const StockState = StockSnapshot.extend({
   warehouses: z.array(z.object({ warehouse: z.string(), onHand: z.number().int(), updatedAt: z.string() })),
@@ -128,6 +153,19 @@ export const StockState = StockSnapshot.extend({
   attention: z.array(z.object({ holdId: z.string(), reason: z.string(), seq: z.number().int(), at: z.string() })).openapi({
     description: "Sales an operator must reconcile, e.g. allocated by a warehouse after their units were sold again",
   }),
+  shardStates: z
+    .array(
+      z.object({
+        shard: z.number().int(),
+        quota: z.number().int(),
+        held: z.number().int(),
+        transferring: z.number().int(),
+        available: z.number().int(),
+        retired: z.boolean(),
+      }),
+    )
+    .optional()
+    .openapi({ description: "Stock shards 1..K-1 (and removed ones still holding units); `held` above is the main object's own" }),
 }).openapi("StockState");
 
 export const InventoryEvent = z

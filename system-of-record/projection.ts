@@ -100,6 +100,13 @@ async function applyEvent(tx: Db, t: ProjectionTables, e: LoggedEvent): Promise<
         .onConflictDoNothing();
       break;
     case "hold_confirmed":
+      // A sale made in a stock shard has no hold_placed here: shard holds stay inside the shard.
+      if (p.shard !== undefined) {
+        await tx
+          .insert(t.reservationLedger)
+          .values({ ...key, reservationId: String(p.holdId), qty: Number(p.qty), status: "held", heldAt: e.occurredAt, expiresAt: e.occurredAt, lastSeq: e.seq })
+          .onConflictDoNothing();
+      }
       await updateLedger(tx, t, e, { status: "confirmed", confirmedAt: e.occurredAt });
       break;
     case "dispatched":
@@ -120,7 +127,9 @@ async function applyEvent(tx: Db, t: ProjectionTables, e: LoggedEvent): Promise<
   if (e.type === "shipped") await updateLedger(tx, t, e, { status: "shipped", endedAt: e.occurredAt });
   const after = p.after as Totals | undefined;
   if (after) {
-    const levels = { ...after, version: e.seq, updatedAt: e.occurredAt };
+    // Only the projected columns: a sharded SKU's totals also carry `granted`.
+    const { onHand, held, confirmed, safetyStock, available } = after;
+    const levels = { onHand, held, confirmed, safetyStock, available, version: e.seq, updatedAt: e.occurredAt };
     await tx
       .insert(t.skuRegionLevels)
       .values({ ...key, ...levels })

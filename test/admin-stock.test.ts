@@ -98,6 +98,7 @@ describe("the API description", () => {
       "/v1/admin/{region}/stock/{sku}",
       "/v1/admin/{region}/stock/{sku}/events",
       "/v1/admin/{region}/stock/{sku}/resend",
+      "/v1/admin/{region}/stock/{sku}/shards",
       "/v1/warehouses/{warehouseId}/events",
       "/v1/warehouses/{warehouseId}/soap",
       "/v1/{region}/availability",

@@ -1,11 +1,14 @@
 import type { InventoryObject } from "../durable-objects/inventory";
 import type { ReservationObject } from "../durable-objects/reservation";
+import type { StockShard } from "../durable-objects/stock-shard";
 import type { DispatchMessage, InventoryEventMessage } from "../schema/messages";
 import type { WarehouseCircuit } from "../durable-objects/warehouse-circuit";
 
 export interface Env {
   INVENTORY: DurableObjectNamespace<InventoryObject>;
   RESERVATIONS: DurableObjectNamespace<ReservationObject>;
+  /** Stock shards 1..K-1 of hot SKU-regions (shard 0 is the INVENTORY object itself). */
+  STOCK_SHARDS: DurableObjectNamespace<StockShard>;
   /** Every committed stock event, on its way to Postgres (and later to warehouses). */
   INVENTORY_EVENTS: Queue<InventoryEventMessage>;
   /** Confirmed sales on their way to the warehouse that ships them. */

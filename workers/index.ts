@@ -16,6 +16,7 @@ import { warehouseInbound } from "./routes/warehouses";
 
 export { InventoryObject } from "../durable-objects/inventory";
 export { ReservationObject } from "../durable-objects/reservation";
+export { StockShard } from "../durable-objects/stock-shard";
 export { WarehouseCircuit } from "../durable-objects/warehouse-circuit";
 
 const app = new OpenAPIHono<AppEnv>();

@@ -1,6 +1,7 @@
 import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
-import { EventsPage, EventsQuery, ResendBody, SetStockBody, StockParams, StockSnapshot, StockState } from "../../schema/contracts";
+import { EventsPage, EventsQuery, ResendBody, SetShardsBody, SetStockBody, ShardsConfig, StockParams, StockSnapshot, StockState } from "../../schema/contracts";
 import type { Snapshot, StoredEvent } from "../../durable-objects/inventory";
+import { applyShardCount, shardStub } from "../../durable-objects/shard-routing";
 import { adminToken, jsonBody, knownRegion } from "../auth";
 import type { AppEnv, Env } from "../env";
 import { Problem } from "../problems";
@@ -64,6 +65,26 @@ const resendEvents = createRoute({
   },
 });
 
+const setShards = createRoute({
+  method: "put",
+  path: "/v1/admin/{region}/stock/{sku}/shards",
+  tags: ["admin"],
+  summary: "Split a hot SKU-region's stock across `count` objects (escrow shards), or join them back",
+  description:
+    "The main object keeps the warehouse stock and lends quota to shards 1..count-1, which sell from it. " +
+    "Lowering count takes shards out of service: their idle units return at once, units in open holds when those end. Repeating the request is safe.",
+  middleware: [adminToken(), knownRegion(), jsonBody()] as const,
+  request: {
+    params: StockParams,
+    headers: AdminHeaders,
+    body: { content: { "application/json": { schema: SetShardsBody } }, required: true },
+  },
+  responses: {
+    200: { description: "The shard count now in force", content: { "application/json": { schema: ShardsConfig } } },
+    400: problemContent("count is not 1..16"),
+  },
+});
+
 function snapshotBody(s: Snapshot, env: Env) {
   return {
     sku: s.sku,
@@ -75,6 +96,8 @@ function snapshotBody(s: Snapshot, env: Env) {
     available: s.available,
     status: stockStatus(s.available, env),
     version: s.version,
+    ...(s.shards !== undefined && { shards: s.shards }),
+    ...(s.granted !== undefined && { granted: s.granted }),
   };
 }
 
@@ -101,7 +124,17 @@ export const admin = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
   })
   .openapi(getStock, async (c) => {
     const { region, sku } = c.req.valid("param");
-    const s = await inventoryStub(c.env, region, sku).state(sku, region);
+    const stub = inventoryStub(c.env, region, sku);
+    const s = await stub.state(sku, region);
+    let shardStates;
+    if (s.shards !== undefined) {
+      const { grants } = await stub.quotaGrants();
+      const highest = Math.max(s.shards, ...grants.map((g) => g.shard + 1));
+      const states = await Promise.all(Array.from({ length: highest - 1 }, (_, i) => shardStub(c.env, region, sku, i + 1).state()));
+      shardStates = states.map((st, i) => ({
+        shard: i + 1, quota: st.quota, held: st.held, transferring: st.transferring, available: st.available, retired: st.retired,
+      }));
+    }
     return c.json(
       {
         ...snapshotBody(s, c.env),
@@ -109,9 +142,16 @@ export const admin = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
         activeHolds: s.activeHolds,
         nextDeadline: s.nextDeadline === null ? null : iso(s.nextDeadline),
         attention: s.attention.map((a) => ({ holdId: a.holdId, reason: a.reason, seq: a.seq, at: iso(a.at) })),
+        ...(shardStates && { shardStates }),
       },
       200,
     );
+  })
+  .openapi(setShards, async (c) => {
+    const { region, sku } = c.req.valid("param");
+    const { count } = c.req.valid("json");
+    const result = await applyShardCount(c.env, region, sku, count);
+    return c.json({ sku, region, ...result }, 200);
   })
   .openapi(resendEvents, async (c) => {
     const { region, sku } = c.req.valid("param");
