@@ -93,8 +93,11 @@ export class StockLedger {
     return this.sql.exec<{ v: number | null }>("SELECT max(version) AS v FROM sku_region").one().v ?? 0;
   }
 
-  totals(now = Date.now()): Totals {
-    // Holds past their expiry stop counting now, even before an event records it.
+  /**
+   * `now`: holds past their expiry stop counting, even before an event records it. `null`: the
+   * totals as the event log has them (due holds still count until their hold_expired event).
+   */
+  totals(now: number | null = Date.now()): Totals {
     const row = this.sql
       .exec<{ on_hand: number; held: number; confirmed: number; safety_stock: number; granted: number; shards: number }>(
         `SELECT
@@ -105,7 +108,7 @@ export class StockLedger {
            coalesce(r.granted, 0) AS granted,
            coalesce(r.shards, 1) AS shards
          FROM (SELECT 1) LEFT JOIN sku_region r ON r.id = 1`,
-        now,
+        now ?? -1,
       )
       .one();
     const available = Math.max(0, row.on_hand - row.held - row.confirmed - row.granted - row.safety_stock);
@@ -130,7 +133,9 @@ export class StockLedger {
   /** Appends an event (the next version) and its outbox rows; returns its sequence number. */
   append(type: EventType, at: number, payload: { [key: string]: EventValue }): number {
     const seq = this.version() + 1;
-    const after = this.totals(at);
+    // What the log says after this event: a hold that is due but not yet expired by an event of
+    // its own still counts (expireDue appends those one by one).
+    const after = this.totals(null);
     this.sql.exec("INSERT INTO events (seq, type, at, payload) VALUES (?, ?, ?, ?)", seq, type, at, JSON.stringify({ ...payload, after }));
     this.sql.exec("UPDATE sku_region SET version = ?", seq);
     this.sql.exec("INSERT INTO outbox (seq) VALUES (?)", seq);

@@ -345,13 +345,14 @@ export class StockShard extends DurableObject<Env> {
     return { ok: true, holdId, qty, expiresAt, version, shards: this.shards() };
   }
 
-  private totals(now = Date.now()): ShardTotals {
+  /** `null`: as the shard's log has them (due holds count until their own hold_expired event). */
+  private totals(now: number | null = Date.now()): ShardTotals {
     const row = this.sql
       .exec<{ quota: number; held: number; transferring: number }>(
         `SELECT r.quota, r.transferring,
            r.held - (SELECT coalesce(sum(qty), 0) FROM holds WHERE status = 'held' AND expires_at <= ?) AS held
          FROM shard r`,
-        now,
+        now ?? -1,
       )
       .toArray()[0] ?? { quota: 0, held: 0, transferring: 0 };
     return { ...row, available: Math.max(0, row.quota - row.held - row.transferring) };
@@ -374,7 +375,7 @@ export class StockShard extends DurableObject<Env> {
 
   private append(type: ShardEventType, at: number, payload: ShardEvent["payload"]): number {
     const seq = this.version() + 1;
-    this.sql.exec("INSERT INTO events (seq, type, at, payload) VALUES (?, ?, ?, ?)", seq, type, at, JSON.stringify({ ...payload, after: this.totals(at) }));
+    this.sql.exec("INSERT INTO events (seq, type, at, payload) VALUES (?, ?, ?, ?)", seq, type, at, JSON.stringify({ ...payload, after: this.totals(null) }));
     this.sql.exec("UPDATE shard SET version = ?", seq);
     return seq;
   }
