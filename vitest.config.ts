@@ -10,6 +10,7 @@ export default defineConfig({
         bindings: {
           STOREFRONT_KEYS: "test-storefront-key,second-storefront-key",
           ADMIN_TOKEN: "test-admin-token",
+          USER_ID_SECRET: "test-user-id-secret",
           // A throwaway database on the machine's PostgreSQL, made by test/global-setup.ts.
           DATABASE_URL: inject("databaseUrl"),
           PG_BRIDGE: `127.0.0.1:${inject("bridgePort")}`,

@@ -81,7 +81,14 @@ export const AvailabilityItem = z
   .openapi("AvailabilityItem");
 
 export const AvailabilityResponse = z
-  .object({ region: z.string(), items: z.array(AvailabilityItem) })
+  .object({
+    region: z.string(),
+    items: z.array(AvailabilityItem),
+    asOf: z.string().openapi({
+      format: "date-time",
+      description: "When the oldest of these snapshots was read from its stock object (at most AVAILABILITY_MAX_AGE_SECONDS ago)",
+    }),
+  })
   .openapi("Availability");
 
 export const AvailabilityQuery = z.object({

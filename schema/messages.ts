@@ -10,3 +10,16 @@ export const InventoryEventMessage = z.object({
   payload: z.record(z.string(), z.unknown()),
 });
 export type InventoryEventMessage = z.infer<typeof InventoryEventMessage>;
+
+/**
+ * What travels on the shopper-orders queue: a reservation made by a known shopper. `shopper` is
+ * already pseudonymised (workers/privacy.ts); the raw user id never leaves the request.
+ */
+export const ShopperOrderMessage = z.object({
+  region: z.string(),
+  reservationId: z.string(),
+  shopper: z.string(),
+  consent: z.boolean(),
+  at: z.number().int(),
+});
+export type ShopperOrderMessage = z.infer<typeof ShopperOrderMessage>;

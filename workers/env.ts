@@ -1,12 +1,20 @@
 import type { InventoryObject } from "../durable-objects/inventory";
 import type { ReservationObject } from "../durable-objects/reservation";
-import type { InventoryEventMessage } from "../schema/messages";
+import type { InventoryEventMessage, ShopperOrderMessage } from "../schema/messages";
 
 export interface Env {
   INVENTORY: DurableObjectNamespace<InventoryObject>;
   RESERVATIONS: DurableObjectNamespace<ReservationObject>;
   /** Every committed stock event, on its way to Postgres (and later to warehouses). */
   INVENTORY_EVENTS: Queue<InventoryEventMessage>;
+  /** Which shopper (pseudonymous) made which reservation, on its way to Postgres for recommendations. */
+  SHOPPER_ORDERS: Queue<ShopperOrderMessage>;
+  /** Versioned recommendation lists and the pointer to the current version (recommendations/store.ts). */
+  RECOMMENDATIONS: KVNamespace;
+  /** Secret: the key user ids are pseudonymised with (HMAC-SHA256) before they are stored anywhere. */
+  USER_ID_SECRET: string;
+  /** How stale a cached availability snapshot may be, in seconds (default 2; 0 turns the cache off). */
+  AVAILABILITY_MAX_AGE_SECONDS?: string;
   /** Secret: the region's Postgres (Neon) connection string. */
   DATABASE_URL: string;
   /** Local only: host:port of the WebSocket-to-TCP bridge in front of a plain Postgres. */

@@ -11,6 +11,7 @@ import { coordinatorName, type ReservationFailure, type ReservationView } from "
 import { jsonBody, knownRegion, storefrontKey } from "../auth";
 import type { AppEnv } from "../env";
 import { Problem } from "../problems";
+import { forgetSnapshots } from "../snapshot-cache";
 import { validationHook } from "../validation";
 import { idempotencyKey, IdempotencyHeader, iso, problemContent, requestHash } from "./common";
 
@@ -118,6 +119,7 @@ export const reservations = new OpenAPIHono<AppEnv>({ defaultHook: validationHoo
       lines: body.lines,
       ttlSeconds: body.ttlSeconds,
     });
+    forgetSnapshots(c.executionCtx, region, body.lines.map((l) => l.sku));
     if (!outcome.ok) {
       if (outcome.code === "insufficient_stock") {
         throw new Problem("insufficient_stock", "Some lines cannot be held; nothing was held", { lines: outcome.lines });
@@ -137,11 +139,13 @@ export const reservations = new OpenAPIHono<AppEnv>({ defaultHook: validationHoo
     const { region, id } = c.req.valid("param");
     const outcome = await coordinator(c, region, id).confirm(id, c.req.valid("header")["x-reservation-token"]);
     if (!outcome.ok) fail(outcome);
+    forgetSnapshots(c.executionCtx, region, outcome.reservation.lines.map((l) => l.sku));
     return c.json(view(outcome.reservation), 200);
   })
   .openapi(releaseReservation, async (c) => {
     const { region, id } = c.req.valid("param");
     const outcome = await coordinator(c, region, id).release(id, c.req.valid("header")["x-reservation-token"]);
     if (!outcome.ok) fail(outcome);
+    forgetSnapshots(c.executionCtx, region, outcome.reservation.lines.map((l) => l.sku));
     return c.json(view(outcome.reservation), 200);
   });
