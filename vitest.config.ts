@@ -1,6 +1,11 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
+// Test-only regions: every recommendation test builds in a region of its own, because all test
+// files share one Postgres database and a build reads the whole region's order history.
+const letters = "abcdefghijklmnop";
+const sandboxRegions = ["recs", "erase", "build"].flatMap((file) => [...letters].map((l) => `${file}${l}`));
+
 export default defineConfig({
   plugins: [
     cloudflareTest(({ inject }) => ({
@@ -11,6 +16,7 @@ export default defineConfig({
           STOREFRONT_KEYS: "test-storefront-key,second-storefront-key",
           ADMIN_TOKEN: "test-admin-token",
           USER_ID_SECRET: "test-user-id-secret",
+          REGIONS: ["eu", "us", "apac", ...sandboxRegions].join(","),
           // A throwaway database on the machine's PostgreSQL, made by test/global-setup.ts.
           DATABASE_URL: inject("databaseUrl"),
           PG_BRIDGE: `127.0.0.1:${inject("bridgePort")}`,
