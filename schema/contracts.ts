@@ -252,6 +252,10 @@ export type CatalogItemBody = z.infer<typeof CatalogItemBody>;
 
 export const CatalogItem = CatalogItemBody.extend({ sku: z.string(), region: z.string() }).openapi("CatalogItem");
 
+export const CatalogBatchBody = z
+  .strictObject({ items: z.array(CatalogItemBody.extend({ sku: Sku })).min(1).max(1000, "at most 1000 items per request") })
+  .openapi("CatalogBatch");
+
 export const RecommendationReason = z.enum(["bought_together", "for_you", "popular_in_category"]);
 export type RecommendationReason = z.infer<typeof RecommendationReason>;
 

@@ -165,3 +165,35 @@ describe("consent", () => {
     }
   });
 });
+
+describe("bad requests", () => {
+  it.each([
+    ["a context SKU that is not a SKU", "context=BAD%20SKU"],
+    ["more than 20 context SKUs", `context=${Array.from({ length: 21 }, (_, i) => `S${i}`).join(",")}`],
+    ["limit 0", "limit=0"],
+    ["limit 51", "limit=51"],
+    ["a user id over 200 characters", `user=${"u".repeat(201)}`],
+  ])("refuses %s with 400 invalid_request", async (_, query) => {
+    const { call, storefront } = await import("./client");
+    const res = await call("GET", `/v1/eu/recommendations?${query}`, { headers: storefront() });
+    expect(res.status).toBe(400);
+    expect(res.body.code).toBe("invalid_request");
+  });
+
+  it("answers an empty list, not an error, before the region's first build", async () => {
+    const region = sandboxRegion("recs");
+    const res = await recommend(region, { context: ["ANY"] });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ region, personalised: false, listsVersion: null, items: [] });
+  });
+
+  it("refuses a shopper without a consent flag when reserving", async () => {
+    const { call, storefront } = await import("./client");
+    const res = await call("POST", "/v1/eu/reservations", {
+      headers: storefront({ "idempotency-key": crypto.randomUUID() }),
+      body: { lines: [{ sku: "X", qty: 1 }], shopper: { id: "someone" } },
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.errors[0].path).toBe("json.shopper.consent");
+  });
+});

@@ -1,8 +1,8 @@
 // What each region sells, in Postgres: the recommendation build takes brands and categories from
 // here, and recommends nothing a region does not sell.
 import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
-import { and, eq } from "drizzle-orm";
-import { CatalogItem, CatalogItemBody, StockParams } from "../../schema/contracts";
+import { and, eq, sql } from "drizzle-orm";
+import { CatalogBatchBody, CatalogItem, CatalogItemBody, RegionParams, StockParams } from "../../schema/contracts";
 import { catalogItems } from "../../schema/tables";
 import { adminToken, jsonBody, knownRegion } from "../auth";
 import { connect } from "../db";
@@ -24,6 +24,23 @@ const putItem = createRoute({
   },
   responses: {
     200: { description: "The catalog entry", content: { "application/json": { schema: CatalogItem } } },
+    503: problemContent("Postgres could not be reached"),
+  },
+});
+
+const putItems = createRoute({
+  method: "post",
+  path: "/v1/admin/{region}/catalog",
+  tags: ["admin"],
+  summary: "Sell many SKUs in the region at once (an import; each item as with PUT .../catalog/{sku})",
+  middleware: [adminToken(), knownRegion(), jsonBody()] as const,
+  request: {
+    params: RegionParams,
+    headers: AdminHeaders,
+    body: { content: { "application/json": { schema: CatalogBatchBody } }, required: true },
+  },
+  responses: {
+    200: { description: "How many were written", content: { "application/json": { schema: z.object({ region: z.string(), written: z.number().int() }) } } },
     503: problemContent("Postgres could not be reached"),
   },
 });
@@ -62,6 +79,25 @@ export const catalog = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
       c.executionCtx.waitUntil(close());
     }
     return c.json({ sku, region, ...item }, 200);
+  })
+  .openapi(putItems, async (c) => {
+    const { region } = c.req.valid("param");
+    const items = [...new Map(c.req.valid("json").items.map((i) => [i.sku, i])).values()];
+    const { db, close } = connect(c.env);
+    try {
+      await db
+        .insert(catalogItems)
+        .values(items.map((i) => ({ region, ...i })))
+        .onConflictDoUpdate({
+          target: [catalogItems.region, catalogItems.sku],
+          set: { name: sql`excluded.name`, brand: sql`excluded.brand`, category: sql`excluded.category`, updatedAt: sql`now()` },
+        });
+    } catch (err) {
+      throw databaseUnavailable(err);
+    } finally {
+      c.executionCtx.waitUntil(close());
+    }
+    return c.json({ region, written: items.length }, 200);
   })
   .openapi(deleteItem, async (c) => {
     const { region, sku } = c.req.valid("param");
