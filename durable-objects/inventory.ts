@@ -350,14 +350,16 @@ export class InventoryObject extends DurableObject<Env> {
 
   private append(type: EventType, at: number, payload: { [key: string]: EventValue }): number {
     const seq = this.version() + 1;
-    const after = this.totals(at);
+    // As recorded so far: a hold that expireDue has not reached yet in this pass still counts.
+    const after = this.totals(null);
     this.sql.exec("INSERT INTO events (seq, type, at, payload) VALUES (?, ?, ?, ?)", seq, type, at, JSON.stringify({ ...payload, after }));
     this.sql.exec("INSERT INTO outbox (seq) VALUES (?)", seq);
     this.sql.exec("UPDATE sku_region SET version = ?", seq);
     return seq;
   }
 
-  private totals(now = Date.now()): Totals {
+  /** `now` null: the totals as the event log has them, without holds lapsed since. */
+  private totals(now: number | null = Date.now()): Totals {
     // Holds past their expiry stop counting now, even before an event records it.
     const row = this.sql
       .exec<{ on_hand: number; held: number; confirmed: number; safety_stock: number }>(
