@@ -11,6 +11,10 @@ const WAREHOUSES = [
   ["apac-syd", "apac", "json"],
 ] as const;
 const secret = (id: string) => `whsec_${Buffer.from(`test-secret-for-${id}-0001`).toString("base64")}`;
+// Test-only regions: every recommendation test builds in a region of its own, because all test
+// files share one Postgres database and a build reads the whole region's order history.
+const letters = "abcdefghijklmnop";
+const sandboxRegions = ["recs", "erase", "build"].flatMap((file) => [...letters].map((l) => `${file}${l}`));
 
 export default defineConfig({
   plugins: [
@@ -21,6 +25,8 @@ export default defineConfig({
         bindings: {
           STOREFRONT_KEYS: "test-storefront-key,second-storefront-key",
           ADMIN_TOKEN: "test-admin-token",
+          USER_ID_SECRET: "test-user-id-secret",
+          REGIONS: ["eu", "us", "apac", ...sandboxRegions].join(","),
           // A throwaway database on the machine's PostgreSQL, made by test/global-setup.ts.
           DATABASE_URL: inject("databaseUrl"),
           PG_BRIDGE: `127.0.0.1:${inject("bridgePort")}`,

@@ -35,6 +35,21 @@ const Qty = z
   .min(1, "qty must be at least 1")
   .max(LIMITS.maxQtyPerLine, `qty must be at most ${LIMITS.maxQtyPerLine} per line`);
 
+export const UserId = z
+  .string()
+  .min(1, "a user id is 1-200 characters")
+  .max(200, "a user id is 1-200 characters")
+  .openapi({ description: "The storefront's user id; pseudonymised at the edge before it is stored", example: "user-8841" });
+
+export const Shopper = z
+  .strictObject({
+    id: UserId,
+    consent: z.boolean().openapi({
+      description: "Whether the shopper consented to personalised recommendations. Without consent nothing about the shopper is kept, and earlier orders stop being used.",
+    }),
+  })
+  .openapi("Shopper");
+
 export const ReservationLine = z.strictObject({ sku: Sku, qty: Qty }).openapi("ReservationLine");
 
 export const CreateReservationBody = z
@@ -52,6 +67,7 @@ export const CreateReservationBody = z
       .min(LIMITS.minTtlSeconds)
       .max(LIMITS.maxTtlSeconds)
       .default(LIMITS.defaultTtlSeconds),
+    shopper: Shopper.optional(),
   })
   .openapi("CreateReservation");
 export type CreateReservationBody = z.infer<typeof CreateReservationBody>;
@@ -82,7 +98,14 @@ export const AvailabilityItem = z
   .openapi("AvailabilityItem");
 
 export const AvailabilityResponse = z
-  .object({ region: z.string(), items: z.array(AvailabilityItem) })
+  .object({
+    region: z.string(),
+    items: z.array(AvailabilityItem),
+    asOf: z.string().openapi({
+      format: "date-time",
+      description: "When the oldest of these snapshots was read from its stock object (at most AVAILABILITY_MAX_AGE_SECONDS ago)",
+    }),
+  })
   .openapi("Availability");
 
 export const AvailabilityQuery = z.object({
@@ -256,3 +279,88 @@ export const DeadLettersPage = z
 export const ResendBody = z
   .strictObject({ after: z.number().int().min(0).default(0).openapi({ description: "Resend events with seq greater than this" }) })
   .openapi("Resend");
+
+// ------------------------------------------------------------------ catalog, recommendations, privacy
+
+export const CatalogItemBody = z
+  .strictObject({
+    name: z.string().min(1).max(200).openapi({ example: "Rouge Velours Lipstick 01 Cerise" }),
+    brand: z.string().min(1).max(100).openapi({ example: "Maison Lumière" }),
+    category: z.string().min(1).max(64).openapi({ example: "lipstick" }),
+  })
+  .openapi("CatalogItemBody");
+export type CatalogItemBody = z.infer<typeof CatalogItemBody>;
+
+export const CatalogItem = CatalogItemBody.extend({ sku: z.string(), region: z.string() }).openapi("CatalogItem");
+
+export const CatalogBatchBody = z
+  .strictObject({ items: z.array(CatalogItemBody.extend({ sku: Sku })).min(1).max(1000, "at most 1000 items per request") })
+  .openapi("CatalogBatch");
+
+export const RecommendationReason = z.enum(["bought_together", "for_you", "popular_in_category"]);
+export type RecommendationReason = z.infer<typeof RecommendationReason>;
+
+export const LIMITS_RECS = { maxContext: 20, maxLimit: 50, defaultLimit: 10 } as const;
+
+export const RecommendationsQuery = z.object({
+  user: UserId.optional().openapi({ description: "Used only when the Personalization-Consent header says granted" }),
+  context: z
+    .string()
+    .optional()
+    .openapi({ example: "LIP-ROUGE-01,SERUM-VITC-30", description: `Up to ${LIMITS_RECS.maxContext} SKUs: the product viewed, the cart` })
+    .transform((s) => (s ? s.split(",").map((x) => x.trim()) : []))
+    .pipe(z.array(Sku).max(LIMITS_RECS.maxContext, `at most ${LIMITS_RECS.maxContext} context SKUs`)),
+  limit: z.coerce.number().int().min(1).max(LIMITS_RECS.maxLimit).default(LIMITS_RECS.defaultLimit),
+});
+
+export const RecommendedItem = z
+  .object({
+    sku: z.string(),
+    name: z.string(),
+    brand: z.string(),
+    category: z.string(),
+    reason: RecommendationReason,
+    /** For bought_together: the context SKU it goes with. */
+    because: z.string().optional(),
+    score: z.number(),
+    status: StockStatus,
+  })
+  .openapi("RecommendedItem");
+
+export const RecommendationsResponse = z
+  .object({
+    region: z.string(),
+    personalised: z.boolean().openapi({ description: "Whether the user's own list was used (consent granted and a list exists)" }),
+    listsVersion: z.string().nullable().openapi({ description: "The build the lists come from; null before the first build" }),
+    items: z.array(RecommendedItem),
+  })
+  .openapi("Recommendations");
+
+export const BuildSummary = z
+  .object({
+    region: z.string(),
+    version: z.string(),
+    baskets: z.number().int(),
+    users: z.number().int(),
+    items: z.number().int(),
+    lists: z.object({ boughtTogether: z.number().int(), forYou: z.number().int(), popular: z.number().int() }),
+    keys: z.number().int(),
+    bytes: z.number().int(),
+    deletedVersions: z.array(z.string()),
+    ms: z.number().int(),
+  })
+  .openapi("RecommendationBuild");
+export type BuildSummary = z.infer<typeof BuildSummary>;
+
+export const UserParams = z.object({
+  region: Region,
+  userId: UserId.openapi({ param: { name: "userId", in: "path" } }),
+});
+
+export const ErasureReport = z
+  .object({
+    region: z.string(),
+    erased: z.object({ orders: z.number().int(), lists: z.number().int() }),
+    at: z.string(),
+  })
+  .openapi("Erasure");

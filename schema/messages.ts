@@ -23,3 +23,15 @@ export const DispatchMessage = z.object({
   confirmedAt: z.number().int(),
 });
 export type DispatchMessage = z.infer<typeof DispatchMessage>;
+/**
+ * What travels on the shopper-orders queue: a reservation made by a known shopper. `shopper` is
+ * already pseudonymised (workers/privacy.ts); the raw user id never leaves the request.
+ */
+export const ShopperOrderMessage = z.object({
+  region: z.string(),
+  reservationId: z.string(),
+  shopper: z.string(),
+  consent: z.boolean(),
+  at: z.number().int(),
+});
+export type ShopperOrderMessage = z.infer<typeof ShopperOrderMessage>;

@@ -4,7 +4,7 @@
 // inventory_events is the log: every event of every SKU-region object, exactly once, never edited.
 // Everything else is a projection of it that `npm run db:rebuild` can rebuild from scratch.
 import { sql } from "drizzle-orm";
-import { integer, jsonb, pgTable, primaryKey, serial, text, timestamp } from "drizzle-orm/pg-core";
+import { index, integer, jsonb, pgTable, primaryKey, serial, text, timestamp } from "drizzle-orm/pg-core";
 
 const at = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
 
@@ -101,3 +101,65 @@ export const deadLetters = pgTable("dead_letters", {
   attempts: integer("attempts").notNull(),
   receivedAt: at("received_at").notNull().default(sql`now()`),
 });
+
+// ------------------------------------------------------------------ recommendations and privacy
+
+/** What each region sells (PUT /v1/admin/{region}/catalog/{sku}): brands and categories for the recommendation build. */
+export const catalogItems = pgTable(
+  "catalog_items",
+  {
+    region: text("region").notNull(),
+    sku: text("sku").notNull(),
+    name: text("name").notNull(),
+    brand: text("brand").notNull(),
+    category: text("category").notNull(),
+    updatedAt: at("updated_at").notNull().default(sql`now()`),
+  },
+  (t) => [primaryKey({ columns: [t.region, t.sku] })],
+);
+
+/**
+ * Personal data: which pseudonymous shopper made which reservation, kept only for shoppers who
+ * consented to personalisation. The reservation's lines are in reservation_ledger. Erased by
+ * DELETE /v1/admin/{region}/users/{userId}.
+ */
+export const shopperOrders = pgTable(
+  "shopper_orders",
+  {
+    region: text("region").notNull(),
+    reservationId: text("reservation_id").notNull(),
+    /** HMAC-SHA256 of the user id with the region's key (workers/privacy.ts); never the id itself. */
+    shopper: text("shopper").notNull(),
+    recordedAt: at("recorded_at").notNull().default(sql`now()`),
+  },
+  (t) => [primaryKey({ columns: [t.region, t.reservationId] }), index("shopper_orders_by_shopper").on(t.region, t.shopper)],
+);
+
+/**
+ * Erasures, so that an order message already on the queue cannot bring an erased shopper back.
+ * Keyed by a digest of the pseudonym (not the pseudonym itself); removed after ERASURE_MEMORY_DAYS.
+ */
+export const shopperErasures = pgTable(
+  "shopper_erasures",
+  {
+    region: text("region").notNull(),
+    shopperDigest: text("shopper_digest").notNull(),
+    erasedAt: at("erased_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.region, t.shopperDigest] })],
+);
+
+/** Recommendation builds: every version whose lists may still be in KV, so an erasure can reach them all. */
+export const recommendationBuilds = pgTable(
+  "recommendation_builds",
+  {
+    region: text("region").notNull(),
+    version: text("version").notNull(),
+    startedAt: at("started_at").notNull(),
+    // Set once the pointer names this version; deletedAt once its lists are gone from KV.
+    swappedAt: at("swapped_at"),
+    deletedAt: at("deleted_at"),
+    summary: jsonb("summary").$type<Record<string, unknown>>(),
+  },
+  (t) => [primaryKey({ columns: [t.region, t.version] })],
+);

@@ -449,6 +449,15 @@ async function seed(catalog, token) {
   await Promise.all(Array.from({ length: Math.min(SEED_CONCURRENCY, tasks.length) }, worker));
   endProgress();
   if (failure) throw seedFailure(failure, counts);
+  // What each region sells, for recommendations (Postgres): one upsert per region, so always sent.
+  for (const region of Object.keys(catalog.warehouses)) {
+    const items = catalog.skus.filter((s) => s.stock[region]).map(({ sku, name, brand, category }) => ({ sku, name, brand, category }));
+    try {
+      if (items.length) await adminCall(token, "POST", `/v1/admin/${region}/catalog`, { items });
+    } catch (err) {
+      throw seedFailure(err, counts);
+    }
+  }
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   const kept = counts.seeded === 0 ? " (kept in .wrangler/state)" : "";
   say(`${green("✓")} Demo catalog: seeded ${counts.seeded}, already there ${counts.present}${kept}, took ${seconds} s`);

@@ -93,15 +93,20 @@ describe("the API description", () => {
     const res = await call("GET", "/openapi.json");
     expect(res.status).toBe(200);
     expect(Object.keys(res.body.paths).sort()).toEqual([
+      "/v1/admin/{region}/catalog",
+      "/v1/admin/{region}/catalog/{sku}",
       "/v1/admin/{region}/dead-letters",
+      "/v1/admin/{region}/recommendations/builds",
       "/v1/admin/{region}/reconcile",
       "/v1/admin/{region}/stock/{sku}",
       "/v1/admin/{region}/stock/{sku}/events",
       "/v1/admin/{region}/stock/{sku}/resend",
       "/v1/admin/{region}/stock/{sku}/shards",
+      "/v1/admin/{region}/users/{userId}",
       "/v1/warehouses/{warehouseId}/events",
       "/v1/warehouses/{warehouseId}/soap",
       "/v1/{region}/availability",
+      "/v1/{region}/recommendations",
       "/v1/{region}/reservations",
       "/v1/{region}/reservations/{id}",
       "/v1/{region}/reservations/{id}/confirm",

@@ -1,7 +1,7 @@
 import type { InventoryObject } from "../durable-objects/inventory";
 import type { ReservationObject } from "../durable-objects/reservation";
 import type { StockShard } from "../durable-objects/stock-shard";
-import type { DispatchMessage, InventoryEventMessage } from "../schema/messages";
+import type { DispatchMessage, InventoryEventMessage, ShopperOrderMessage } from "../schema/messages";
 import type { WarehouseCircuit } from "../durable-objects/warehouse-circuit";
 
 export interface Env {
@@ -21,6 +21,14 @@ export interface Env {
   WAREHOUSE_SECRETS: string;
   /** How long a warehouse has to allocate a confirmed sale before it goes back on sale (default 900). */
   ALLOCATION_TIMEOUT_SECONDS?: string;
+  /** Which shopper (pseudonymous) made which reservation, on its way to Postgres for recommendations. */
+  SHOPPER_ORDERS: Queue<ShopperOrderMessage>;
+  /** Versioned recommendation lists and the pointer to the current version (recommendations/store.ts). */
+  RECOMMENDATIONS: KVNamespace;
+  /** Secret: the key user ids are pseudonymised with (HMAC-SHA256) before they are stored anywhere. */
+  USER_ID_SECRET: string;
+  /** How stale a cached availability snapshot may be, in seconds (default 2; 0 turns the cache off). */
+  AVAILABILITY_MAX_AGE_SECONDS?: string;
   /** Secret: the region's Postgres (Neon) connection string. */
   DATABASE_URL: string;
   /** Local only: host:port of the WebSocket-to-TCP bridge in front of a plain Postgres. */

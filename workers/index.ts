@@ -7,9 +7,14 @@ import type { AppEnv, Env } from "./env";
 import { consumeDeadLetters } from "./queues/dead-letters";
 import { consumeInventoryEvents } from "./queues/inventory-events";
 import { consumeDispatchDeadLetters, consumeWarehouseDispatch } from "./queues/warehouse-dispatch";
+import { consumeShopperOrders } from "./queues/shopper-orders";
 import { onError, Problem } from "./problems";
+import { buildEveryRegion } from "./scheduled";
 import { admin } from "./routes/admin";
 import { availability } from "./routes/availability";
+import { catalog } from "./routes/catalog";
+import { privacy } from "./routes/privacy";
+import { recommendations } from "./routes/recommendations";
 import { operations } from "./routes/operations";
 import { reservations } from "./routes/reservations";
 import { warehouseInbound } from "./routes/warehouses";
@@ -35,6 +40,9 @@ app.route("/", availability);
 app.route("/", reservations);
 app.route("/", operations);
 app.route("/", warehouseInbound);
+app.route("/", catalog);
+app.route("/", recommendations);
+app.route("/", privacy);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "storefrontKey", { type: "apiKey", in: "header", name: "X-Api-Key" });
 app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer" });
@@ -44,7 +52,7 @@ app.doc31("/openapi.json", {
     title: "Edge inventory",
     version: "1.0.0",
     description:
-      "Stock, reservations and availability for a global beauty brand. Errors are application/problem+json with a stable `code`.",
+      "Stock, reservations, availability and recommendations for a global beauty brand. Errors are application/problem+json with a stable `code`.",
   },
 });
 app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "Edge inventory API" }));
@@ -58,7 +66,11 @@ export default {
     }
     if (batch.queue.endsWith("-dlq")) return consumeDeadLetters(batch, env, ctx);
     if (batch.queue.startsWith("inventory-events")) return consumeInventoryEvents(batch, env, ctx);
+    if (batch.queue.startsWith("shopper-orders")) return consumeShopperOrders(batch, env, ctx);
     console.error(`no consumer for queue ${batch.queue}; retrying so nothing is lost`);
     batch.retryAll({ delaySeconds: 300 });
+  },
+  async scheduled(controller, env, ctx) {
+    ctx.waitUntil(buildEveryRegion(env, controller.cron));
   },
 } satisfies ExportedHandler<Env>;

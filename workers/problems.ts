@@ -25,6 +25,7 @@ export const PROBLEMS = {
   unsupported_media_type: [415, "Send the body as application/json"],
   idempotency_key_reused: [422, "This Idempotency-Key was used with a different request"],
   database_unavailable: [503, "The system of record (Postgres) cannot be reached; retry shortly"],
+  recommendations_unavailable: [503, "The recommendation lists cannot be read right now; retry shortly"],
   try_again: [503, "A stock object did not answer in time; retry with the same Idempotency-Key"],
   internal_error: [500, "Something went wrong on our side"],
 } as const satisfies Record<string, readonly [number, string]>;

@@ -5,6 +5,7 @@ import { applyShardCount, shardStub } from "../../durable-objects/shard-routing"
 import { adminToken, jsonBody, knownRegion } from "../auth";
 import type { AppEnv, Env } from "../env";
 import { Problem } from "../problems";
+import { forgetSnapshots } from "../snapshot-cache";
 import { validationHook } from "../validation";
 import { AdminHeaders, IdempotencyHeader, inventoryStub, iso, problemContent, requestHash, stockStatus } from "./common";
 
@@ -112,6 +113,7 @@ export const admin = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
       ...body,
       ...(key !== undefined && { idempotencyKey: key, requestHash: await requestHash({ region, sku, body }) }),
     });
+    forgetSnapshots(c.executionCtx, region, [sku]);
     if (!result.ok) {
       if (result.code === "version_conflict") {
         throw new Problem("version_conflict", `Read the stock again: the current version is ${result.currentVersion}`, {

@@ -1,20 +1,28 @@
-import { OpenAPIHono, createRoute } from "@hono/zod-openapi";
+import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
 import { AvailabilityQuery, AvailabilityResponse, RegionParams } from "../../schema/contracts";
-import { knownRegion, storefrontKey } from "../auth";
+import { digest, hex, knownRegion, storefrontKey } from "../auth";
 import type { AppEnv } from "../env";
-import { shardStub } from "../../durable-objects/shard-routing";
+import { maxAgeMs, readSnapshot, type SnapshotSource } from "../snapshot-cache";
 import { validationHook } from "../validation";
-import { inventoryStub, problemContent, stockStatus, StorefrontHeaders } from "./common";
+import { iso, problemContent, stockStatus, StorefrontHeaders } from "./common";
 
 const getAvailability = createRoute({
   method: "get",
   path: "/v1/{region}/availability",
   tags: ["storefront"],
-  summary: "Can these SKUs be bought right now?",
+  summary: "Can these SKUs be bought right now? (cached snapshots, at most AVAILABILITY_MAX_AGE_SECONDS stale)",
+  description:
+    "Answers from snapshots cached per SKU-region for at most AVAILABILITY_MAX_AGE_SECONDS (default 2 s); a reservation " +
+    "always asks the stock object itself. Send the ETag back as If-None-Match to get 304 when nothing changed.",
   middleware: [storefrontKey(), knownRegion()] as const,
-  request: { params: RegionParams, query: AvailabilityQuery, headers: StorefrontHeaders },
+  request: {
+    params: RegionParams,
+    query: AvailabilityQuery,
+    headers: StorefrontHeaders.extend({ "if-none-match": z.string().optional() }),
+  },
   responses: {
     200: { description: "One item per requested SKU, in request order", content: { "application/json": { schema: AvailabilityResponse } } },
+    304: { description: "Unchanged since the ETag sent in If-None-Match" },
     400: problemContent("Bad SKU list"),
     401: problemContent("Missing or wrong X-Api-Key"),
     404: problemContent("Unknown region"),
@@ -24,18 +32,25 @@ const getAvailability = createRoute({
 export const availability = new OpenAPIHono<AppEnv>({ defaultHook: validationHook }).openapi(getAvailability, async (c) => {
   const { region } = c.req.valid("param");
   const skus = [...new Set(c.req.valid("query").skus)];
-  const snapshots = await Promise.all(skus.map((sku) => inventoryStub(c.env, region, sku).snapshot(sku, region)));
-  // A sharded SKU-region's units are in its main object and in the quotas of shards 1..K-1.
-  const inShards = await Promise.all(
-    snapshots.map(async (s) => {
-      if (!s.shards || s.shards <= 1) return 0;
-      const states = await Promise.all(Array.from({ length: s.shards - 1 }, (_, i) => shardStub(c.env, region, s.sku, i + 1).state()));
-      return states.reduce((n, st) => n + (st.retired ? 0 : st.available), 0);
-    }),
-  );
-  const items = snapshots.map((s, i) => {
-    const available = s.available + inShards[i]!;
-    return { sku: s.sku, available, status: stockStatus(available, c.env), version: s.version };
-  });
-  return c.json({ region, items }, 200);
+  const reads = await Promise.all(skus.map((sku) => readSnapshot(c.env, c.executionCtx, region, sku)));
+  const items = reads.map(({ snapshot: s }) => ({
+    sku: s.sku,
+    available: s.available,
+    status: stockStatus(s.available, c.env),
+    version: s.version,
+  }));
+  // Versions change with every stock event; available also changes when a hold lapses unrecorded.
+  const etag = `W/"${hex(await digest(items.map((i) => `${i.sku}:${i.version}:${i.available}`).join("|"))).slice(0, 32)}"`;
+  c.header("etag", etag);
+  c.header("cache-control", `private, max-age=${Math.floor(maxAgeMs(c.env) / 1000)}`);
+  c.header("server-timing", serverTiming(reads.map((r) => r.source)));
+  if (c.req.valid("header")["if-none-match"]?.split(/\s*,\s*/).includes(etag)) return c.body(null, 304);
+  const asOf = Math.min(...reads.map((r) => r.snapshot.asOf));
+  return c.json({ region, items, asOf: iso(asOf) }, 200);
 });
+
+/** How many snapshots came from the cache, another request's call, or the object itself. */
+function serverTiming(sources: SnapshotSource[]): string {
+  const count = (s: SnapshotSource) => sources.filter((x) => x === s).length;
+  return `snapshot;desc="cache=${count("cache")} shared=${count("shared")} object=${count("object")}"`;
+}

@@ -10,7 +10,9 @@ import {
 import { coordinatorName, type ReservationFailure, type ReservationView } from "../../durable-objects/reservation";
 import { jsonBody, knownRegion, storefrontKey } from "../auth";
 import type { AppEnv } from "../env";
+import { pseudonymise } from "../privacy";
 import { Problem } from "../problems";
+import { forgetSnapshots } from "../snapshot-cache";
 import { validationHook } from "../validation";
 import { idempotencyKey, IdempotencyHeader, iso, problemContent, requestHash } from "./common";
 
@@ -109,20 +111,31 @@ export const reservations = new OpenAPIHono<AppEnv>({ defaultHook: validationHoo
   .openapi(createReservation, async (c) => {
     const key = idempotencyKey(c);
     const { region } = c.req.valid("param");
-    const body = c.req.valid("json");
+    const { shopper: given, ...body } = c.req.valid("json");
+    // The raw user id goes no further than this line.
+    const shopper = given && { shopper: await pseudonymise(c.env, region, given.id), consent: given.consent };
     // The id is a digest of region, storefront and key: a retry with the same key finds it again.
     const id = await requestHash(`${region}:${c.get("storefrontKeyId")}:${key}`);
     const outcome = await coordinator(c, region, id).create(id, {
       region,
-      requestHash: await requestHash(body),
+      requestHash: await requestHash(shopper ? { ...body, shopper } : body),
       lines: body.lines,
       ttlSeconds: body.ttlSeconds,
     });
+    forgetSnapshots(c.executionCtx, region, body.lines.map((l) => l.sku));
     if (!outcome.ok) {
       if (outcome.code === "insufficient_stock") {
         throw new Problem("insufficient_stock", "Some lines cannot be held; nothing was held", { lines: outcome.lines });
       }
       throw new Problem(outcome.code, "detail" in outcome ? outcome.detail : undefined);
+    }
+    if (shopper) {
+      // Off the reservation path: the consumer stores it (with consent) or forgets the shopper's
+      // orders (without). Recommendations only ever use confirmed reservations.
+      const message = { region, reservationId: id, ...shopper, at: Date.now() };
+      c.executionCtx.waitUntil(
+        c.env.SHOPPER_ORDERS.send(message, { contentType: "json" }).catch((err) => console.warn("shopper-orders: not sent", err)),
+      );
     }
     return c.json({ ...view(outcome.reservation), token: outcome.token }, 201);
   })
@@ -137,11 +150,13 @@ export const reservations = new OpenAPIHono<AppEnv>({ defaultHook: validationHoo
     const { region, id } = c.req.valid("param");
     const outcome = await coordinator(c, region, id).confirm(id, c.req.valid("header")["x-reservation-token"]);
     if (!outcome.ok) fail(outcome);
+    forgetSnapshots(c.executionCtx, region, outcome.reservation.lines.map((l) => l.sku));
     return c.json(view(outcome.reservation), 200);
   })
   .openapi(releaseReservation, async (c) => {
     const { region, id } = c.req.valid("param");
     const outcome = await coordinator(c, region, id).release(id, c.req.valid("header")["x-reservation-token"]);
     if (!outcome.ok) fail(outcome);
+    forgetSnapshots(c.executionCtx, region, outcome.reservation.lines.map((l) => l.sku));
     return c.json(view(outcome.reservation), 200);
   });

@@ -1,0 +1,44 @@
+// User ids are pseudonymised here, at the edge, before they go anywhere: the queue, Postgres, KV
+// and logs only ever see HMAC-SHA256(region key, user id). Each region keys with its own secret
+// (USER_ID_SECRET, a per-env secret), and locally, where one secret serves every region, with a key
+// derived per region, so the same shopper has unrelated pseudonyms in different regions.
+import type { Env } from "./env";
+import { hex } from "./auth";
+
+const encoder = new TextEncoder();
+const regionKeys = new Map<string, Promise<CryptoKey>>();
+
+function hmacKey(raw: BufferSource): Promise<CryptoKey> {
+  return crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+}
+
+function regionKey(secret: string, region: string): Promise<CryptoKey> {
+  const id = `${region}:${secret}`;
+  let key = regionKeys.get(id);
+  if (!key) {
+    key = hmacKey(encoder.encode(secret))
+      .then((root) => crypto.subtle.sign("HMAC", root, encoder.encode(`user-id-key:${region}`)))
+      .then(hmacKey);
+    regionKeys.set(id, key);
+  }
+  return key;
+}
+
+/** The pseudonym of `userId` in `region`: 32 hex characters, stable for as long as the secret is. */
+export async function pseudonymise(env: Pick<Env, "USER_ID_SECRET">, region: string, userId: string): Promise<string> {
+  if (!env.USER_ID_SECRET) throw new Error("USER_ID_SECRET is not set: wrangler secret put USER_ID_SECRET --env <region> (locally: .dev.vars)");
+  const mac = await crypto.subtle.sign("HMAC", await regionKey(env.USER_ID_SECRET, region), encoder.encode(userId));
+  return hex(mac).slice(0, 32);
+}
+
+/** What an erasure remembers of a pseudonym: enough to recognise a late message, not to look it up. */
+export async function erasureDigest(pseudonym: string): Promise<string> {
+  return hex(await crypto.subtle.digest("SHA-256", encoder.encode(`erased:${pseudonym}`)));
+}
+
+/**
+ * The documented consent header: `Personalization-Consent: granted` allows user-level
+ * personalisation for this request; anything else, or no header, does not.
+ */
+export const CONSENT_HEADER = "personalization-consent";
+export const hasConsent = (value: string | undefined) => value?.trim().toLowerCase() === "granted";
