@@ -18,7 +18,7 @@ export interface CachedSnapshot {
 export type WaitUntil = Pick<ExecutionContext, "waitUntil">;
 
 /** Where a snapshot came from, for the Server-Timing header and the tests. */
-export type SnapshotSource = "cache" | "object" | "shared";
+export type SnapshotSource = "memory" | "cache" | "object" | "shared";
 
 const DEFAULT_MAX_AGE_SECONDS = 2;
 /** A waiter on another request's object call gives up and asks the object itself after this long. */
@@ -27,6 +27,15 @@ const SHARED_WAIT_MS = 1_500;
 // Per isolate: object calls in flight (request coalescing) and when a write here last touched a key.
 const inFlight = new Map<string, Promise<{ snapshot: CachedSnapshot; source: SnapshotSource }>>();
 const writtenAt = new Map<string, number>();
+// Per isolate: the last snapshot seen of each key, within the same bound. A hot SKU read by every
+// shopper on this isolate then costs no cache lookup at all for up to the bound.
+const remembered = new Map<string, CachedSnapshot>();
+const MAX_REMEMBERED = 20_000;
+
+function remember(key: string, snapshot: CachedSnapshot): void {
+  if (remembered.size >= MAX_REMEMBERED) remembered.clear(); // crude, and only ever makes a read slower
+  remembered.set(key, snapshot);
+}
 
 export function maxAgeMs(env: Pick<Env, "AVAILABILITY_MAX_AGE_SECONDS">): number {
   const seconds = Number(env.AVAILABILITY_MAX_AGE_SECONDS ?? DEFAULT_MAX_AGE_SECONDS);
@@ -48,6 +57,9 @@ export async function readSnapshot(
   sku: string,
 ): Promise<{ snapshot: CachedSnapshot; source: SnapshotSource }> {
   const key = cacheKey(region, sku);
+  const bound = maxAgeMs(env);
+  const known = bound > 0 ? remembered.get(key) : undefined;
+  if (known && isFresh(known, key, bound)) return { snapshot: known, source: "memory" };
   const shared = inFlight.get(key);
   if (shared) {
     const read = await withinWait(shared);
@@ -67,11 +79,15 @@ async function lookUp(env: Env, ctx: WaitUntil, key: string, region: string, sku
     const hit = await caches.default.match(key);
     if (hit) {
       const snapshot = (await hit.json()) as CachedSnapshot;
-      if (isFresh(snapshot, key, bound)) return { snapshot, source: "cache" as const };
+      if (isFresh(snapshot, key, bound)) {
+        remember(key, snapshot);
+        return { snapshot, source: "cache" as const };
+      }
     }
   }
   const snapshot = await fromObject(env, region, sku);
   if (bound > 0 && !((writtenAt.get(key) ?? 0) >= snapshot.asOf)) {
+    remember(key, snapshot);
     const seconds = Math.max(1, Math.ceil(bound / 1000));
     const body = new Response(JSON.stringify(snapshot), {
       headers: { "content-type": "application/json", "cache-control": `max-age=${seconds}` },
@@ -93,6 +109,7 @@ export function forgetSnapshots(ctx: WaitUntil, region: string, skus: readonly s
   for (const sku of skus) {
     const key = cacheKey(region, sku);
     writtenAt.set(key, now);
+    remembered.delete(key);
     ctx.waitUntil(caches.default.delete(key).catch(() => false));
   }
 }

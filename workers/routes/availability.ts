@@ -49,8 +49,8 @@ export const availability = new OpenAPIHono<AppEnv>({ defaultHook: validationHoo
   return c.json({ region, items, asOf: iso(asOf) }, 200);
 });
 
-/** How many snapshots came from the cache, another request's call, or the object itself. */
+/** How many snapshots came from a cache (this isolate's or the data centre's), another request's call, or the object itself. */
 function serverTiming(sources: SnapshotSource[]): string {
   const count = (s: SnapshotSource) => sources.filter((x) => x === s).length;
-  return `snapshot;desc="cache=${count("cache")} shared=${count("shared")} object=${count("object")}"`;
+  return `snapshot;desc="cache=${count("cache") + count("memory")} shared=${count("shared")} object=${count("object")}"`;
 }
