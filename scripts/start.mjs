@@ -12,7 +12,7 @@ import { spawn } from "node:child_process";
 import { startLocalPostgres } from "./local-postgres.mjs";
 import { startBridge } from "./pg-bridge.mjs";
 import { startFakeWarehouse } from "../warehouses/fake-warehouse.mjs";
-import { copyFileSync, existsSync, readFileSync } from "node:fs";
+import { appendFileSync, copyFileSync, existsSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -95,7 +95,10 @@ function readPort() {
 
 function ensureDevVars() {
   const file = path.join(ROOT, ".dev.vars");
-  if (existsSync(file)) return;
+  if (existsSync(file)) {
+    addMissingDevVars(file);
+    return;
+  }
   const example = path.join(ROOT, ".dev.vars.example");
   if (!existsSync(example)) {
     throw new StartError(".dev.vars and .dev.vars.example are both missing", [
@@ -107,6 +110,18 @@ function ensureDevVars() {
 }
 
 /** The KEY=VALUE lines of .dev.vars, as wrangler reads them (dotenv syntax, simplified). */
+/** A .dev.vars from an older checkout lacks settings added since: copy those from the example. */
+function addMissingDevVars(file) {
+  const example = path.join(ROOT, ".dev.vars.example");
+  if (!existsSync(example)) return;
+  const keyOf = (line) => /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=/.exec(line)?.[1];
+  const have = new Set(readFileSync(file, "utf8").split(/\r?\n/).map(keyOf).filter(Boolean));
+  const missing = readFileSync(example, "utf8").split(/\r?\n/).filter((line) => keyOf(line) && !have.has(keyOf(line)));
+  if (missing.length === 0) return;
+  appendFileSync(file, `\n# Added by npm start from .dev.vars.example\n${missing.join("\n")}\n`);
+  say(`${green("✓")} Added ${missing.map(keyOf).join(", ")} to .dev.vars from .dev.vars.example`);
+}
+
 function readDevVars() {
   const vars = {};
   for (const line of readFileSync(path.join(ROOT, ".dev.vars"), "utf8").split(/\r?\n/)) {
