@@ -122,13 +122,15 @@ export const reservations = new OpenAPIHono<AppEnv>({ defaultHook: validationHoo
       lines: body.lines,
       ttlSeconds: body.ttlSeconds,
     });
-    forgetSnapshots(c.executionCtx, region, body.lines.map((l) => l.sku));
     if (!outcome.ok) {
       if (outcome.code === "insufficient_stock") {
         throw new Problem("insufficient_stock", "Some lines cannot be held; nothing was held", { lines: outcome.lines });
       }
       throw new Problem(outcome.code, "detail" in outcome ? outcome.detail : undefined);
     }
+    // Only a hold changes availability: in a sell-out most answers are refusals, which must not
+    // cost a cache write each (the snapshots' 2 s bound covers what a refusal reveals).
+    forgetSnapshots(c.executionCtx, region, body.lines.map((l) => l.sku));
     if (shopper) {
       // Off the reservation path: the consumer stores it (with consent) or forgets the shopper's
       // orders (without). Recommendations only ever use confirmed reservations.
