@@ -424,14 +424,14 @@ async function adminCall(token, method, urlPath, body) {
 async function seedOne(token, task) {
   const at = `/v1/admin/${task.region}/stock/${encodeURIComponent(task.sku)}`;
   const state = await adminCall(token, "GET", at);
-  let todo = Object.entries(task.onHand);
+  let toSeed = Object.entries(task.onHand);
   if (state.version > 0) {
     const have = state.warehouses.map((w) => w.warehouse);
     const ours = have.every((w) => w in task.onHand);
-    todo = todo.filter(([w]) => !have.includes(w));
-    if (!ours || todo.length === 0) return "present";
+    toSeed = toSeed.filter(([w]) => !have.includes(w));
+    if (!ours || toSeed.length === 0) return "present";
   }
-  for (const [warehouse, onHand] of todo) {
+  for (const [warehouse, onHand] of toSeed) {
     await adminCall(token, "PUT", at, { warehouse, onHand, safetyStock: task.safetyStock });
   }
   return "seeded";
