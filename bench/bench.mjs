@@ -6,6 +6,7 @@
 // them all with the same requests; every write scenario is checked for overselling afterwards.
 // See bench/README.md and docs/performance.md.
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cleanupOnExit } from "./lib/cleanup.mjs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -37,7 +38,7 @@ const SPEC = {
   "cart-lines": { env: "BENCH_CART_LINES", type: "int", default: 3, help: "carts: lines per reservation" },
   "cart-stock": { env: "BENCH_CART_STOCK", type: "int", default: 1_000_000, help: "carts: units of each SKU (ample: the scenario measures holds)" },
   "read-skus": { env: "BENCH_READ_SKUS", type: "int", default: 20, help: "reads: SKUs per availability request" },
-  shards: { env: "BENCH_SHARDS", type: "string", default: "1", help: "flash sale: comma-separated K values, our runner once per K (HOT_SKU_SHARDS); K > 1 needs hot-SKU sharding in the Worker" },
+  shards: { env: "BENCH_SHARDS", type: "string", default: "1", help: "stock shards for the flash SKU: only 1 here; `npm run bench:reserve -- --shards 1,2,4` measures K > 1" },
   storage: { env: "BENCH_STORAGE", type: "string", default: "disk", help: "where our Durable Objects keep SQLite files: disk (OS temp dir) or tmpfs (/dev/shm)" },
   "pg-admin-url": { env: "BENCH_PG_ADMIN_URL", type: "string", default: DEFAULT_PG_ADMIN_URL, help: "Postgres to create the throwaway database in" },
   "pg-pool": { env: "BENCH_PG_POOL", type: "int", default: 16, help: "connections in the Postgres peer's pool" },
@@ -79,24 +80,13 @@ function validate(opts) {
   const shards = list(opts.shards).map((k) => {
     const n = Number(k);
     if (!Number.isInteger(n) || n < 1) throw new Error(`--shards takes whole numbers >= 1, got '${k}'`);
+    // Sharding is per SKU (PUT /v1/admin/{region}/stock/{sku}/shards); `npm run bench:reserve --
+    // --shards 1,2,4` measures the flash sale per K with the oversell check summed over shards.
+    // This side-by-side run measures K = 1 only rather than print a K > 1 row it did not set up.
+    if (n > 1) throw new Error("--shards > 1 is measured by `npm run bench:reserve -- --shards 1,2,4`; run this one with --shards 1.");
     return n;
   });
   return { runners, scenarioIds: list(opts.scenarios), shards };
-}
-
-/**
- * Hot-SKU sharding is switched on per SKU by PUT /v1/admin/{region}/stock/{sku}/shards, and
- * `npm run bench:reserve -- --shards 1,2,4` measures the flash sale per K (with the oversell check
- * summed over shards). This side-by-side run measures K = 1 only: a K > 1 row here would be the
- * unsharded path under a false label, so it is refused.
- */
-function checkShards(shards, bundleText) {
-  if (shards.some((k) => k > 1)) {
-    throw new Error("--shards > 1 is measured by `npm run bench:reserve -- --shards 1,2,4`; run this one with --shards 1.");
-  }
-}
-async function configureShards(_api, _scenario, _k) {
-  // K > 1 is refused above; bench/reserve.mjs sets shards through the admin route.
 }
 
 async function main() {
@@ -114,34 +104,13 @@ async function main() {
 
   const startedAt = new Date();
   const runId = startedAt.getTime().toString(36);
-  // Everything started is stopped and every temp dir removed: gracefully when the run ends, and
-  // synchronously on exit otherwise (Ctrl-C: miniflare's own exit hook kills workerd at once).
-  const cleanups = new Set();
-  const defer = (fn) => (cleanups.add(fn), fn);
-  const cleanup = async () => {
-    for (const fn of [...cleanups].reverse()) {
-      cleanups.delete(fn);
-      await Promise.resolve().then(fn).catch((err) => progress(`[bench] clean-up: ${err?.message ?? err}`));
-    }
-  };
-  const onExit = { pids: new Set(), dirs: new Set() };
-  process.on("exit", () => {
-    for (const pid of onExit.pids) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-    for (const dir of onExit.dirs) rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
-  });
-  for (const signal of ["SIGINT", "SIGTERM"]) {
-    process.once(signal, () => {
+  const { defer, forget, cleanup, onExit } = cleanupOnExit({
+    log: progress,
+    onSignal: (signal) => {
       if (isTTY) process.stderr.write("\n");
       progress(`[bench] ${signal}: stopping (a throwaway Postgres database bench_peer_* may be left; drop it by hand)`);
-      process.exit(130);
-    });
-  }
+    },
+  });
 
   const secrets = { STOREFRONT_KEYS: STOREFRONT_KEY, ADMIN_TOKEN };
   try {
@@ -168,7 +137,6 @@ async function main() {
       const bundleText = readFileSync(build.main, "utf8");
       build.bundleBytes = Buffer.byteLength(bundleText);
       progress(`[bench] built in ${(build.ms / 1000).toFixed(1)} s (wrangler ${build.wranglerVersion}, ${(build.bundleBytes / 1024).toFixed(0)} KiB bundle)`);
-      checkShards(shards, bundleText);
       const oursByK = new Map();
       ours = async (k) => {
         if (!oursByK.has(k)) oursByK.set(k, await oursRunner(k));
@@ -179,7 +147,7 @@ async function main() {
           scriptPath: build.main,
           configPath: join(ROOT, "wrangler.toml"),
           env: "",
-          bindings: { REGIONS: "eu,us,apac", LOW_STOCK_THRESHOLD: "5", ...secrets, ...(k > 1 && { HOT_SKU_SHARDS: String(k) }) },
+          bindings: { REGIONS: "eu,us,apac", LOW_STOCK_THRESHOLD: "5", ...secrets },
           queueConsumers: false,
           storage: opts.storage,
           viaEntry: false,
@@ -257,7 +225,7 @@ async function main() {
         if (m.errors > 0) progress(`    warning: ${m.errors} errors: ${JSON.stringify(m.errorDetail)}`);
         runs.push({ scenarioId: step.scenario?.id ?? "ceiling", scenarioName, runner: step.runner, shards: step.shards ?? null, ...run });
       } finally {
-        cleanups.delete(stopInstance);
+        forget(stopInstance);
         await stopInstance();
       }
     }
@@ -305,7 +273,6 @@ async function measure({ step, instance, api, loadgen, opts, runId, label }) {
     await scenario.warmupSetup(api);
     if (opts.warmup > 0) await loadgen.run(spec(scenario.warmup(`warm-${runId}-${step.runner}-${scenario.id}-`), opts.warmup));
     setup = await scenario.setup(api);
-    if (step.shards > 1) await configureShards(api, scenario, step.shards);
   } else if (opts.warmup > 0) {
     await loadgen.run(spec(ceilingWorkload, opts.warmup));
   }

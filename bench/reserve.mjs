@@ -4,6 +4,7 @@
 // runtime; and the same flash sale with the SKU split into K stock shards (--shards). See
 // bench/README.md.
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { cleanupOnExit } from "./lib/cleanup.mjs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -208,38 +209,12 @@ async function main() {
 
   const startedAt = new Date();
   const runId = startedAt.getTime().toString(36);
-  // Everything started is stopped and every temp dir removed: gracefully (in reverse order) when
-  // the run ends, and synchronously on exit otherwise. On Ctrl-C miniflare's own exit hook kills
-  // workerd and exits at once, so only synchronous clean-up is sure to run then.
-  const cleanups = new Set();
-  const defer = (fn) => (cleanups.add(fn), fn);
-  let cleaning = null;
-  const cleanup = () =>
-    (cleaning ??= (async () => {
-      for (const fn of [...cleanups].reverse()) {
-        cleanups.delete(fn);
-        await Promise.resolve().then(fn).catch(() => {});
-      }
-    })());
-  const onExit = { pids: new Set(), dirs: new Set() };
-  process.on("exit", () => {
-    // Only what is still running: entries leave these sets once stopped, so no reused pid is hit.
-    for (const pid of onExit.pids) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-    for (const dir of onExit.dirs) rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
-  });
-  for (const signal of ["SIGINT", "SIGTERM"]) {
-    process.once(signal, () => {
+  const { defer, forget, cleanup, onExit } = cleanupOnExit({
+    onSignal: (signal) => {
       if (isTTY) process.stderr.write("\n");
       progress(`[bench] ${signal}: stopping`);
-      process.exit(130);
-    });
-  }
+    },
+  });
 
   try {
     const outdir = mkdtempSync(join(tmpdir(), "bench-reserve-build-"));
@@ -339,7 +314,7 @@ async function main() {
         if (metrics.errors > 0) progress(`  ${label} warning: ${metrics.errors} errors: ${JSON.stringify(metrics.errorDetail)}`);
         runs.push({ scenario, metrics, verification, runnerThreads: instance.threads });
       } finally {
-        cleanups.delete(stopInstance);
+        forget(stopInstance);
         await stopInstance();
       }
     }
