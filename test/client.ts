@@ -1,5 +1,7 @@
 // A tiny client for the edge API as storefronts and operators call it, over the real worker.
 import { exports } from "cloudflare:workers";
+import { digest, hex } from "../workers/auth";
+import { requestHash } from "../workers/routes/common";
 
 export const STOREFRONT_KEY = "test-storefront-key";
 export const ADMIN_TOKEN = "test-admin-token";
@@ -76,13 +78,8 @@ export function availability(region: string, skus: string[]) {
   return call("GET", `/v1/${region}/availability?skus=${skus.join(",")}`, { headers: storefront() });
 }
 
-async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-/** The id a reservation made with this Idempotency-Key gets (as workers/routes/reservations.ts makes it). */
+/** The id a reservation made with this Idempotency-Key gets, derived as the route derives it. */
 export async function reservationIdFor(region: string, key: string, storefrontKey = STOREFRONT_KEY): Promise<string> {
-  const scope = (await sha256Hex(storefrontKey)).slice(0, 16);
-  return sha256Hex(JSON.stringify(`${region}:${scope}:${key}`));
+  const scope = hex(await digest(storefrontKey)).slice(0, 16);
+  return requestHash(`${region}:${scope}:${key}`);
 }

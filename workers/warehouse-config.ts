@@ -22,7 +22,3 @@ export function warehouse(env: Pick<Env, "WAREHOUSES" | "WAREHOUSE_SECRETS">, id
   const secret = secretById[id];
   return config && secret ? { config, secret } : null;
 }
-
-export function warehouses(env: Pick<Env, "WAREHOUSES" | "WAREHOUSE_SECRETS">): WarehouseConfig[] {
-  return load(env).warehouses;
-}
