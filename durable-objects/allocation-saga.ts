@@ -108,7 +108,16 @@ export function applyWarehouseEvent(
         ledger.needsAttention(hold.id, "late_allocation_units_resold", seq, now);
         return { ok: true, result: "applied", detail: "late allocation: reconciliation required", version: version() };
       }
-      return ignored(`sale is ${hold.status}`);
+      if (hold.status === "shipped") return ignored("already shipped");
+      {
+        // Allocated, but it is not a sale (its cart was never confirmed, or it was given back
+        // otherwise): the warehouse set units aside for nothing. An operator must look.
+        const seq = ledger.append("reconciliation_required", now, {
+          holdId: hold.id, warehouse, qty: hold.qty, reason: `allocated although it is not a sale (${hold.status})`,
+        });
+        ledger.needsAttention(hold.id, "allocated_not_a_sale", seq, now);
+        return { ok: true, result: "applied", detail: "not a sale: reconciliation required", version: version() };
+      }
     case "allocation.rejected":
       if (hold.status !== "confirmed" || hold.allocation === "allocated") return ignored(`sale is ${hold.status}, ${hold.allocation ?? "not dispatched"}`);
       ledger.append("allocation_rejected", now, { holdId: hold.id, warehouse, reason: event.reason ?? null });

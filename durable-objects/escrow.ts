@@ -89,25 +89,30 @@ export class Escrow {
   }
 
   /**
-   * A shard's hold became a sale: its units move from the shard's grant to a confirmed hold row
-   * here, and the usual saga (warehouse, deadline, dispatch outbox) starts. Idempotent by hold id.
+   * A shard's hold became a sale (`prepared`: a cart line, committed later by its coordinator):
+   * its units move from the shard's grant to a hold row here that remembers the shard, and the
+   * usual saga (warehouse, deadline, dispatch outbox) starts once it is confirmed. Idempotent by
+   * (shard, hold id): the same id held or ended here for another reason is a conflict the shard
+   * must resolve, never a duplicate to acknowledge.
    */
-  confirmSale(shard: number, holdId: string, qty: number, now: number, allocationTimeoutMs: number): ShardConfirmResult {
+  confirmSale(shard: number, holdId: string, qty: number, now: number, allocationTimeoutMs: number, prepared = false): ShardConfirmResult {
     const existing = this.ledger.findHold(holdId);
     if (existing) {
-      const tombstone = existing.status === "released" && existing.qty === 0;
-      if (existing.status === "held") {
-        return { ok: false, code: "hold_conflict", detail: `hold ${holdId} is held in the main object, not in shard ${shard}` };
-      }
+      if (existing.shard === shard && existing.qty === qty) return { ok: true, version: this.ledger.version() };
       // A qty-0 tombstone was left by a release here of a line that was placed elsewhere.
-      if (!tombstone) return { ok: true, version: this.ledger.version() };
+      const tombstone = existing.status === "released" && existing.qty === 0 && existing.shard === null;
+      if (!tombstone) {
+        const where = existing.shard === null ? "in the main object" : `from shard ${existing.shard}`;
+        return { ok: false, code: "hold_conflict", detail: `hold ${holdId} is ${existing.status} ${where}, not a sale of shard ${shard}` };
+      }
       this.sql.exec("DELETE FROM holds WHERE id = ?", holdId);
     }
     if (this.grantedTo(shard) < qty) {
       return { ok: false, code: "quota_mismatch", detail: `shard ${shard} confirms ${qty} units but holds a grant of ${this.grantedTo(shard)}` };
     }
     this.lend(shard, -qty);
-    this.ledger.insertHold(holdId, qty, "confirmed", now, now);
+    this.ledger.insertHold(holdId, qty, prepared ? "prepared" : "confirmed", now, now, { shard });
+    if (prepared) return { ok: true, version: this.ledger.append("hold_prepared", now, { holdId, qty, shard }) };
     const hold = this.ledger.findHold(holdId)!;
     const saga = startAllocation(this.ledger, hold, now, allocationTimeoutMs);
     return { ok: true, version: this.ledger.append("hold_confirmed", now, { holdId, qty, shard, ...saga }) };

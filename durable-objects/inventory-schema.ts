@@ -84,6 +84,19 @@ export const INVENTORY_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX quota_transfers_by_age ON quota_transfers (at);
   `,
+  // Reservation path v2. A single-line reservation lives in its SKU object's hold row (token and
+  // request hash), with no coordinator. A sale handed over by a stock shard remembers the shard,
+  // so the same id held elsewhere is a conflict, not a duplicate. The outbox becomes a position
+  // in the event log (every event after it is still to send): no row per event.
+  `
+  ALTER TABLE holds ADD COLUMN token TEXT;
+  ALTER TABLE holds ADD COLUMN request_hash TEXT;
+  ALTER TABLE holds ADD COLUMN shard INTEGER;
+  ALTER TABLE holds ADD COLUMN confirmed_at INTEGER;
+  ALTER TABLE sku_region ADD COLUMN sent_seq INTEGER NOT NULL DEFAULT 0;
+  UPDATE sku_region SET sent_seq = coalesce((SELECT min(seq) - 1 FROM outbox), (SELECT max(seq) FROM events), 0);
+  DROP TABLE outbox;
+  `,
 ];
 
 export function migrate(sql: SqlStorage, migrations: readonly string[]): void {

@@ -1,8 +1,14 @@
 // The single writer for one SKU in one region. Every change runs in one synchronous SQLite
 // transaction that first materialises due expiries, then checks the invariant
 //   held + confirmed <= onHand - safetyStock
-// changes state and appends its event (and outbox rows). Nothing in the critical section awaits
-// anything; queue sends happen after the commit, from the outbox.
+// changes state and appends its event. Nothing in the critical section awaits anything; queue
+// sends happen after the commit, from the outbox, coalesced over a short window.
+//
+// The common case comes first: a single-line reservation (most of a flash sale) is kept by this
+// object itself, in its hold row, with its token and request hash: decided, recorded and answered
+// in one transaction, with no coordinator. A refusal writes nothing. Cart lines come from a
+// coordinator (reservation.ts) and are confirmed in two steps, prepare then commit, so nothing
+// leaves for a warehouse until the whole cart is a sale.
 import { DurableObject } from "cloudflare:workers";
 import type { WarehouseEvent } from "../warehouses/contracts";
 import type { Env } from "../workers/env";
@@ -15,8 +21,12 @@ import {
   type WarehouseEventOutcome,
 } from "./allocation-saga";
 import { Escrow, MAX_SHARDS, shardName, type GrantResult, type ShardConfirmResult } from "./escrow";
+import { meterCalls, meterStorage } from "./cost-meter";
 import { INVENTORY_MIGRATIONS, migrate } from "./inventory-schema";
 import { Outbox } from "./outbox";
+import {
+  randomToken, sameSecret, singleLineId, type CreateOutcome, type ReservationOutcome, type ReservationView,
+} from "./reservation-contract";
 import { StockLedger, type EventType, type HoldRow, type Snapshot, type StoredEvent, type Totals } from "./stock-ledger";
 
 export type { EventType, Snapshot, StoredEvent, Totals } from "./stock-ledger";
@@ -36,13 +46,24 @@ export interface StockState extends Snapshot {
 export type HoldResult =
   | { ok: true; holdId: string; qty: number; expiresAt: number; version: number; shards?: number }
   | { ok: false; code: "insufficient_stock"; available: number; version: number; shards?: number; lentTo?: number[] }
-  | { ok: false; code: "hold_conflict" | "hold_released" | "hold_expired" | "already_confirmed" };
+  | { ok: false; code: "hold_conflict" | "hold_released" | "hold_expired" | "already_confirmed" | "idempotency_key_reused" };
 
 export type ConfirmResult =
   | { ok: true; version: number }
   | { ok: false; code: "hold_expired" | "hold_released" | "hold_not_found" };
 
 export type ReleaseResult = { ok: true; version: number } | { ok: false; code: "already_confirmed" };
+
+export interface ReserveRequest {
+  /** The reservation's digest (region, storefront, Idempotency-Key): the hold's id here. */
+  digest: string;
+  requestHash: string;
+  qty: number;
+  ttlSeconds: number;
+}
+
+/** `sharded`: this SKU-region sells from several objects; the caller goes through a coordinator. */
+export type ReserveOutcome = CreateOutcome | { ok: false; code: "sharded"; shards: number };
 
 export type SetStockResult =
   | { ok: true; snapshot: Snapshot }
@@ -80,7 +101,7 @@ export class InventoryObject extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.sql = ctx.storage.sql;
+    this.sql = meterStorage(ctx.storage);
     this.outbox = new Outbox(
       this.sql,
       { events: env.INVENTORY_EVENTS, dispatch: env.WAREHOUSE_DISPATCH },
@@ -97,7 +118,95 @@ export class InventoryObject extends DurableObject<Env> {
     });
   }
 
-  // ------------------------------------------------------------------ storefront writes
+  // ------------------------------------------------------------------ single-line reservations
+
+  /**
+   * A shopper holds `qty` units: decided, recorded (hold row with token and request hash, event)
+   * and answered here in one transaction. A retry with the same digest and request replays the
+   * reservation; another request under the same digest is refused. A refusal writes nothing.
+   */
+  async reserve(sku: string, region: string, req: ReserveRequest): Promise<ReserveOutcome> {
+    let placed = false;
+    const id = singleLineId(req.digest, sku);
+    const outcome = this.ctx.storage.transactionSync((): ReserveOutcome => {
+      const refused = (available: number): ReserveOutcome => ({ ok: false, code: "insufficient_stock", lines: [{ sku, requested: req.qty, available }] });
+      // A SKU never stocked here is simply unavailable; asking must not create the SKU-region.
+      if (!this.ledger.identity) return refused(0);
+      this.ledger.claimIdentity(sku, region);
+      const existing = this.ledger.findHold(id);
+      if (existing) {
+        if (existing.request_hash !== req.requestHash) return { ok: false, code: "idempotency_key_reused" };
+        return { ok: true, reservation: { ...this.viewOf(existing), status: "held" }, token: existing.token! };
+      }
+      // The same key already holds a line of a cart here: not this request's reservation.
+      if (this.ledger.findHold(req.digest)) return { ok: false, code: "idempotency_key_reused" };
+      const shards = this.ledger.shardCount();
+      if (shards > 1) return { ok: false, code: "sharded", shards };
+      const now = Date.now();
+      // Holds past their expiry no longer count (totals(now)); they are recorded by the next write.
+      const { available } = this.ledger.totals(now);
+      if (available < req.qty) return refused(available);
+      this.ledger.expireDue(now);
+      const expiresAt = now + req.ttlSeconds * 1000;
+      const token = randomToken();
+      this.ledger.insertHold(id, req.qty, "held", expiresAt, now, { token, requestHash: req.requestHash });
+      this.ledger.append("hold_placed", now, { holdId: id, qty: req.qty, expiresAt });
+      placed = true;
+      return { ok: true, reservation: this.viewOf(this.ledger.findHold(id)!), token };
+    });
+    if (placed && outcome.ok) await this.afterWrite(Math.min(outcome.reservation.expiresAt, Date.now() + OUTBOX_RETRY_MS));
+    return outcome;
+  }
+
+  async reservation(id: string, token: string): Promise<ReservationOutcome> {
+    const hold = this.ledger.findHold(id);
+    const denied = this.checkToken(hold, token);
+    return denied ?? { ok: true, reservation: this.viewOf(hold!) };
+  }
+
+  /** The hold becomes a sale and its warehouse is told (through the outbox), in one transaction. */
+  async confirmReservation(id: string, token: string): Promise<ReservationOutcome> {
+    let changed = false;
+    const outcome = this.ctx.storage.transactionSync((): ReservationOutcome => {
+      const denied = this.checkToken(this.ledger.findHold(id), token);
+      if (denied) return denied;
+      const now = Date.now();
+      this.ledger.expireDue(now);
+      changed = true;
+      const hold = this.ledger.findHold(id)!;
+      if (hold.confirmed_at !== null) return { ok: true, reservation: this.viewOf(hold) };
+      if (hold.status === "expired") return { ok: false, code: "hold_expired", reservation: this.viewOf(hold) };
+      if (hold.status !== "held") return { ok: false, code: "reservation_released" };
+      this.ledger.setHoldStatus(hold, "confirmed", now);
+      const saga = startAllocation(this.ledger, hold, now, this.allocationTimeoutMs());
+      this.ledger.append("hold_confirmed", now, { holdId: id, qty: hold.qty, ...saga });
+      return { ok: true, reservation: this.viewOf(hold) };
+    });
+    if (changed) await this.afterWrite(Date.now() + OUTBOX_RETRY_MS);
+    return outcome;
+  }
+
+  async releaseReservation(id: string, token: string): Promise<ReservationOutcome> {
+    let changed = false;
+    const outcome = this.ctx.storage.transactionSync((): ReservationOutcome => {
+      const denied = this.checkToken(this.ledger.findHold(id), token);
+      if (denied) return denied;
+      const now = Date.now();
+      this.ledger.expireDue(now);
+      changed = true;
+      const hold = this.ledger.findHold(id)!;
+      if (hold.confirmed_at !== null) return { ok: false, code: "already_confirmed" };
+      if (hold.status === "held") {
+        this.ledger.setHoldStatus(hold, "released", now);
+        this.ledger.append("hold_released", now, { holdId: id, qty: hold.qty });
+      }
+      return { ok: true, reservation: this.viewOf(hold) };
+    });
+    if (changed) await this.afterWrite();
+    return outcome;
+  }
+
+  // ------------------------------------------------------------------ cart lines (from a coordinator)
 
   async hold(sku: string, region: string, holdId: string, qty: number, expiresAt: number): Promise<HoldResult> {
     const result = this.ctx.storage.transactionSync((): HoldResult => {
@@ -107,6 +216,8 @@ export class InventoryObject extends DurableObject<Env> {
       this.ledger.claimIdentity(sku, region);
       this.ledger.expireDue(now);
       const existing = this.ledger.findHold(holdId);
+      // The same Idempotency-Key made a single-line reservation of this SKU: not this cart's hold.
+      if (this.ledger.findHold(singleLineId(holdId, sku))) return { ok: false, code: "idempotency_key_reused" };
       if (existing) return this.replayHold(existing);
       const totals = this.ledger.totals(now);
       const shards = this.ledger.shardCount();
@@ -140,6 +251,43 @@ export class InventoryObject extends DurableObject<Env> {
     return result;
   }
 
+  /**
+   * First step of a cart's confirm: the line counts as sold from now on, but nothing leaves for a
+   * warehouse, and the line can still be reverted, until its coordinator commits the cart.
+   */
+  async prepare(holdId: string): Promise<ConfirmResult> {
+    const result = this.ctx.storage.transactionSync((): ConfirmResult => {
+      const now = Date.now();
+      this.ledger.expireDue(now);
+      const hold = this.ledger.findHold(holdId);
+      if (!hold || hold.token !== null) return { ok: false, code: "hold_not_found" };
+      if (hold.status === "prepared" || hold.confirmed_at !== null) return { ok: true, version: this.ledger.version() };
+      if (hold.status === "expired") return { ok: false, code: "hold_expired" };
+      if (hold.status !== "held") return { ok: false, code: "hold_released" };
+      this.ledger.setHoldStatus(hold, "prepared", now);
+      return { ok: true, version: this.ledger.append("hold_prepared", now, { holdId, qty: hold.qty }) };
+    });
+    await this.afterWrite(Date.now() + OUTBOX_RETRY_MS);
+    return result;
+  }
+
+  /** Second step: every line of the cart is prepared, so this one is a sale; its warehouse is told. */
+  async commit(holdId: string): Promise<ConfirmResult> {
+    const result = this.ctx.storage.transactionSync((): ConfirmResult => {
+      const now = Date.now();
+      this.ledger.expireDue(now);
+      const hold = this.ledger.findHold(holdId);
+      if (hold?.confirmed_at != null) return { ok: true, version: this.ledger.version() };
+      // Only a prepared line can be committed; the coordinator never commits anything else.
+      if (!hold || hold.status !== "prepared") return { ok: false, code: hold?.status === "expired" ? "hold_expired" : "hold_not_found" };
+      this.ledger.setHoldStatus(hold, "confirmed", now);
+      const saga = startAllocation(this.ledger, hold, now, this.allocationTimeoutMs());
+      return { ok: true, version: this.ledger.append("hold_confirmed", now, { holdId, qty: hold.qty, ...(hold.shard !== null && { shard: hold.shard }), ...saga }) };
+    });
+    await this.afterWrite(Date.now() + OUTBOX_RETRY_MS);
+    return result;
+  }
+
   async release(holdId: string): Promise<ReleaseResult> {
     const result = this.ctx.storage.transactionSync((): ReleaseResult => {
       const now = Date.now();
@@ -150,8 +298,9 @@ export class InventoryObject extends DurableObject<Env> {
         this.ledger.insertHold(holdId, 0, "released", now, now);
         return { ok: true, version: this.ledger.version() };
       }
-      if (hold.status === "confirmed" || hold.status === "shipped") return { ok: false, code: "already_confirmed" };
-      if (hold.status !== "held") return { ok: true, version: this.ledger.version() };
+      if (hold.status === "confirmed" || hold.status === "shipped" || hold.status === "prepared") return { ok: false, code: "already_confirmed" };
+      // A single-line reservation under the same id is not a cart's line: a cart never releases it.
+      if (hold.status !== "held" || hold.token !== null) return { ok: true, version: this.ledger.version() };
       this.ledger.setHoldStatus(hold, "released", now);
       return { ok: true, version: this.ledger.append("hold_released", now, { holdId, qty: hold.qty }) };
     });
@@ -159,13 +308,16 @@ export class InventoryObject extends DurableObject<Env> {
     return result;
   }
 
-  /** Compensation for a multi-line confirm that could not complete: the units go back on sale. */
+  /**
+   * A cart that will not be a sale: a prepared line goes back on sale (nothing of it ever left for
+   * a warehouse). A committed sale is never reverted.
+   */
   async revertConfirmation(holdId: string): Promise<{ ok: boolean }> {
     const result = this.ctx.storage.transactionSync(() => {
       const now = Date.now();
       this.ledger.expireDue(now);
       const hold = this.ledger.findHold(holdId);
-      if (!hold || hold.status !== "confirmed") return { ok: hold?.status === "reverted" };
+      if (!hold || hold.status !== "prepared") return { ok: hold?.status === "reverted" };
       this.ledger.setHoldStatus(hold, "reverted", now);
       this.ledger.setAllocation(hold, null, null);
       this.ledger.append("confirmation_reverted", now, { holdId, qty: hold.qty });
@@ -185,12 +337,13 @@ export class InventoryObject extends DurableObject<Env> {
         if (seen) return "reused" in seen ? { ok: false, code: "idempotency_key_reused" } : seen.replay;
       }
       this.ledger.claimIdentity(req.sku, req.region);
-      this.ledger.expireDue(now);
+      // The version a caller could have read: holds that lapsed since are recorded after the check.
       const version = this.ledger.version();
       let result: SetStockResult;
       if (req.expectedVersion !== undefined && req.expectedVersion !== version) {
         result = { ok: false, code: "version_conflict", currentVersion: version };
       } else {
+        this.ledger.expireDue(now);
         this.ledger.setOnHand(req.warehouse, req.onHand, now);
         if (req.safetyStock !== undefined) this.sql.exec("UPDATE sku_region SET safety_stock = ?", req.safetyStock);
         const safetyStock = this.sql.exec<{ s: number }>("SELECT safety_stock AS s FROM sku_region").one().s;
@@ -271,12 +424,13 @@ export class InventoryObject extends DurableObject<Env> {
     return result;
   }
 
-  async confirmFromShard(sku: string, region: string, shard: number, holdId: string, qty: number): Promise<ShardConfirmResult> {
+  /** A shard hands over a sale (`prepared`: a cart line, committed later like any other). */
+  async confirmFromShard(sku: string, region: string, shard: number, holdId: string, qty: number, prepared = false): Promise<ShardConfirmResult> {
     const result = this.ctx.storage.transactionSync(() => {
       this.ledger.claimIdentity(sku, region);
       const now = Date.now();
       this.ledger.expireDue(now);
-      return this.escrow.confirmSale(shard, holdId, qty, now, this.allocationTimeoutMs());
+      return this.escrow.confirmSale(shard, holdId, qty, now, this.allocationTimeoutMs(), prepared);
     });
     if (!result.ok) console.error(`confirmFromShard ${region}:${sku}#${shard} ${holdId}: ${result.detail}`);
     await this.afterWrite(Date.now() + OUTBOX_RETRY_MS);
@@ -326,10 +480,15 @@ export class InventoryObject extends DurableObject<Env> {
     return { ...snapshot, warehouses, activeHolds, nextDeadline: this.nextDeadline(), attention };
   }
 
-  /** One sale line as the saga sees it (for operators and tests). */
-  async sale(holdId: string): Promise<Pick<HoldRow, "id" | "qty" | "status" | "warehouse" | "allocation" | "allocation_due_at"> | null> {
+  /**
+   * One sale line as the saga sees it (for the dispatch consumer, operators and tests). `stands`:
+   * it is a committed sale that its warehouse still has to allocate or ship.
+   */
+  async sale(holdId: string): Promise<(Pick<HoldRow, "id" | "qty" | "status" | "warehouse" | "allocation" | "allocation_due_at"> & { stands: boolean }) | null> {
     const hold = this.ledger.findHold(holdId);
-    return hold ? { id: hold.id, qty: hold.qty, status: hold.status, warehouse: hold.warehouse, allocation: hold.allocation, allocation_due_at: hold.allocation_due_at } : null;
+    if (!hold) return null;
+    const stands = hold.status === "confirmed";
+    return { id: hold.id, qty: hold.qty, status: hold.status, warehouse: hold.warehouse, allocation: hold.allocation, allocation_due_at: hold.allocation_due_at, stands };
   }
 
   /** Sends every event after `after` to the system of record again (duplicates are skipped there). */
@@ -377,12 +536,7 @@ export class InventoryObject extends DurableObject<Env> {
     const now = Date.now();
     this.ctx.storage.transactionSync(() => {
       this.ledger.expireDue(now);
-      const overdue = this.sql
-        .exec<HoldRow>(
-          "SELECT id, qty, status, expires_at, warehouse, allocation, allocation_due_at FROM holds WHERE allocation_due_at <= ? ORDER BY allocation_due_at",
-          now,
-        )
-        .toArray();
+      const overdue = this.ledger.holdsWithAllocationDue(now);
       timeOutAllocations(this.ledger, overdue, now);
       this.sql.exec("DELETE FROM idempotency WHERE created_at <= ?", now - IDEMPOTENCY_RETENTION_MS);
       this.escrow.forgetOldTransfers(now);
@@ -396,10 +550,37 @@ export class InventoryObject extends DurableObject<Env> {
 
   // ------------------------------------------------------------------ internals
 
+  /** A single-line reservation kept here, as its shopper sees it. */
+  private viewOf(hold: HoldRow): ReservationView {
+    const { sku, region } = this.ledger.identity!;
+    let status: ReservationView["status"];
+    // (the hold's id is the reservation's: its digest, a dot and this SKU)
+    if (hold.confirmed_at !== null) status = "confirmed";
+    else if (hold.status === "released") status = "released";
+    else if (hold.status === "held" && Date.now() < hold.expires_at) status = "held";
+    else status = "expired";
+    return {
+      id: hold.id,
+      region,
+      status,
+      lines: [{ sku, qty: hold.qty }],
+      createdAt: hold.created_at,
+      expiresAt: hold.expires_at,
+      ...(hold.confirmed_at !== null && { confirmedAt: hold.confirmed_at }),
+      ...(status === "released" && { releasedAt: hold.updated_at }),
+    };
+  }
+
+  private checkToken(hold: HoldRow | undefined, token: string): Extract<ReservationOutcome, { ok: false }> | null {
+    if (!hold || hold.token === null) return { ok: false, code: "reservation_not_found" };
+    return sameSecret(hold.token, token) ? null : { ok: false, code: "invalid_token" };
+  }
+
   private replayHold(hold: HoldRow): HoldResult {
     switch (hold.status) {
       case "held":
         return { ok: true, holdId: hold.id, qty: hold.qty, expiresAt: hold.expires_at, version: this.ledger.version() };
+      case "prepared":
       case "confirmed":
       case "shipped":
         return { ok: false, code: "already_confirmed" };
@@ -446,7 +627,7 @@ export class InventoryObject extends DurableObject<Env> {
       const next = this.nextDeadline();
       if (next !== null) await this.scheduleAlarm(next);
     } else if (this.outbox.hasUnsent()) await this.scheduleAlarm(Date.now() + OUTBOX_RETRY_MS);
-    void this.outbox.flush();
+    this.outbox.flushSoon();
   }
 
   /** One alarm per object, always at the earliest deadline; only storage calls here. */
@@ -457,3 +638,11 @@ export class InventoryObject extends DurableObject<Env> {
     await this.ctx.storage.setAlarm(when);
   }
 }
+
+meterCalls(InventoryObject, [
+  "reserve", "reservation", "confirmReservation", "releaseReservation",
+  "hold", "confirm", "prepare", "commit", "release", "revertConfirmation",
+  "setStock", "warehouseEvent", "markDispatched", "dispatchFailed",
+  "setShards", "grantQuota", "returnQuota", "confirmFromShard", "quotaGrants",
+  "snapshot", "state", "sale", "resend", "recordedState", "events", "alarm",
+]);

@@ -1,20 +1,30 @@
-// The reservation coordinators. A reservation (a shopper's cart hold) has an id derived from its
-// region, storefront and Idempotency-Key, so a retried request finds the same reservation and gets
-// the same outcome. Reservations live in 256 coordinator objects per region, picked by the id's
-// first byte: warm objects with a small SQLite table each, rather than a new object per cart.
-// A coordinator holds the token and the lines and drives the SKU-region objects: hold every line
-// or none, confirm every line or revert, release every line. It never decides stock.
+// The reservation coordinators: they keep carts, reservations of two lines or more (a single
+// line is kept by its SKU object itself, see inventory.ts). A cart's id is derived from its
+// region, storefront and Idempotency-Key, so a retried request finds the same cart and gets the
+// same outcome. Carts live in 256 coordinator objects per region, picked by the id's first byte.
+// A coordinator holds the token and the lines and drives the SKU-region objects; it never decides
+// stock:
+//   create:  the intent is stored first, then every line is held or none (a line stays pinned to
+//            the object that first may have held it);
+//   confirm: prepare every line, store the decision, then commit every line (only then does
+//            anything leave for a warehouse) or revert them all;
+//   release: every line.
+// Work left half-done (a create nobody came back for, a confirm whose objects did not answer) is
+// finished by the alarm, retrying with exponential backoff and jitter.
 import { DurableObject } from "cloudflare:workers";
+import { meterCalls, meterStorage } from "./cost-meter";
 import { migrate } from "./inventory-schema";
 import {
-  applyShardCount, confirmAt, grownShardCount, holdLine, isOverloaded, releaseAt, revertAt, type LineHold, type Placement,
+  applyShardCount, commitAt, confirmAt, grownShardCount, holdLine, isOverloaded, prepareAt, releaseAt, revertAt,
+  type LineHold, type Placement,
 } from "./shard-routing";
+import {
+  randomToken, sameSecret, type CreateOutcome, type Line, type ReservationFailure, type ReservationOutcome,
+  type ReservationView, type ShortLine,
+} from "./reservation-contract";
 import type { Env } from "../workers/env";
 
-export interface Line {
-  sku: string;
-  qty: number;
-}
+export type { CreateOutcome, Line, ReservationFailure, ReservationOutcome, ReservationView, ShortLine } from "./reservation-contract";
 
 export interface ReservationRecord {
   id: string;
@@ -24,7 +34,7 @@ export interface ReservationRecord {
   lines: Line[];
   createdAt: number;
   expiresAt: number;
-  state: "pending" | "held" | "rejected" | "confirming" | "confirmed" | "released" | "expired";
+  state: "pending" | "held" | "rejected" | "abandoned" | "confirming" | "confirmed" | "aborting" | "released" | "expired";
   confirmedAt?: number;
   releasedAt?: number;
   createOutcome?: CreateOutcome;
@@ -32,33 +42,13 @@ export interface ReservationRecord {
   placements?: number[];
   /** Per line, every object that may hold it after failed attempts (released on compensation). */
   maybeHeldAt?: number[][];
+  /** The confirm's decision, stored once every line has answered its prepare. */
+  decision?: "commit" | "abort";
+  /** How often the alarm has retried the work due on this cart (for backoff). */
+  attempts?: number;
+  /** Set when the alarm's work is finished but a line still waits for its commit. */
+  commitPending?: boolean;
 }
-
-export interface ReservationView {
-  id: string;
-  region: string;
-  status: "held" | "confirmed" | "released" | "expired";
-  lines: Line[];
-  createdAt: number;
-  expiresAt: number;
-  confirmedAt?: number;
-  releasedAt?: number;
-}
-
-export type ShortLine = { sku: string; requested: number; available: number };
-
-export type CreateOutcome =
-  | { ok: true; reservation: ReservationView; token: string }
-  | { ok: false; code: "insufficient_stock"; lines: ShortLine[] }
-  | { ok: false; code: "idempotency_key_reused" }
-  | { ok: false; code: "try_again"; detail: string };
-
-export type ReservationFailure =
-  | { ok: false; code: "reservation_not_found" | "invalid_token" | "reservation_released" | "already_confirmed" }
-  | { ok: false; code: "hold_expired"; reservation: ReservationView }
-  | { ok: false; code: "try_again"; detail: string };
-
-export type ReservationOutcome = { ok: true; reservation: ReservationView } | ReservationFailure;
 
 export interface CreateRequest {
   region: string;
@@ -72,11 +62,22 @@ export interface CreateRequest {
 export const CONFIRM_GRACE_MS = 2_000;
 /** A create that failed half-way is compensated (its holds released) this long after it began. */
 export const ABANDONED_AFTER_MS = 30_000;
-/** Reservations (and so their Idempotency-Keys) are kept this long, well over the promised 24 h. */
+/** Carts (and so their Idempotency-Keys) are kept this long, well over the promised 24 h. */
 export const RETENTION_MS = 7 * 24 * 3600_000;
+/** A refused cart is kept only long enough to answer a quick retry the same way. */
+export const REFUSED_RETENTION_MS = 15 * 60_000;
+/** Confirm Idempotency-Keys are remembered this long (the API promises at least 24 h). */
+export const CONFIRM_KEY_RETENTION_MS = 48 * 3600_000;
 
 /** Confirms that died half-way are finished (or reverted) by the alarm this long after. */
 const STALLED_CONFIRM_MS = 5_000;
+const MAX_BACKOFF_MS = 5 * 60_000;
+
+/** The n-th retry's delay: doubling from 1 s up to 5 minutes, with jitter (50-100 %). */
+export function backoffMs(attempt: number): number {
+  const ceiling = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.min(attempt, 20));
+  return Math.round(ceiling * (0.5 + Math.random() / 2));
+}
 
 const MIGRATIONS = [
   `
@@ -91,6 +92,15 @@ const MIGRATIONS = [
   CREATE INDEX reservations_due ON reservations (due_at) WHERE due_at IS NOT NULL;
   CREATE INDEX reservations_by_age ON reservations (created_at);
   `,
+  // purge_at: when a cart is forgotten (refused carts soon, the others after the retention).
+  // confirm_keys: which reservation each confirm Idempotency-Key confirmed.
+  `
+  ALTER TABLE reservations ADD COLUMN purge_at INTEGER;
+  UPDATE reservations SET purge_at = created_at + ${RETENTION_MS};
+  CREATE INDEX reservations_purge ON reservations (purge_at);
+  CREATE TABLE confirm_keys (key TEXT PRIMARY KEY, reservation_id TEXT NOT NULL, created_at INTEGER NOT NULL);
+  CREATE INDEX confirm_keys_by_age ON confirm_keys (created_at);
+  `,
 ];
 
 /** The coordinator object that keeps a reservation: its region and the id's first byte. */
@@ -103,11 +113,15 @@ export class ReservationObject extends DurableObject<Env> {
   private chains = new Map<string, Promise<unknown>>();
   /** K per SKU-region as its objects last said (a hint for routing; the objects decide). */
   private shardCounts = new Map<string, number>();
+  private alarmAt: number | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.sql = ctx.storage.sql;
-    ctx.blockConcurrencyWhile(async () => migrate(this.sql, MIGRATIONS));
+    this.sql = meterStorage(ctx.storage);
+    ctx.blockConcurrencyWhile(async () => {
+      migrate(this.sql, MIGRATIONS);
+      this.alarmAt = await ctx.storage.getAlarm();
+    });
   }
 
   async create(id: string, req: CreateRequest): Promise<CreateOutcome> {
@@ -117,9 +131,6 @@ export class ReservationObject extends DurableObject<Env> {
       if (record?.createOutcome) return record.createOutcome;
       if (!record) {
         const now = Date.now();
-        // Not stored until the holds are decided: one write per reservation on the hot path. If
-        // this process dies in between, the holds (keyed by the reservation id) expire with their
-        // TTL, and a retry with the same key finds them again and answers the same way.
         record = {
           id,
           region: req.region,
@@ -130,6 +141,9 @@ export class ReservationObject extends DurableObject<Env> {
           expiresAt: now + req.ttlSeconds * 1000,
           state: "pending",
         };
+        // The intent is durable before any hold is placed: if this object dies half-way, its
+        // alarm gives back whatever was held, and a retry with the same key resumes it.
+        await this.save(record, now + ABANDONED_AFTER_MS);
       }
       // A record stored as pending means an earlier attempt failed half-way: finish it now.
       return this.holdAllLines(record);
@@ -138,23 +152,38 @@ export class ReservationObject extends DurableObject<Env> {
 
   async view(id: string, token: string): Promise<ReservationOutcome> {
     const record = this.load(id);
-    const denied = await checkAccess(record, token);
+    const denied = checkAccess(record, token);
     if (denied) return denied;
     return { ok: true, reservation: toView(record!) };
+  }
+
+  /**
+   * Remembers which reservation a confirm's Idempotency-Key (scoped by the caller) confirms: the
+   * same key for another reservation is refused. Keys live in the coordinator their digest picks.
+   */
+  async claimConfirmKey(scope: string, reservationId: string): Promise<{ ok: true } | { ok: false; code: "idempotency_key_reused" }> {
+    const row = this.sql.exec<{ reservation_id: string }>("SELECT reservation_id FROM confirm_keys WHERE key = ?", scope).toArray()[0];
+    if (row) return row.reservation_id === reservationId ? { ok: true } : { ok: false, code: "idempotency_key_reused" };
+    this.sql.exec("INSERT INTO confirm_keys (key, reservation_id, created_at) VALUES (?, ?, ?)", scope, reservationId, Date.now());
+    await this.scheduleAlarm();
+    return { ok: true };
   }
 
   async confirm(id: string, token: string): Promise<ReservationOutcome> {
     return this.serially(id, async () => {
       const record = this.load(id);
-      const denied = await checkAccess(record, token);
+      const denied = checkAccess(record, token);
       if (denied) return denied;
       const r = record!;
       if (r.state === "confirmed") return { ok: true, reservation: toView(r) };
       if (r.state === "released") return { ok: false, code: "reservation_released" };
-      if (r.state === "held" && Date.now() >= r.expiresAt) r.state = "expired";
-      if (r.state === "expired") return { ok: false, code: "hold_expired", reservation: toView(r) };
-      r.state = "confirming";
-      await this.save(r, Date.now() + STALLED_CONFIRM_MS);
+      if (r.state === "aborting" || r.state === "expired") return { ok: false, code: "hold_expired", reservation: toView(r) };
+      if (r.state === "held") {
+        if (Date.now() >= r.expiresAt) return { ok: false, code: "hold_expired", reservation: toView({ ...r, state: "expired" }) };
+        r.state = "confirming";
+        r.attempts = 0;
+        await this.save(r, Date.now() + STALLED_CONFIRM_MS);
+      }
       return this.confirmAllLines(r);
     });
   }
@@ -162,7 +191,7 @@ export class ReservationObject extends DurableObject<Env> {
   async release(id: string, token: string): Promise<ReservationOutcome> {
     return this.serially(id, async () => {
       const record = this.load(id);
-      const denied = await checkAccess(record, token);
+      const denied = checkAccess(record, token);
       if (denied) return denied;
       const r = record!;
       if (r.state === "confirmed" || r.state === "confirming") return { ok: false, code: "already_confirmed" };
@@ -178,28 +207,22 @@ export class ReservationObject extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
+    this.alarmAt = null;
     const now = Date.now();
-    this.sql.exec("DELETE FROM reservations WHERE created_at <= ?", now - RETENTION_MS);
+    this.sql.exec("DELETE FROM reservations WHERE purge_at <= ? AND due_at IS NULL", now);
+    this.sql.exec("DELETE FROM confirm_keys WHERE created_at <= ?", now - CONFIRM_KEY_RETENTION_MS);
     const due = this.sql
       .exec<{ id: string }>("SELECT id FROM reservations WHERE due_at <= ? ORDER BY due_at LIMIT 100", now)
       .toArray();
-    const failures: string[] = [];
     for (const { id } of due) {
       await this.serially(id, async () => {
         const r = this.load(id);
-        if (r?.state === "pending") {
-          // Nobody came back to finish this create: give its units back now rather than at expiry,
-          // and forget it so a late retry with the same key starts afresh.
-          const failed = await this.releaseAllLines(r, r.maybeHeldAt ?? r.lines.map(() => [0]));
-          if (failed) failures.push(failed);
-          else this.sql.exec("DELETE FROM reservations WHERE id = ?", id);
-        } else if (r?.state === "confirming") {
-          await this.confirmAllLines(r);
-        }
-      });
+        if (r?.state === "pending") await this.abandon(r);
+        else if (r && ["confirming", "confirmed", "aborting"].includes(r.state)) await this.confirmAllLines(r);
+        else if (r) await this.save(r, null);
+      }).catch((err) => console.warn(`reservation ${id}: the alarm's work failed, retried later`, err));
     }
     await this.scheduleAlarm();
-    if (failures.length) throw new Error(`compensating abandoned reservations: ${failures.join("; ")}`); // retried
   }
 
   // ------------------------------------------------------------------ storage
@@ -209,37 +232,50 @@ export class ReservationObject extends DurableObject<Env> {
     return row ? (JSON.parse(row.record) as ReservationRecord) : undefined;
   }
 
-  /** Writes the reservation; `dueAt` asks the alarm to look at it then (null: nothing to do). */
-  private async save(r: ReservationRecord, dueAt: number | null): Promise<void> {
+  /**
+   * Writes the reservation; `dueAt` asks the alarm to look at it then (null: nothing to do).
+   * `purgeAt`: when it is forgotten (default: the retention after its creation).
+   */
+  private async save(r: ReservationRecord, dueAt: number | null, purgeAt = r.createdAt + RETENTION_MS): Promise<void> {
     this.sql.exec(
-      `INSERT INTO reservations (id, record, state, created_at, due_at) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (id) DO UPDATE SET record = excluded.record, state = excluded.state, due_at = excluded.due_at`,
-      r.id, JSON.stringify(r), r.state, r.createdAt, dueAt,
+      `INSERT INTO reservations (id, record, state, created_at, due_at, purge_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET record = excluded.record, state = excluded.state, due_at = excluded.due_at, purge_at = excluded.purge_at`,
+      r.id, JSON.stringify(r), r.state, r.createdAt, dueAt, purgeAt,
     );
     await this.scheduleAlarm();
   }
 
+  /** The work on `r` failed again: look at it later, backing off. */
+  private async retryLater(r: ReservationRecord): Promise<void> {
+    r.attempts = (r.attempts ?? 0) + 1;
+    await this.save(r, Date.now() + backoffMs(r.attempts));
+  }
+
+  /** One alarm, at the earliest due work or purge; rewritten only when that moves earlier. */
   private async scheduleAlarm(): Promise<void> {
     const row = this.sql
-      .exec<{ due: number | null; oldest: number | null }>(
-        "SELECT (SELECT min(due_at) FROM reservations) AS due, (SELECT min(created_at) FROM reservations) AS oldest",
+      .exec<{ due: number | null; purge: number | null; key: number | null }>(
+        `SELECT (SELECT min(due_at) FROM reservations) AS due, (SELECT min(purge_at) FROM reservations) AS purge,
+                (SELECT min(created_at) FROM confirm_keys) AS key`,
       )
       .one();
-    const candidates = [row.due, row.oldest === null ? null : row.oldest + RETENTION_MS].filter((t): t is number => t !== null);
+    const candidates = [row.due, row.purge, row.key === null ? null : row.key + CONFIRM_KEY_RETENTION_MS].filter((t): t is number => t !== null);
     if (candidates.length === 0) return;
     const next = Math.max(Math.min(...candidates), Date.now() + 1);
-    const current = await this.ctx.storage.getAlarm();
-    if (current === null || current > next || current < Date.now()) await this.ctx.storage.setAlarm(next);
+    if (this.alarmAt !== null && this.alarmAt <= next && this.alarmAt > Date.now()) return;
+    this.alarmAt = next;
+    await this.ctx.storage.setAlarm(next);
   }
 
   // ------------------------------------------------------------------ the saga steps
 
   private async holdAllLines(r: ReservationRecord): Promise<CreateOutcome> {
     const skuExpiry = r.expiresAt + CONFIRM_GRACE_MS;
-    const placed: Placement[] = await Promise.all(
-      r.lines.map((line) => holdLine(this.env, r.region, line.sku, r.id, line.qty, skuExpiry, this.shardCount(r.region, line.sku))),
-    );
     const before = r.maybeHeldAt ?? r.lines.map(() => [] as number[]);
+    // A line that may already be held somewhere stays there: never the same id in two objects.
+    const placed: Placement[] = await Promise.all(
+      r.lines.map((line, i) => holdLine(this.env, r.region, line.sku, r.id, line.qty, skuExpiry, this.shardCount(r.region, line.sku), before[i]![0])),
+    );
     r.maybeHeldAt = placed.map((p, i) => [...new Set([...before[i]!, ...p.maybeHeldAt])]);
     for (const [i, p] of placed.entries()) if (p.shards !== null) this.shardCounts.set(`${r.region}:${r.lines[i]!.sku}`, p.shards);
     const broken = placed.find((p): p is Extract<Placement, { error: unknown }> => "error" in p);
@@ -251,70 +287,104 @@ export class ReservationObject extends DurableObject<Env> {
       return { ok: false, code: "try_again", detail: `a stock object did not answer: ${String(broken.error)}` };
     }
     const results = placed.map((p) => (p as Extract<Placement, { result: LineHold }>).result);
-    let outcome: CreateOutcome;
     if (results.every((h) => h.ok)) {
       r.placements = placed.map((p) => (p as Extract<Placement, { shard: number }>).shard);
-      // Objects an earlier, failed attempt may have left a hold in, other than the one that holds
-      // the line now, give it back (rare: only after a retry that landed elsewhere).
-      const stale = r.maybeHeldAt.flatMap((at, i) => at.filter((s) => s !== r.placements![i]).map((s) => [i, s] as const));
-      if (stale.length) {
-        const settled = await Promise.allSettled(stale.map(([i, s]) => releaseAt(this.env, r.region, r.lines[i]!.sku, s, r.id)));
-        if (settled.every((x) => x.status === "fulfilled")) r.maybeHeldAt = r.placements.map((s) => [s]);
-      }
       // A retry after a crash finds holds placed by the first attempt: keep their deadline.
       const skuExpiries = results.map((h) => (h.ok ? h.expiresAt : skuExpiry));
       r.expiresAt = Math.min(r.expiresAt, Math.min(...skuExpiries) - CONFIRM_GRACE_MS);
       r.state = "held";
-      outcome = { ok: true, reservation: toView(r), token: r.token };
+      r.createOutcome = { ok: true, reservation: toView(r), token: r.token };
+      await this.save(r, null);
+      return r.createOutcome;
+    }
+    // Give back only what may be held: a refused line holds nothing, and releasing it would
+    // cost the hottest SKU of a sell-out one more write per refused cart.
+    const failed = await this.releaseAllLines(r, r.maybeHeldAt);
+    if (failed) {
+      await this.save(r, r.createdAt + ABANDONED_AFTER_MS); // the alarm finishes giving back
+      return { ok: false, code: "try_again", detail: failed };
+    }
+    r.maybeHeldAt = r.lines.map(() => []);
+    r.state = "rejected";
+    if (results.some((h) => !h.ok && h.code === "idempotency_key_reused")) {
+      r.createOutcome = { ok: false, code: "idempotency_key_reused" };
     } else {
-      // Give back only what may be held: a refused line holds nothing, and releasing it would
-      // cost the hottest SKU of a sell-out one more write per refused cart.
-      const failed = await this.releaseAllLines(r, r.maybeHeldAt);
-      if (failed) {
-        await this.save(r, r.createdAt + ABANDONED_AFTER_MS); // the alarm finishes giving back
-        return { ok: false, code: "try_again", detail: failed };
-      }
-      r.maybeHeldAt = r.lines.map(() => []);
-      r.state = "rejected";
       const lines = r.lines.flatMap((line, i): ShortLine[] => {
         const h = results[i]!;
         if (h.ok) return [];
         const available = h.code === "insufficient_stock" ? h.available : 0;
         return [{ sku: line.sku, requested: line.qty, available }];
       });
-      outcome = { ok: false, code: "insufficient_stock", lines };
+      r.createOutcome = { ok: false, code: "insufficient_stock", lines };
     }
-    r.createOutcome = outcome;
-    await this.save(r, null);
-    return outcome;
+    // A refusal is kept only briefly: enough to answer a retry the same way, not days of storage.
+    await this.save(r, null, Date.now() + REFUSED_RETENTION_MS);
+    return r.createOutcome;
   }
 
+  /**
+   * Nobody came back to finish this create: give its units back now rather than at expiry. The
+   * cart and its outcome stay, so the same key answers the same way (another body: 422).
+   */
+  private async abandon(r: ReservationRecord): Promise<void> {
+    const failed = await this.releaseAllLines(r, r.maybeHeldAt ?? r.lines.map(() => [0]));
+    if (failed) {
+      console.warn(`reservation ${r.id}: giving back an abandoned cart failed (attempt ${(r.attempts ?? 0) + 1}): ${failed}`);
+      return this.retryLater(r);
+    }
+    r.state = "abandoned";
+    r.maybeHeldAt = r.lines.map(() => []);
+    r.createOutcome = { ok: false, code: "reservation_abandoned" };
+    await this.save(r, null);
+  }
+
+  /**
+   * Prepare every line; once each has answered, store the decision; then commit every line (a
+   * sale, dispatched to its warehouse) or revert them all. Safe to run again from any point.
+   */
   private async confirmAllLines(r: ReservationRecord): Promise<ReservationOutcome> {
     const at = (i: number) => r.placements?.[i] ?? 0;
-    const settled = await Promise.allSettled(r.lines.map((line, i) => confirmAt(this.env, r.region, line.sku, at(i), r.id)));
-    const broken = settled.find((s) => s.status === "rejected");
-    if (broken) {
-      // Still "confirming", due for the alarm, which finishes (or reverts) it.
-      return { ok: false, code: "try_again", detail: `a stock object did not answer: ${String(broken.reason)}` };
+    if (!r.decision) {
+      // A cart of one line (a sharded SKU's) has nothing to wait for: confirm it at once.
+      const step = r.lines.length === 1 ? confirmAt : prepareAt;
+      const settled = await Promise.allSettled(r.lines.map((line, i) => step(this.env, r.region, line.sku, at(i), r.id)));
+      const broken = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+      if (broken) {
+        await this.retryLater(r);
+        return { ok: false, code: "try_again", detail: `a stock object did not answer: ${String(broken.reason)}` };
+      }
+      const prepared = settled.every((s) => s.status === "fulfilled" && s.value.ok);
+      r.decision = prepared ? "commit" : "abort";
+      r.state = prepared ? "confirmed" : "aborting";
+      if (prepared) r.confirmedAt = Date.now();
+      r.attempts = 0;
+      if (r.lines.length === 1 && prepared) {
+        await this.save(r, null);
+        return { ok: true, reservation: toView(r) };
+      }
+      // The decision is durable before any line acts on it.
+      await this.save(r, Date.now() + STALLED_CONFIRM_MS);
     }
-    const results = settled.map((s) => (s as PromiseFulfilledResult<Awaited<ReturnType<typeof confirmAt>>>).value);
-    if (results.every((c) => c.ok)) {
-      r.state = "confirmed";
-      r.confirmedAt = Date.now();
-      await this.save(r, null);
+    if (r.decision === "commit") {
+      const settled = await Promise.allSettled(r.lines.map((line) => commitAt(this.env, r.region, line.sku, r.id)));
+      const unfinished = settled.filter((s) => s.status === "rejected" || !s.value.ok);
+      if (unfinished.length) {
+        // The cart is a sale already; the alarm finishes telling the lines that did not hear it.
+        console.warn(`reservation ${r.id}: ${unfinished.length} lines not committed yet; the alarm retries`);
+        await this.retryLater(r);
+      } else await this.save(r, null);
       return { ok: true, reservation: toView(r) };
     }
-    // Some line's hold was gone (past its grace period): the sale cannot be whole, so give back the
-    // lines that did confirm and release the rest.
-    await Promise.all(
-      r.lines.map(async (line, i) => {
-        if (results[i]!.ok) await revertAt(this.env, r.region, line.sku, r.id);
-        else await releaseAt(this.env, r.region, line.sku, at(i), r.id);
-      }),
+    // Abort: every line goes back on sale, whether it was prepared (reverted) or still held.
+    const settled = await Promise.allSettled(
+      r.lines.flatMap((line, i) => [revertAt(this.env, r.region, line.sku, r.id), releaseAt(this.env, r.region, line.sku, at(i), r.id)]),
     );
-    r.state = "expired";
-    await this.save(r, null);
-    return { ok: false, code: "hold_expired", reservation: toView(r) };
+    if (settled.some((s) => s.status === "rejected")) await this.retryLater(r);
+    else {
+      r.state = "expired";
+      await this.save(r, null);
+    }
+    return { ok: false, code: "hold_expired", reservation: toView({ ...r, state: "expired" }) };
   }
 
   /**
@@ -358,11 +428,13 @@ export class ReservationObject extends DurableObject<Env> {
   }
 }
 
+meterCalls(ReservationObject, ["create", "view", "claimConfirmKey", "confirm", "release", "alarm"]);
+
 function toView(r: ReservationRecord): ReservationView {
   let status: ReservationView["status"];
   if (r.state === "confirmed") status = "confirmed";
   else if (r.state === "released") status = "released";
-  else if (r.state === "expired" || Date.now() >= r.expiresAt) status = "expired";
+  else if (r.state === "expired" || r.state === "aborting" || Date.now() >= r.expiresAt) status = "expired";
   else status = "held";
   return {
     id: r.id,
@@ -376,24 +448,9 @@ function toView(r: ReservationRecord): ReservationView {
   };
 }
 
-async function checkAccess(record: ReservationRecord | undefined, token: string): Promise<ReservationFailure | null> {
-  // A reservation that was never held (rejected, or still being made) does not exist for its readers.
-  if (!record || record.state === "pending" || record.state === "rejected") return { ok: false, code: "reservation_not_found" };
-  if (!(await sameSecret(record.token, token))) return { ok: false, code: "invalid_token" };
+function checkAccess(record: ReservationRecord | undefined, token: string): ReservationFailure | null {
+  // A reservation that was never held (refused, abandoned, or still being made) does not exist for its readers.
+  if (!record || ["pending", "rejected", "abandoned"].includes(record.state)) return { ok: false, code: "reservation_not_found" };
+  if (!sameSecret(record.token, token)) return { ok: false, code: "invalid_token" };
   return null;
-}
-
-function randomToken(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(24));
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-/** Compares digests, so the time taken says nothing about how much of the token matched. */
-async function sameSecret(expected: string, given: string): Promise<boolean> {
-  const enc = new TextEncoder();
-  const [a, b] = await Promise.all([
-    crypto.subtle.digest("SHA-256", enc.encode(expected)),
-    crypto.subtle.digest("SHA-256", enc.encode(given)),
-  ]);
-  return crypto.subtle.timingSafeEqual(a, b);
 }

@@ -44,7 +44,14 @@ export function grownShardCount(current: number): number {
   return Math.min(Math.max(1, current) * 2, MAX_SHARDS);
 }
 
-export async function holdLine(env: Env, region: string, sku: string, holdId: string, qty: number, expiresAt: number, shards: number): Promise<Placement> {
+/**
+ * Holds a line. `pinned`: an earlier attempt may have left this line's hold in that object, so it
+ * is asked again there and nowhere else (a refusal there refuses the line): a reservation id never
+ * lives in two objects for one line.
+ */
+export async function holdLine(
+  env: Env, region: string, sku: string, holdId: string, qty: number, expiresAt: number, shards: number, pinned?: number,
+): Promise<Placement> {
   const maybeHeldAt: number[] = [];
   let known: number | null = null;
   const attempt = async (index: number): Promise<LineHold> => {
@@ -53,11 +60,13 @@ export async function holdLine(env: Env, region: string, sku: string, holdId: st
       ? await mainStub(env, region, sku).hold(sku, region, holdId, qty, expiresAt)
       : await shardStub(env, region, sku, index).hold(sku, region, index, holdId, qty, expiresAt);
     known = "shards" in result && result.shards !== undefined ? result.shards : index === 0 ? 1 : known;
-    // A refused call placed nothing there; everything else (held, or a replayed outcome) may have.
-    if (!result.ok && result.code === "insufficient_stock") maybeHeldAt.splice(maybeHeldAt.indexOf(index), 1);
+    // A refused call placed nothing there (nor did a key that belongs to another reservation);
+    // everything else (held, or a replayed outcome) may have.
+    if (!result.ok && (result.code === "insufficient_stock" || result.code === "idempotency_key_reused")) maybeHeldAt.splice(maybeHeldAt.indexOf(index), 1);
     return result;
   };
   try {
+    if (pinned !== undefined) return { result: await attempt(pinned), shard: pinned, shards: known ?? shards, maybeHeldAt };
     const preferred = preferredShard(holdId, shards);
     if (preferred !== 0) {
       const result = await attempt(preferred);
@@ -80,11 +89,21 @@ export function confirmAt(env: Env, region: string, sku: string, shard: number, 
   return shard === 0 ? mainStub(env, region, sku).confirm(holdId) : shardStub(env, region, sku, shard).confirm(holdId);
 }
 
+/** A cart line's first step: a shard hands its hold over to the main object as prepared. */
+export function prepareAt(env: Env, region: string, sku: string, shard: number, holdId: string): Promise<ConfirmResult> {
+  return shard === 0 ? mainStub(env, region, sku).prepare(holdId) : shardStub(env, region, sku, shard).confirm(holdId, true);
+}
+
+/** A prepared line lives in the main object whichever shard held it, so it is committed there. */
+export function commitAt(env: Env, region: string, sku: string, holdId: string): Promise<ConfirmResult> {
+  return mainStub(env, region, sku).commit(holdId);
+}
+
 export function releaseAt(env: Env, region: string, sku: string, shard: number, holdId: string): Promise<ReleaseResult> {
   return shard === 0 ? mainStub(env, region, sku).release(holdId) : shardStub(env, region, sku, shard).release(holdId);
 }
 
-/** A confirmed sale lives in the main object whichever shard held it, so it is reverted there. */
+/** A prepared line lives in the main object whichever shard held it, so it is reverted there. */
 export function revertAt(env: Env, region: string, sku: string, holdId: string) {
   return mainStub(env, region, sku).revertConfirmation(holdId);
 }

@@ -8,6 +8,9 @@ export type EventType =
   | "stock_received"
   | "stock_damaged"
   | "hold_placed"
+  // A cart line that is confirmed only once every line of its cart is (prepare, then commit):
+  // it counts as sold, but nothing leaves for a warehouse until its hold_confirmed.
+  | "hold_prepared"
   | "hold_confirmed"
   | "hold_released"
   | "hold_expired"
@@ -53,8 +56,14 @@ export interface StoredEvent {
   payload: { [key: string]: EventValue };
 }
 
-/** held -> confirmed -> shipped, or released | expired | reverted. */
-export type HoldStatus = "held" | "confirmed" | "shipped" | "released" | "expired" | "reverted";
+/**
+ * held -> confirmed -> shipped, or released | expired | reverted. A cart line goes
+ * held -> prepared -> confirmed (its cart committed) or prepared -> reverted (its cart did not).
+ */
+export type HoldStatus = "held" | "prepared" | "confirmed" | "shipped" | "released" | "expired" | "reverted";
+
+/** Statuses whose units count as sold (`confirmed` in the totals). */
+const SOLD: readonly HoldStatus[] = ["prepared", "confirmed"];
 /** Where a confirmed sale is with its warehouse. */
 export type Allocation = "dispatched" | "dispatch_failed" | "allocated" | "rejected" | "timed_out";
 
@@ -66,9 +75,24 @@ export type HoldRow = {
   warehouse: string | null;
   allocation: Allocation | null;
   allocation_due_at: number | null;
+  /** A single-line reservation kept by this object itself: the shopper's token and request. */
+  token: string | null;
+  request_hash: string | null;
+  /** The stock shard a sale was handed over from (null: held here). */
+  shard: number | null;
+  confirmed_at: number | null;
+  created_at: number;
+  updated_at: number;
 };
 
-const HOLD_COLUMNS = "id, qty, status, expires_at, warehouse, allocation, allocation_due_at";
+/** What a single-line reservation (or a shard's sale) adds to its hold row. */
+export interface HoldOrigin {
+  token?: string;
+  requestHash?: string;
+  shard?: number;
+}
+
+const HOLD_COLUMNS = "id, qty, status, expires_at, warehouse, allocation, allocation_due_at, token, request_hash, shard, confirmed_at, created_at, updated_at";
 
 export class StockLedger {
   identity: { sku: string; region: string } | null;
@@ -130,7 +154,7 @@ export class StockLedger {
     return { sku, region, ...totals, version: this.version(), ...((shards > 1 || totals.granted !== undefined) && { shards }) };
   }
 
-  /** Appends an event (the next version) and its outbox rows; returns its sequence number. */
+  /** Appends an event (the next version); the outbox sends every event past its position. */
   append(type: EventType, at: number, payload: { [key: string]: EventValue }): number {
     const seq = this.version() + 1;
     // What the log says after this event: a hold that is due but not yet expired by an event of
@@ -138,7 +162,6 @@ export class StockLedger {
     const after = this.totals(null);
     this.sql.exec("INSERT INTO events (seq, type, at, payload) VALUES (?, ?, ?, ?)", seq, type, at, JSON.stringify({ ...payload, after }));
     this.sql.exec("UPDATE sku_region SET version = ?", seq);
-    this.sql.exec("INSERT INTO outbox (seq) VALUES (?)", seq);
     // A confirmed sale also goes to the warehouse that will ship it.
     if (type === "hold_confirmed") this.sql.exec("INSERT INTO dispatch_outbox (seq) VALUES (?)", seq);
     return seq;
@@ -155,26 +178,33 @@ export class StockLedger {
     }
   }
 
+  holdsWithAllocationDue(now: number): HoldRow[] {
+    return this.sql.exec<HoldRow>(`SELECT ${HOLD_COLUMNS} FROM holds WHERE allocation_due_at <= ? ORDER BY allocation_due_at`, now).toArray();
+  }
+
   findHold(id: string): HoldRow | undefined {
     return this.sql.exec<HoldRow>(`SELECT ${HOLD_COLUMNS} FROM holds WHERE id = ?`, id).toArray()[0];
   }
 
-  insertHold(id: string, qty: number, status: HoldStatus, expiresAt: number, now: number): void {
+  insertHold(id: string, qty: number, status: HoldStatus, expiresAt: number, now: number, origin: HoldOrigin = {}): void {
     this.sql.exec(
-      "INSERT INTO holds (id, qty, status, expires_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-      id, qty, status, expiresAt, now, now,
+      "INSERT INTO holds (id, qty, status, expires_at, created_at, updated_at, token, request_hash, shard, confirmed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      id, qty, status, expiresAt, now, now, origin.token ?? null, origin.requestHash ?? null, origin.shard ?? null, status === "confirmed" ? now : null,
     );
     if (status === "held") this.sql.exec("UPDATE sku_region SET held = held + ?", qty);
-    if (status === "confirmed") this.sql.exec("UPDATE sku_region SET confirmed = confirmed + ?", qty);
+    if (SOLD.includes(status)) this.sql.exec("UPDATE sku_region SET confirmed = confirmed + ?", qty);
   }
 
   /** Moves a hold to its next status and its units between the running totals. */
   setHoldStatus(hold: HoldRow, status: HoldStatus, now: number): void {
-    this.sql.exec("UPDATE holds SET status = ?, updated_at = ? WHERE id = ?", status, now, hold.id);
+    const confirmedAt = status === "confirmed" && hold.confirmed_at === null ? now : hold.confirmed_at;
+    this.sql.exec("UPDATE holds SET status = ?, updated_at = ?, confirmed_at = ? WHERE id = ?", status, now, confirmedAt, hold.id);
+    hold.confirmed_at = confirmedAt;
     const held = (status === "held" ? hold.qty : 0) - (hold.status === "held" ? hold.qty : 0);
-    const confirmed = (status === "confirmed" ? hold.qty : 0) - (hold.status === "confirmed" ? hold.qty : 0);
-    this.sql.exec("UPDATE sku_region SET held = held + ?, confirmed = confirmed + ?", held, confirmed);
+    const confirmed = (SOLD.includes(status) ? hold.qty : 0) - (SOLD.includes(hold.status) ? hold.qty : 0);
+    if (held !== 0 || confirmed !== 0) this.sql.exec("UPDATE sku_region SET held = held + ?, confirmed = confirmed + ?", held, confirmed);
     hold.status = status;
+    hold.updated_at = now;
   }
 
   setAllocation(hold: HoldRow, allocation: Allocation | null, dueAt: number | null, warehouse = hold.warehouse): void {

@@ -13,6 +13,7 @@ import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../workers/env";
 import { inventoryName, OUTBOX_RETRY_MS, type ConfirmResult, type ReleaseResult } from "./inventory";
 import { shardName } from "./escrow";
+import { meterCalls, meterStorage } from "./cost-meter";
 import { migrate } from "./inventory-schema";
 
 export { shardName };
@@ -34,7 +35,9 @@ export interface ShardState {
   pendingTransfers: number;
 }
 
-type ShardEventType = "hold_placed" | "hold_released" | "hold_expired" | "hold_transferring" | "hold_transferred" | "quota_received" | "quota_returned" | "retired" | "enabled";
+type ShardEventType =
+  | "hold_placed" | "hold_released" | "hold_expired" | "hold_transferring" | "hold_transferred" | "hold_conflict"
+  | "quota_received" | "quota_returned" | "retired" | "enabled";
 export interface ShardEvent {
   seq: number;
   type: ShardEventType;
@@ -49,7 +52,7 @@ export interface ShardTotals {
 }
 
 type HoldStatus = "held" | "transferring" | "transferred" | "released" | "expired";
-type HoldRow = { id: string; qty: number; status: HoldStatus; expires_at: number };
+type HoldRow = { id: string; qty: number; status: HoldStatus; expires_at: number; prepared: number };
 type Transfer = { id: string; kind: "grant" | "return"; qty: number };
 
 const TERMINAL_HOLD_RETENTION_MS = 8 * 24 * 3600_000;
@@ -83,6 +86,10 @@ const MIGRATIONS = [
   CREATE TABLE transfers (id TEXT PRIMARY KEY, kind TEXT NOT NULL, qty INTEGER NOT NULL, status TEXT NOT NULL, created_at INTEGER NOT NULL);
   CREATE TABLE events (seq INTEGER PRIMARY KEY, type TEXT NOT NULL, at INTEGER NOT NULL, payload TEXT NOT NULL);
   `,
+  // A cart line is handed over as prepared (its coordinator commits it in the main object).
+  `
+  ALTER TABLE holds ADD COLUMN prepared INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 export class StockShard extends DurableObject<Env> {
@@ -93,7 +100,7 @@ export class StockShard extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.sql = ctx.storage.sql;
+    this.sql = meterStorage(ctx.storage);
     ctx.blockConcurrencyWhile(async () => {
       migrate(this.sql, MIGRATIONS);
       const row = this.sql.exec<{ sku: string; region: string; shard_index: number }>("SELECT sku, region, shard_index FROM shard").toArray()[0];
@@ -115,8 +122,11 @@ export class StockShard extends DurableObject<Env> {
     return result;
   }
 
-  /** Marks the hold as transferring (still counted here), then hands the sale to the main object. */
-  async confirm(holdId: string): Promise<ConfirmResult> {
+  /**
+   * Marks the hold as transferring (still counted here), then hands the sale to the main object;
+   * `prepare`: as a cart line, which its coordinator commits (or reverts) there.
+   */
+  async confirm(holdId: string, prepare = false): Promise<ConfirmResult> {
     const step = this.ctx.storage.transactionSync((): ConfirmResult | HoldRow => {
       const now = Date.now();
       this.expireDue(now);
@@ -127,7 +137,9 @@ export class StockShard extends DurableObject<Env> {
       if (hold.status === "released") return { ok: false, code: "hold_released" };
       if (hold.status === "held") {
         this.setStatus(hold, "transferring", now);
-        this.append("hold_transferring", now, { holdId, qty: hold.qty });
+        this.sql.exec("UPDATE holds SET prepared = ? WHERE id = ?", prepare ? 1 : 0, holdId);
+        hold.prepared = prepare ? 1 : 0;
+        this.append("hold_transferring", now, { holdId, qty: hold.qty, prepared: prepare });
       }
       return hold;
     });
@@ -227,7 +239,7 @@ export class StockShard extends DurableObject<Env> {
       this.expireDue(now);
       this.sql.exec("DELETE FROM holds WHERE status IN ('released', 'expired', 'transferred') AND updated_at <= ?", now - TERMINAL_HOLD_RETENTION_MS);
       this.sql.exec("DELETE FROM transfers WHERE status = 'done' AND created_at <= ?", now - TERMINAL_HOLD_RETENTION_MS);
-      return this.sql.exec<HoldRow>("SELECT id, qty, status, expires_at FROM holds WHERE status = 'transferring'").toArray();
+      return this.sql.exec<HoldRow>("SELECT id, qty, status, expires_at, prepared FROM holds WHERE status = 'transferring'").toArray();
     });
     const failures: string[] = [];
     for (const hold of handOvers) await this.handOver(hold).catch((err) => failures.push(String(err)));
@@ -248,7 +260,8 @@ export class StockShard extends DurableObject<Env> {
 
   private async handOver(hold: HoldRow): Promise<ConfirmResult> {
     const { sku, region, index } = this.identity!;
-    const result = await this.main().confirmFromShard(sku, region, index, hold.id, hold.qty);
+    const result = await this.main().confirmFromShard(sku, region, index, hold.id, hold.qty, hold.prepared === 1);
+    if (!result.ok && result.code === "hold_conflict") return this.giveUpConflicting(hold, result.detail);
     if (!result.ok) throw new Error(`the main object refused sale ${hold.id}: ${result.detail}`); // stays transferring
     return this.ctx.storage.transactionSync((): ConfirmResult => {
       const now = Date.now();
@@ -261,6 +274,22 @@ export class StockShard extends DurableObject<Env> {
       }
       return { ok: true, version: this.version() };
     });
+  }
+
+  /**
+   * The main object has this hold id for something else (a hold placed there, or ended there): this
+   * line is not a sale. Its units go back into the quota and the confirm fails, so the cart is not
+   * confirmed; an operator sees why in the log. Never acknowledged as if it were a sale.
+   */
+  private giveUpConflicting(hold: HoldRow, detail: string): ConfirmResult {
+    console.error(`stock shard ${this.name()}: sale ${hold.id} not handed over: ${detail}`);
+    this.ctx.storage.transactionSync(() => {
+      const current = this.findHold(hold.id);
+      if (current?.status !== "transferring") return;
+      this.setStatus(current, "released", Date.now());
+      this.append("hold_conflict", Date.now(), { holdId: hold.id, qty: current.qty, detail });
+    });
+    return { ok: false, code: "hold_released" };
   }
 
   /**
@@ -290,7 +319,9 @@ export class StockShard extends DurableObject<Env> {
           if (!still) return;
           this.expireDue(Date.now());
           this.sql.exec("UPDATE transfers SET status = 'done', qty = ? WHERE id = ?", answer.granted, transfer.id);
-          this.sql.exec("UPDATE shard SET shards = ?, retired = ?", answer.shards, answer.inService ? 0 : 1);
+          // An answer can only retire this shard: one that arrives after a retire (K went down
+          // meanwhile) must not bring it back into service; only enable() does that.
+          this.sql.exec("UPDATE shard SET shards = ?, retired = max(retired, ?)", answer.shards, answer.inService ? 0 : 1);
           if (answer.granted > 0) {
             this.sql.exec("UPDATE shard SET quota = quota + ?", answer.granted);
             this.append("quota_received", Date.now(), { transferId: transfer.id, qty: answer.granted });
@@ -359,7 +390,7 @@ export class StockShard extends DurableObject<Env> {
   }
 
   private expireDue(now: number): void {
-    const due = this.sql.exec<HoldRow>("SELECT id, qty, status, expires_at FROM holds WHERE status = 'held' AND expires_at <= ? ORDER BY expires_at, id", now).toArray();
+    const due = this.sql.exec<HoldRow>("SELECT id, qty, status, expires_at, prepared FROM holds WHERE status = 'held' AND expires_at <= ? ORDER BY expires_at, id", now).toArray();
     for (const hold of due) {
       this.setStatus(hold, "expired", now);
       this.append("hold_expired", now, { holdId: hold.id, qty: hold.qty });
@@ -381,7 +412,7 @@ export class StockShard extends DurableObject<Env> {
   }
 
   private findHold(id: string): HoldRow | undefined {
-    return this.sql.exec<HoldRow>("SELECT id, qty, status, expires_at FROM holds WHERE id = ?", id).toArray()[0];
+    return this.sql.exec<HoldRow>("SELECT id, qty, status, expires_at, prepared FROM holds WHERE id = ?", id).toArray()[0];
   }
 
   private pendingGrant(): Transfer | undefined {
@@ -448,3 +479,5 @@ export class StockShard extends DurableObject<Env> {
     await this.ctx.storage.setAlarm(when);
   }
 }
+
+meterCalls(StockShard, ["hold", "confirm", "release", "returnIdle", "retire", "enable", "topUp", "state", "events", "alarm"]);

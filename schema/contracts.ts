@@ -15,6 +15,8 @@ export const LIMITS = {
 } as const;
 
 export const SKU_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** A cart's id: 64 hex digits; a single line's id: those, a dot and its SKU. */
+export const RESERVATION_ID_PATTERN = /^[0-9a-f]{64}(\.[A-Za-z0-9][A-Za-z0-9._-]{0,63})?$/;
 export const WAREHOUSE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export const Sku = z
@@ -225,7 +227,7 @@ export const ReservationParams = z.object({
   region: Region,
   id: z
     .string()
-    .regex(/^[0-9a-f]{64}$/, "a reservation id is 64 hex characters")
+    .regex(RESERVATION_ID_PATTERN, "a reservation id is 64 hex characters, then for a single line a dot and its SKU")
     .openapi({ param: { name: "id", in: "path" } }),
 });
 export const StockParams = z.object({

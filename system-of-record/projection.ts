@@ -99,6 +99,7 @@ async function applyEvent(tx: Db, t: ProjectionTables, e: LoggedEvent): Promise<
         })
         .onConflictDoNothing();
       break;
+    case "hold_prepared":
     case "hold_confirmed":
       // A sale made in a stock shard has no hold_placed here: shard holds stay inside the shard.
       if (p.shard !== undefined) {
@@ -107,7 +108,9 @@ async function applyEvent(tx: Db, t: ProjectionTables, e: LoggedEvent): Promise<
           .values({ ...key, reservationId: String(p.holdId), qty: Number(p.qty), status: "held", heldAt: e.occurredAt, expiresAt: e.occurredAt, lastSeq: e.seq })
           .onConflictDoNothing();
       }
-      await updateLedger(tx, t, e, { status: "confirmed", confirmedAt: e.occurredAt });
+      // A prepared cart line is not a sale yet (no confirmedAt): only its cart's commit makes it one.
+      if (e.type === "hold_prepared") await updateLedger(tx, t, e, { status: "prepared" });
+      else await updateLedger(tx, t, e, { status: "confirmed", confirmedAt: e.occurredAt });
       break;
     case "dispatched":
     case "dispatch_failed":

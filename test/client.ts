@@ -3,6 +3,7 @@ import { exports } from "cloudflare:workers";
 import { digest, hex } from "../workers/auth";
 import { requestHash } from "../workers/routes/common";
 
+
 export const STOREFRONT_KEY = "test-storefront-key";
 export const ADMIN_TOKEN = "test-admin-token";
 const BASE = "http://edge.test";

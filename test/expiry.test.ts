@@ -30,7 +30,7 @@ async function heldSku(onHand: number, qty: number) {
   await setStock("eu", sku, { warehouse: "eu-ams", onHand });
   const res = await reserve("eu", [{ sku, qty }]);
   expect(res.status).toBe(201);
-  return { sku, id: res.body.id as string, token: res.body.token as string };
+  return { sku, id: res.body.id as string, reservationId: res.body.id as string, token: res.body.token as string };
 }
 
 describe("hold expiry", () => {
@@ -73,13 +73,27 @@ describe("hold expiry", () => {
   });
 
   it("answers a confirm after expiry with 410 hold_expired and sells nothing", async () => {
-    const { sku, id, token } = await heldSku(5, 2);
-    await backdateReservation(id);
-    const res = await confirm("eu", id, token);
+    const { sku, id, reservationId, token } = await heldSku(5, 2);
+    await backdateHold(sku, id);
+    const res = await confirm("eu", reservationId, token);
     expect(res.status).toBe(410);
     expect(res.body).toMatchObject({ code: "hold_expired", reservation: { status: "expired" } });
     expect((await stockState("eu", sku)).body.confirmed).toBe(0);
-    expect((await release("eu", id, token)).body.status).toBe("expired");
+    expect((await release("eu", reservationId, token)).body.status).toBe("expired");
+  });
+
+  it("answers a cart's confirm after its expiry with 410 and sells nothing", async () => {
+    const a = uniqueSku("CREAM");
+    const b = uniqueSku("CREAM");
+    await setStock("eu", a, { warehouse: "eu-ams", onHand: 5 });
+    await setStock("eu", b, { warehouse: "eu-ams", onHand: 5 });
+    const held = await reserve("eu", [{ sku: a, qty: 1 }, { sku: b, qty: 2 }]);
+    await backdateReservation(held.body.id);
+    const res = await confirm("eu", held.body.id, held.body.token);
+    expect(res.status).toBe(410);
+    expect(res.body).toMatchObject({ code: "hold_expired", reservation: { status: "expired" } });
+    expect((await stockState("eu", a)).body.confirmed).toBe(0);
+    expect((await stockState("eu", b)).body.confirmed).toBe(0);
   });
 
   it("reverts the lines that did confirm when another line's hold is already gone", async () => {
@@ -93,8 +107,9 @@ describe("hold expiry", () => {
     expect(res.status).toBe(410);
     expect((await stockState("eu", a)).body).toMatchObject({ confirmed: 0, held: 0, available: 5 });
     expect((await stockState("eu", b)).body).toMatchObject({ confirmed: 0, held: 0, available: 5 });
+    // Prepared, never confirmed: nothing of line a ever left for a warehouse.
     expect((await events("eu", a)).body.events.map((e: any) => e.type)).toEqual([
-      "stock_set", "hold_placed", "hold_confirmed", "confirmation_reverted",
+      "stock_set", "hold_placed", "hold_prepared", "confirmation_reverted",
     ]);
   });
 });
@@ -115,10 +130,10 @@ describe("restarts", () => {
   });
 
   it("loses nothing committed when every object is reset mid-flow, and the reservation still confirms", async () => {
-    const { sku, id, token } = await heldSku(5, 2);
+    const { sku, reservationId, token } = await heldSku(5, 2);
     await abortAllDurableObjects();
     expect((await stockState("eu", sku)).body).toMatchObject({ held: 2, available: 3 });
-    expect((await confirm("eu", id, token)).status).toBe(200);
+    expect((await confirm("eu", reservationId, token)).status).toBe(200);
     expect((await stockState("eu", sku)).body).toMatchObject({ held: 0, confirmed: 2 });
   });
 });

@@ -27,7 +27,9 @@ describe("holding stock", () => {
     const res = await reserve("eu", [{ sku, qty: 3 }]);
     expect(res.status).toBe(201);
     expect(res.body).toMatchObject({ status: "held", region: "eu", lines: [{ sku, qty: 3 }] });
-    expect(res.body.id).toMatch(/^[0-9a-f]{64}$/);
+    // A single line is kept by its SKU's object: the id names it after the digest.
+    expect(res.body.id).toBe(`${res.body.id.slice(0, 64)}.${sku}`);
+    expect(res.body.id).toMatch(/^[0-9a-f]{64}\./);
     expect(typeof res.body.token).toBe("string");
     const expiresIn = Date.parse(res.body.expiresAt) - Date.parse(res.body.createdAt);
     expect(expiresIn).toBe(300_000);
@@ -93,12 +95,26 @@ describe("idempotent retries", () => {
     expect((await stockState("eu", sku)).body.held).toBe(2);
   });
 
-  it("replays a sold-out answer too", async () => {
+  it("stores nothing for a refused single line: a retry after a restock holds", async () => {
     const sku = await stocked(1);
     const key = crypto.randomUUID();
     const first = await reserve("eu", [{ sku, qty: 2 }], { key });
+    const before = await stockState("eu", sku);
     await setStock("eu", sku, { warehouse: "eu-ams", onHand: 50 });
     const again = await reserve("eu", [{ sku, qty: 2 }], { key });
+    expect(first.status).toBe(409);
+    expect(first.body.lines).toEqual([{ sku, requested: 2, available: 1 }]);
+    expect(before.body.version).toBe(1); // the refusal wrote no event
+    expect(again.status).toBe(201);
+  });
+
+  it("replays a refused cart's answer while it is kept (briefly)", async () => {
+    const sku = await stocked(1);
+    const other = await stocked(5);
+    const key = crypto.randomUUID();
+    const first = await reserve("eu", [{ sku, qty: 2 }, { sku: other, qty: 1 }], { key });
+    await setStock("eu", sku, { warehouse: "eu-ams", onHand: 50 });
+    const again = await reserve("eu", [{ sku, qty: 2 }, { sku: other, qty: 1 }], { key });
     expect(first.status).toBe(409);
     expect(again.status).toBe(409);
     expect(again.body).toEqual(first.body);

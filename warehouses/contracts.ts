@@ -1,6 +1,7 @@
 // What we say to warehouses and what they say to us, defined once. The JSON webhook, the SOAP
 // endpoint, the adapters, the fake warehouse and the tests all speak these shapes.
 import { z } from "zod";
+import { RESERVATION_ID_PATTERN } from "../schema/contracts";
 
 export const WAREHOUSE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
@@ -33,7 +34,7 @@ export type DispatchResult =
   | { ok: false; retryable: boolean; reason: string };
 
 const Sku = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/);
-const ReservationId = z.string().regex(/^[0-9a-f]{64}$/);
+const ReservationId = z.string().regex(RESERVATION_ID_PATTERN);
 const Units = z.number().int().min(1).max(10_000_000);
 
 /** Events a warehouse reports to us (JSON body of POST /v1/warehouses/{id}/events, or SOAP). */

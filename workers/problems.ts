@@ -19,6 +19,7 @@ export const PROBLEMS = {
   version_conflict: [409, "The stock changed since the version you read"],
   reservation_released: [409, "The reservation was released"],
   already_confirmed: [409, "The reservation is already confirmed"],
+  reservation_abandoned: [409, "An earlier attempt with this Idempotency-Key was given up"],
   wrong_warehouse: [409, "That sale ships from another warehouse"],
   hold_expired: [410, "The hold expired before it was confirmed"],
   payload_too_large: [413, "The body is too large"],

@@ -98,10 +98,10 @@ async function lookUp(env: Env, ctx: WaitUntil, key: string, region: string, sku
 }
 
 /**
- * A write through this edge (hold, confirm, release, stock count) makes its SKU-regions' cached
- * snapshots stale: this isolate stops using them at once, the data centre's cache soon after.
+ * After a write: this isolate stops serving older snapshots of these SKUs at once. `alsoCache`
+ * (operator writes, not the reservation hot path) also deletes them from the data centre's cache.
  */
-export function forgetSnapshots(ctx: WaitUntil, region: string, skus: readonly string[]): void {
+export function forgetSnapshots(region: string, skus: readonly string[], alsoCache?: WaitUntil): void {
   const now = Date.now();
   if (writtenAt.size > 10_000) {
     for (const [key, at] of writtenAt) if (at < now - 60_000) writtenAt.delete(key);
@@ -110,7 +110,7 @@ export function forgetSnapshots(ctx: WaitUntil, region: string, skus: readonly s
     const key = cacheKey(region, sku);
     writtenAt.set(key, now);
     remembered.delete(key);
-    ctx.waitUntil(caches.default.delete(key).catch(() => false));
+    alsoCache?.waitUntil(caches.default.delete(key).catch(() => false));
   }
 }
 

@@ -13,7 +13,7 @@ import { warehouse } from "../warehouse-config";
 import { recordDeadLetters } from "./dead-letters";
 import { retryDelaySeconds } from "./inventory-events";
 
-const MAX_PARALLEL = 8;
+const MAX_PARALLEL = 6; // the Workers limit of simultaneous open connections
 
 export function deliveryId(m: DispatchMessage): string {
   return `dlv_${m.region}_${m.sku}_${m.seq}`;
@@ -35,6 +35,14 @@ async function dispatchOne(message: Message<unknown>, env: Env): Promise<void> {
     return;
   }
   const m = parsed.data;
+  // Before every attempt: is this still a sale its warehouse has to hear about? A line whose cart
+  // was not confirmed, or a sale given back (rejected, timed out) stops here, never dispatched.
+  const sale = await stockObject(env, m).sale(m.reservationId);
+  if (!sale?.stands || sale.allocation === "allocated") {
+    console.warn(`dispatch ${deliveryId(m)} dropped: sale ${m.reservationId} of ${m.region}:${m.sku} is ${sale ? `${sale.status}${sale.allocation ? `, ${sale.allocation}` : ""}` : "unknown"}`);
+    message.ack();
+    return;
+  }
   const target = m.warehouse ? warehouse(env, m.warehouse) : null;
   if (!target) {
     // Nobody to send it to: say so in the sale's events; the allocation deadline compensates.

@@ -113,7 +113,7 @@ export const admin = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
       ...body,
       ...(key !== undefined && { idempotencyKey: key, requestHash: await requestHash({ region, sku, body }) }),
     });
-    forgetSnapshots(c.executionCtx, region, [sku]);
+    forgetSnapshots(region, [sku], c.executionCtx);
     if (!result.ok) {
       if (result.code === "version_conflict") {
         throw new Problem("version_conflict", `Read the stock again: the current version is ${result.currentVersion}`, {

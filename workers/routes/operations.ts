@@ -1,10 +1,11 @@
 // Operator routes over the system of record: reconciliation against the objects, and what landed
 // in the dead-letter queue.
-import { OpenAPIHono, createRoute } from "@hono/zod-openapi";
+import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
 import { desc, eq, or, isNull } from "drizzle-orm";
 import { DeadLettersPage, DeadLettersQuery, ReconcileQuery, ReconcileReport, RegionParams } from "../../schema/contracts";
 import { deadLetters } from "../../schema/tables";
 import { reconcileRegion } from "../../system-of-record/reconcile";
+import { readCosts } from "../../durable-objects/cost-meter";
 import { adminToken, knownRegion } from "../auth";
 import { connect } from "../db";
 import type { AppEnv } from "../env";
@@ -40,6 +41,28 @@ const listDeadLetters = createRoute({
   responses: { 200: { description: "Dead letters", content: { "application/json": { schema: DeadLettersPage } } } },
 });
 
+const objectCosts = createRoute({
+  method: "get",
+  path: "/v1/admin/{region}/costs",
+  tags: ["operations"],
+  summary: "What the objects of this isolate cost so far: RPC calls by method, commits, rows written",
+  description:
+    "Counters since the isolate started. Locally every object shares one isolate, so they cover the whole run " +
+    "(the benchmark reads them before and after each scenario); in production they cover one isolate only.",
+  middleware: [adminToken(), knownRegion()] as const,
+  request: { params: RegionParams, headers: AdminHeaders },
+  responses: {
+    200: {
+      description: "Counters",
+      content: {
+        "application/json": {
+          schema: z.object({ calls: z.record(z.string(), z.number().int()), commits: z.number().int(), rowsWritten: z.number().int() }),
+        },
+      },
+    },
+  },
+});
+
 export const operations = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
   .openapi(reconcile, async (c) => {
     const { region } = c.req.valid("param");
@@ -54,6 +77,7 @@ export const operations = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
       c.executionCtx.waitUntil(close());
     }
   })
+  .openapi(objectCosts, (c) => c.json(readCosts(), 200))
   .openapi(listDeadLetters, async (c) => {
     const { region } = c.req.valid("param");
     const { limit } = c.req.valid("query");

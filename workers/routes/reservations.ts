@@ -7,14 +7,17 @@ import {
   Reservation,
   ReservationParams,
 } from "../../schema/contracts";
-import { coordinatorName, type ReservationFailure, type ReservationView } from "../../durable-objects/reservation";
+import { coordinatorName, type CreateRequest } from "../../durable-objects/reservation";
+import {
+  parseReservationId, type CreateOutcome, type ReservationFailure, type ReservationOutcome, type ReservationView,
+} from "../../durable-objects/reservation-contract";
 import { jsonBody, knownRegion, storefrontKey } from "../auth";
 import type { AppEnv } from "../env";
 import { pseudonymise } from "../privacy";
 import { Problem } from "../problems";
 import { forgetSnapshots } from "../snapshot-cache";
 import { validationHook } from "../validation";
-import { idempotencyKey, IdempotencyHeader, iso, problemContent, requestHash } from "./common";
+import { idempotencyKey, IdempotencyHeader, inventoryStub, iso, problemContent, requestHash } from "./common";
 
 const TokenHeaders = z.object({
   "x-api-key": z.string(),
@@ -35,7 +38,10 @@ const createReservation = createRoute({
   responses: {
     201: { description: "Every line is held until expiresAt", content: { "application/json": { schema: CreatedReservation } } },
     400: problemContent("Invalid body or missing Idempotency-Key"),
-    409: problemContent("insufficient_stock: `lines` lists each short line with what is available"),
+    409: problemContent(
+      "insufficient_stock: `lines` lists each short line with what is available; reservation_abandoned: an earlier attempt " +
+        "with this key was given up, make a new reservation with a new Idempotency-Key",
+    ),
     422: problemContent("The Idempotency-Key was used with a different body"),
     503: problemContent("A stock object did not answer; retry with the same Idempotency-Key"),
   },
@@ -66,6 +72,8 @@ const confirmReservation = createRoute({
     200: { description: "Confirmed (repeating a confirm returns the same)", content: { "application/json": { schema: Reservation } } },
     409: problemContent("The reservation was released"),
     410: problemContent("The hold expired before the confirm"),
+    422: problemContent("This Idempotency-Key already confirmed another reservation"),
+    503: problemContent("A stock object did not answer; retry with the same Idempotency-Key"),
   },
 });
 
@@ -102,9 +110,54 @@ function fail(outcome: ReservationFailure): never {
   throw new Problem(outcome.code, "detail" in outcome ? outcome.detail : undefined);
 }
 
-/** The coordinator that keeps reservation `id` in `region` (another region's id is not found there). */
+/** The coordinator that keeps cart `id` in `region` (another region's id is not found there). */
 function coordinator(c: Context<AppEnv>, region: string, id: string) {
   return c.env.RESERVATIONS.get(c.env.RESERVATIONS.idFromName(coordinatorName(region, id)));
+}
+
+/** SKU-regions recently found split into stock shards: their single lines go through a coordinator. */
+const sharded = new Map<string, number>();
+const SHARDED_HINT_MS = 60_000;
+
+/**
+ * Makes a reservation where it is cheapest: a single line in its SKU object alone (one call, one
+ * commit), a cart (or a sharded SKU's line) through a coordinator.
+ */
+async function reserve(c: Context<AppEnv>, region: string, digest: string, req: CreateRequest): Promise<CreateOutcome> {
+  const [line] = req.lines;
+  const hint = `${region}:${line!.sku}`;
+  if (req.lines.length === 1 && (sharded.get(hint) ?? 0) < Date.now()) {
+    const outcome = await inventoryStub(c.env, region, line!.sku).reserve(line!.sku, region, {
+      digest, requestHash: req.requestHash, qty: line!.qty, ttlSeconds: req.ttlSeconds,
+    });
+    if (outcome.ok || (outcome.code !== "sharded" && outcome.code !== "idempotency_key_reused")) return outcome;
+    // Split into shards: a coordinator routes the line. Key reused: the coordinator may keep this
+    // key's reservation (made while the SKU was split) and answers for it, or refuses it too.
+    if (outcome.code === "sharded") {
+      if (sharded.size > 10_000) sharded.clear();
+      sharded.set(hint, Date.now() + SHARDED_HINT_MS);
+    }
+  }
+  return coordinator(c, region, digest).create(digest, req);
+}
+
+/** Where reservation `id` lives: its SKU object (a single line) or its coordinator (a cart). */
+function keeper(c: Context<AppEnv>, region: string, id: string) {
+  const { digest, sku } = parseReservationId(id);
+  if (sku) {
+    const stock = inventoryStub(c.env, region, sku);
+    return {
+      view: (token: string): Promise<ReservationOutcome> => stock.reservation(id, token),
+      confirm: (token: string): Promise<ReservationOutcome> => stock.confirmReservation(id, token),
+      release: (token: string): Promise<ReservationOutcome> => stock.releaseReservation(id, token),
+    };
+  }
+  const cart = coordinator(c, region, digest);
+  return {
+    view: (token: string): Promise<ReservationOutcome> => cart.view(digest, token),
+    confirm: (token: string): Promise<ReservationOutcome> => cart.confirm(digest, token),
+    release: (token: string): Promise<ReservationOutcome> => cart.release(digest, token),
+  };
 }
 
 export const reservations = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
@@ -114,9 +167,9 @@ export const reservations = new OpenAPIHono<AppEnv>({ defaultHook: validationHoo
     const { shopper: given, ...body } = c.req.valid("json");
     // The raw user id goes no further than this line.
     const shopper = given && { shopper: await pseudonymise(c.env, region, given.id), consent: given.consent };
-    // The id is a digest of region, storefront and key: a retry with the same key finds it again.
-    const id = await requestHash(`${region}:${c.get("storefrontKeyId")}:${key}`);
-    const outcome = await coordinator(c, region, id).create(id, {
+    // A digest of region, storefront and key: a retry with the same key finds the reservation again.
+    const digest = await requestHash(`${region}:${c.get("storefrontKeyId")}:${key}`);
+    const outcome = await reserve(c, region, digest, {
       region,
       requestHash: await requestHash(shopper ? { ...body, shopper } : body),
       lines: body.lines,
@@ -126,15 +179,18 @@ export const reservations = new OpenAPIHono<AppEnv>({ defaultHook: validationHoo
       if (outcome.code === "insufficient_stock") {
         throw new Problem("insufficient_stock", "Some lines cannot be held; nothing was held", { lines: outcome.lines });
       }
+      if (outcome.code === "reservation_abandoned") {
+        throw new Problem("reservation_abandoned", "An earlier attempt with this Idempotency-Key was given up and its units released; make a new reservation with a new key");
+      }
       throw new Problem(outcome.code, "detail" in outcome ? outcome.detail : undefined);
     }
-    // Only a hold changes availability: in a sell-out most answers are refusals, which must not
-    // cost a cache write each (the snapshots' 2 s bound covers what a refusal reveals).
-    forgetSnapshots(c.executionCtx, region, body.lines.map((l) => l.sku));
+    // Only a hold changes availability: this isolate stops serving older snapshots of these SKUs
+    // (other isolates within the snapshots' 2 s bound; no cache write on the hot path).
+    forgetSnapshots(region, body.lines.map((l) => l.sku));
     if (shopper) {
       // Off the reservation path: the consumer stores it (with consent) or forgets the shopper's
       // orders (without). Recommendations only ever use confirmed reservations.
-      const message = { region, reservationId: id, ...shopper, at: Date.now() };
+      const message = { region, reservationId: outcome.reservation.id, ...shopper, at: Date.now() };
       c.executionCtx.waitUntil(
         c.env.SHOPPER_ORDERS.send(message, { contentType: "json" }).catch((err) => console.warn("shopper-orders: not sent", err)),
       );
@@ -143,22 +199,26 @@ export const reservations = new OpenAPIHono<AppEnv>({ defaultHook: validationHoo
   })
   .openapi(getReservation, async (c) => {
     const { region, id } = c.req.valid("param");
-    const outcome = await coordinator(c, region, id).view(id, c.req.valid("header")["x-reservation-token"]);
+    const outcome = await keeper(c, region, id).view(c.req.valid("header")["x-reservation-token"]);
     if (!outcome.ok) fail(outcome);
     return c.json(view(outcome.reservation), 200);
   })
   .openapi(confirmReservation, async (c) => {
-    idempotencyKey(c);
+    const key = idempotencyKey(c);
     const { region, id } = c.req.valid("param");
-    const outcome = await coordinator(c, region, id).confirm(id, c.req.valid("header")["x-reservation-token"]);
+    // The key is remembered with the reservation it confirms; another reservation cannot reuse it.
+    const scope = await requestHash(`${region}:${c.get("storefrontKeyId")}:confirm:${key}`);
+    const claim = await coordinator(c, region, scope).claimConfirmKey(scope, id);
+    if (!claim.ok) throw new Problem("idempotency_key_reused", "This Idempotency-Key already confirmed another reservation; use one key per confirm");
+    const outcome = await keeper(c, region, id).confirm(c.req.valid("header")["x-reservation-token"]);
     if (!outcome.ok) fail(outcome);
-    forgetSnapshots(c.executionCtx, region, outcome.reservation.lines.map((l) => l.sku));
+    forgetSnapshots(region, outcome.reservation.lines.map((l) => l.sku));
     return c.json(view(outcome.reservation), 200);
   })
   .openapi(releaseReservation, async (c) => {
     const { region, id } = c.req.valid("param");
-    const outcome = await coordinator(c, region, id).release(id, c.req.valid("header")["x-reservation-token"]);
+    const outcome = await keeper(c, region, id).release(c.req.valid("header")["x-reservation-token"]);
     if (!outcome.ok) fail(outcome);
-    forgetSnapshots(c.executionCtx, region, outcome.reservation.lines.map((l) => l.sku));
+    forgetSnapshots(region, outcome.reservation.lines.map((l) => l.sku));
     return c.json(view(outcome.reservation), 200);
   });
