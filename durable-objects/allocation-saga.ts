@@ -82,6 +82,15 @@ export function applyWarehouseEvent(
   if (!hold || hold.qty === 0) {
     return { ok: false, code: "reservation_not_found", detail: `no sale ${event.reservationId} of ${event.sku} here` };
   }
+  if (hold.warehouse === null && hold.confirmed_at === null && event.type !== "allocation.rejected") {
+    // Never a sale here (a cart line that was rolled back, a hold that lapsed): nothing was sent to
+    // any warehouse, yet one set units aside or shipped them. An operator must look.
+    const seq = ledger.append("reconciliation_required", now, {
+      holdId: hold.id, warehouse, qty: hold.qty, reason: `${event.type} although it is not a sale (${hold.status})`,
+    });
+    ledger.needsAttention(hold.id, event.type === "allocation.confirmed" ? "allocated_not_a_sale" : "shipped_not_a_sale", seq, now);
+    return { ok: true, result: "applied", detail: "not a sale: reconciliation required", version: version() };
+  }
   if (hold.warehouse !== warehouse) {
     return { ok: false, code: "wrong_warehouse", detail: `sale ${hold.id} ships from ${hold.warehouse ?? "no warehouse"}, not ${warehouse}` };
   }

@@ -4,8 +4,8 @@
 //
 // The counters live in the isolate. Locally (tests, `npm start`, the benchmark) every object of
 // the Worker shares one isolate, so they add up to the whole run; in production each isolate only
-// sees its own objects. A commit is counted once per object per burst of writes in one turn of the
-// event loop, which is how a Durable Object coalesces writes into one implicit transaction (the
+// sees its own objects. A commit is counted once per object per burst of writes with no await in
+// between, which is how a Durable Object coalesces writes into one implicit transaction (the
 // benchmark cross-checks this against workerd's fsync count).
 
 export interface Costs {
@@ -30,7 +30,8 @@ export function meterStorage(storage: DurableObjectStorage): SqlStorage {
     if (burst) return;
     burst = true;
     costs.commits++;
-    setTimeout(() => (burst = false), 0);
+    // Writes with no await between them commit together; the next request's writes do not.
+    queueMicrotask(() => (burst = false));
   };
   const sql = storage.sql;
   const setAlarm = storage.setAlarm.bind(storage);

@@ -180,7 +180,7 @@ export const reservations = new OpenAPIHono<AppEnv>({ defaultHook: validationHoo
         throw new Problem("insufficient_stock", "Some lines cannot be held; nothing was held", { lines: outcome.lines });
       }
       if (outcome.code === "reservation_abandoned") {
-        throw new Problem("reservation_abandoned", "An earlier attempt with this Idempotency-Key was given up and its units released; make a new reservation with a new key");
+        throw new Problem("reservation_abandoned", "An earlier attempt with this key was given up and its units released; make a new reservation with a new Idempotency-Key");
       }
       throw new Problem(outcome.code, "detail" in outcome ? outcome.detail : undefined);
     }
