@@ -13,13 +13,14 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs, usage } from "./lib/args.mjs";
 import { buildWorker } from "./lib/build.mjs";
+import { costLine, costMeter, describeFsyncs, FSYNC_MODES, perRequest } from "./lib/costs.mjs";
 import { LoadGenerator } from "./lib/load.mjs";
 import { machine, waitForQuiet } from "./lib/proc.mjs";
 import { report, summarize } from "./lib/report.mjs";
 import { gitInfo, writeResults } from "./lib/results.mjs";
 import { miniflareRunner } from "./lib/runner-miniflare.mjs";
 import { DEFAULT_PG_ADMIN_URL, postgresRunner, redisRunner } from "./lib/runner-peers.mjs";
-import { ADMIN_TOKEN, adminApi, ceilingWorkload, scenarioCatalog, STOREFRONT_KEY } from "./lib/scenarios.mjs";
+import { ADMIN_TOKEN, adminApi, ceilingWorkload, REGION, scenarioCatalog, STOREFRONT_KEY } from "./lib/scenarios.mjs";
 import { int, ms } from "./lib/table.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -44,6 +45,7 @@ const SPEC = {
   "pg-pool": { env: "BENCH_PG_POOL", type: "int", default: 16, help: "connections in the Postgres peer's pool" },
   "redis-server": { env: "BENCH_REDIS_SERVER", type: "string", help: "path to redis-server (default: /usr/bin/redis-server or PATH)" },
   "redis-fsync": { env: "BENCH_REDIS_FSYNC", type: "string", default: "always", help: "Redis appendfsync: always (production-safe for holds) or everysec" },
+  fsyncs: { env: "BENCH_FSYNCS", type: "string", default: "off", help: "count our workerd's fsyncs per measured run with strace: launch (workerd runs under strace with a seccomp filter: only fsyncs stop it, which slows write-heavy runs somewhat), attach (strace -p for the run: slows workerd several times over; a cross-check) or off" },
   "quiet-wait": { env: "BENCH_QUIET_WAIT", type: "number", default: 8, help: "before each run, wait up to this many seconds for other processes to leave the CPU idle (0 to skip)" },
   timeout: { env: "BENCH_TIMEOUT", type: "number", default: 10, help: "seconds before a request counts as timed out" },
   "no-json": { type: "boolean", default: false, help: "do not write bench/results/bench-<timestamp>.json" },
@@ -70,6 +72,7 @@ function validate(opts) {
   if (!(opts.duration > 0)) throw new Error("--duration must be more than 0 seconds");
   if (!(opts.timeout > 0)) throw new Error("--timeout must be more than 0 seconds");
   if (!["disk", "tmpfs"].includes(opts.storage)) throw new Error("--storage is disk or tmpfs");
+  if (!FSYNC_MODES.includes(opts.fsyncs)) throw new Error(`--fsyncs is ${FSYNC_MODES.join(", ")}`);
   if (!["always", "everysec"].includes(opts["redis-fsync"])) throw new Error("--redis-fsync is always or everysec");
   if (opts["confirm-ratio"] > 1) throw new Error("--confirm-ratio is between 0 and 1");
   if (opts["cart-lines"] < 1 || opts["cart-lines"] > Math.min(50, opts["cart-skus"])) throw new Error("--cart-lines must be 1..50 and at most --cart-skus");
@@ -151,10 +154,11 @@ async function main() {
           queueConsumers: false,
           storage: opts.storage,
           viaEntry: false,
+          traceFsyncs: opts.fsyncs === "launch",
         });
     }
-    // Measured with strace: locally workerd fsyncs the objects' SQLite files on every commit
-    // (about 10 fsyncs per reservation: inventory object, coordinator, alarms).
+    // Locally workerd fsyncs the objects' SQLite files on every commit (counted per request in the
+    // cost table: --fsyncs).
     const oursDurability = opts.storage === "tmpfs" ? "DO SQLite on tmpfs (no disk)" : "DO SQLite, fsync per commit";
     const describeOurs = (r) => ({ id: "ours", label: "ours: workerd + DOs", durability: oursDurability, description: r.description, meta: r.meta });
 
@@ -172,6 +176,7 @@ async function main() {
       const r = await ours(1);
       runnerInfo.ours = describeOurs(r);
       progress(`[bench] ours: ${r.description}`);
+      progress(`[bench] ours, fsyncs: ${describeFsyncs(opts.fsyncs, r)}`);
     }
     for (const p of peers) {
       runnerInfo[p.id] = { id: p.id, label: p.label, durability: p.durability, description: p.description, meta: p.meta };
@@ -210,7 +215,7 @@ async function main() {
       });
       try {
         const api = adminApi(instance.url);
-        const run = await measure({ step, instance, api, loadgen, opts, runId, label });
+        const run = await measure({ step, instance, api, loadgen, opts, runId, label, onExit });
         run.setupSec = (performance.now() - t0) / 1000 - run.metrics.elapsedSec;
         const m = run.metrics;
         const v = run.verification;
@@ -219,6 +224,7 @@ async function main() {
           `    ${int(m.requests)} requests, ${int(m.throughput)} req/s, p50 ${ms(m.latencyMs.p50)} ms, p99 ${ms(m.latencyMs.p99)} ms, ` +
             `errors ${m.errors}${v?.units != null ? `, units ${int(v.units)} / ${int(v.stock)}, oversold ${v.oversold}` : ""}; cores: ${cpu}`,
         );
+        if (run.cost) progress(`    per request: ${costLine(run.cost)}`);
         for (const w of v?.warnings ?? []) progress(`    warning: ${w}`);
         for (const f of v?.failures ?? []) progress(`    FAILED: ${f}`);
         if ((m.cpu.coresUsed.others ?? 0) > 0.2) progress(`    warning: other processes used ${m.cpu.coresUsed.others.toFixed(2)} cores meanwhile: numbers disturbed`);
@@ -265,7 +271,7 @@ async function main() {
 }
 
 /** Set-up, warm-up, the measured run and the check, against one fresh instance. */
-async function measure({ step, instance, api, loadgen, opts, runId, label }) {
+async function measure({ step, instance, api, loadgen, opts, runId, label, onExit }) {
   const spec = (workload, durationSec) => ({ url: instance.url, connections: opts.connections, timeoutSec: opts.timeout, durationSec, workload });
   const scenario = step.scenario;
   let setup = null;
@@ -289,15 +295,33 @@ async function measure({ step, instance, api, loadgen, opts, runId, label }) {
   }
   // Looked up now, so that pool connections (Postgres backends) opened during warm-up count too.
   // For ours, this Node process hosts miniflare: it should stay idle while the load runs.
-  const watched = { ...(instance.watchPids ? instance.watchPids() : instance.pids), ...(step.runner === "ours" || step.runner === "ceiling" ? { host: process.pid } : {}) };
-  const raw = await loadgen.run(spec(scenario ? scenario.workload(`bench-${runId}-${step.runner}-${step.shards ?? 1}-${scenario.id}-`) : ceilingWorkload, opts.duration), {
-    watch: watched,
-    onTick: tickPrinter(label),
-  });
+  const isOurs = step.runner === "ours" || step.runner === "ceiling";
+  const watched = { ...(instance.watchPids ? instance.watchPids() : instance.pids), ...(isOurs ? { host: process.pid } : {}) };
+  // Ours: cost counters and fsyncs, read / counted right before and right after the measured load,
+  // so that the set-up above and the check below stay outside the window.
+  const meter = isOurs ? costMeter({ url: instance.url, region: REGION, token: ADMIN_TOKEN, fsyncs: opts.fsyncs, instance }) : null;
+  await meter?.begin();
+  const attachedPid = meter?.stracePid ?? null;
+  if (attachedPid) onExit.pids.add(attachedPid);
+  // strace's own CPU is watched apart: neither the server's nor "everything else".
+  const stracePid = attachedPid ?? (isOurs ? instance.tracerPid : null);
+  if (stracePid) watched.strace = stracePid;
+  let raw;
+  let costRaw = null;
+  try {
+    raw = await loadgen.run(spec(scenario ? scenario.workload(`bench-${runId}-${step.runner}-${step.shards ?? 1}-${scenario.id}-`) : ceilingWorkload, opts.duration), {
+      watch: watched,
+      onTick: tickPrinter(label),
+    });
+  } finally {
+    costRaw = meter ? await meter.end() : null;
+    if (attachedPid) onExit.pids.delete(attachedPid);
+  }
   if (isTTY) process.stderr.write("\r\x1b[K");
   const metrics = summarize(raw);
+  const cost = costRaw && { ...costRaw, perRequest: perRequest(costRaw, metrics.requests) };
   const verification = scenario ? await scenario.verify(api, raw) : null;
-  return { setup, metrics, verification };
+  return { setup, metrics, verification, cost };
 }
 
 main().then(

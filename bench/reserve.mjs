@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs, usage } from "./lib/args.mjs";
 import { buildWorker } from "./lib/build.mjs";
+import { costLine, costMeter, costNotes, costTable, describeFsyncs, FSYNC_MODES, perRequest } from "./lib/costs.mjs";
 import { LoadGenerator } from "./lib/load.mjs";
 import { machine } from "./lib/proc.mjs";
 import { gitInfo, writeResults } from "./lib/results.mjs";
@@ -38,6 +39,7 @@ const SPEC = {
   storage: { env: "BENCH_STORAGE", type: "string", default: "disk", help: "where Durable Objects keep their SQLite files: disk (OS temp dir) or tmpfs (/dev/shm)" },
   "via-entry": { env: "BENCH_VIA_ENTRY", type: "boolean", default: false, help: "send requests through miniflare's entry worker instead of a direct socket" },
   "queue-consumers": { env: "BENCH_QUEUE_CONSUMERS", type: "boolean", default: false, help: "also run wrangler.toml's queue consumers in the runtime" },
+  fsyncs: { env: "BENCH_FSYNCS", type: "string", default: "off", help: "count workerd's fsyncs per measured run with strace: launch (workerd runs under strace with a seccomp filter: only fsyncs stop it, which slows write-heavy runs somewhat), attach (strace -p for the run: slows workerd several times over; a cross-check) or off" },
   timeout: { env: "BENCH_TIMEOUT", type: "number", default: 10, help: "seconds before a request counts as timed out" },
   "no-json": { type: "boolean", default: false, help: "do not write bench/results/reserve-<timestamp>.json" },
 };
@@ -160,6 +162,7 @@ function summarize(scenario, result, opts) {
       wallSec: result.cpu.wallMs / 1000,
       coresUsed: Object.fromEntries(Object.entries(result.cpu.processes).map(([k, v]) => [k, v.coresUsed])),
     },
+    workerdCpuMsPerRequest: result.responses && result.cpu.processes.workerd?.cpuMs != null ? result.cpu.processes.workerd.cpuMs / result.responses : null,
     connections: opts.connections,
   };
 }
@@ -199,6 +202,7 @@ async function main() {
   if (!(opts.duration > 0)) throw new Error("--duration must be more than 0 seconds");
   if (!(opts.timeout > 0)) throw new Error("--timeout must be more than 0 seconds");
   if (!["disk", "tmpfs"].includes(opts.storage)) throw new Error("--storage is disk or tmpfs");
+  if (!FSYNC_MODES.includes(opts.fsyncs)) throw new Error(`--fsyncs is ${FSYNC_MODES.join(", ")}`);
   if (opts.requests !== undefined && opts.requests < opts.connections) throw new Error("--requests must be at least --connections");
   const catalog = scenarioCatalog(opts);
   const scenarios = opts.scenarios.split(",").map((s) => s.trim()).filter(Boolean).flatMap((id) => {
@@ -236,8 +240,10 @@ async function main() {
       queueConsumers: opts["queue-consumers"],
       storage: opts.storage,
       viaEntry: opts["via-entry"],
+      traceFsyncs: opts.fsyncs === "launch",
     });
     progress(`[bench] runner: ${runner.description}`);
+    progress(`[bench] fsyncs: ${describeFsyncs(opts.fsyncs, runner)}`);
     progress(`[bench] bindings (from wrangler.toml, secrets set by the bench): ${runner.bindings.join(", ")}`);
     const loadgen = await LoadGenerator.start();
     onExit.pids.add(loadgen.pid);
@@ -256,10 +262,12 @@ async function main() {
       const instance = await runner.start();
       for (const pid of Object.values(instance.pids)) onExit.pids.add(pid);
       onExit.dirs.add(instance.persistDir);
+      for (const dir of instance.tempDirs ?? []) onExit.dirs.add(dir);
       const stopInstance = defer(async () => {
         await instance.stop();
         for (const pid of Object.values(instance.pids)) onExit.pids.delete(pid);
         onExit.dirs.delete(instance.persistDir);
+        for (const dir of instance.tempDirs ?? []) onExit.dirs.delete(dir);
       });
       try {
         // This process hosts miniflare; it should stay idle while the load runs.
@@ -280,23 +288,39 @@ async function main() {
         }
         const timeline = [];
         const printTick = tickPrinter(label);
-        const raw = await loadgen.run(
-          loadSpec(instance.url, scenario, opts, {
-            sku: scenario.sku,
-            durationSec: opts.duration,
-            amount: opts.requests,
-            keyPrefix: `bench-${runId}-${scenario.id}-`,
-          }),
-          {
-            watch,
-            onTick: (t) => {
-              timeline.push({ sec: Math.round(t.elapsedMs / 100) / 10, perSecond: t.perSecond, draining: t.draining });
-              printTick(t);
+        // Cost counters and fsyncs: read / attached right before the measured load and right after
+        // it, so the set-up above and the check below stay out of the window.
+        const meter = costMeter({ url: instance.url, region: REGION, token: ADMIN_TOKEN, fsyncs: opts.fsyncs, instance });
+        await meter.begin();
+        const attachedPid = meter.stracePid;
+        if (attachedPid) onExit.pids.add(attachedPid);
+        const stracePid = attachedPid ?? instance.tracerPid;
+        let raw;
+        let costRaw;
+        try {
+          raw = await loadgen.run(
+            loadSpec(instance.url, scenario, opts, {
+              sku: scenario.sku,
+              durationSec: opts.duration,
+              amount: opts.requests,
+              keyPrefix: `bench-${runId}-${scenario.id}-`,
+            }),
+            {
+              // strace's own CPU is watched apart, so it is not counted as "everything else".
+              watch: { ...watch, ...(stracePid && { strace: stracePid }) },
+              onTick: (t) => {
+                timeline.push({ sec: Math.round(t.elapsedMs / 100) / 10, perSecond: t.perSecond, draining: t.draining });
+                printTick(t);
+              },
             },
-          },
-        );
+          );
+        } finally {
+          costRaw = await meter.end();
+          if (attachedPid) onExit.pids.delete(attachedPid);
+        }
         if (isTTY) process.stderr.write("\r\x1b[K");
         const metrics = { ...summarize(scenario, raw, opts), timeline };
+        const cost = { ...costRaw, perRequest: perRequest(costRaw, metrics.requests) };
         let verification = null;
         if (scenario.kind === "reserve") {
           const after = await admin(instance.url, "GET", scenario.sku);
@@ -308,11 +332,12 @@ async function main() {
           `  ${label} ${int(metrics.requests)} requests, ${int(metrics.throughput)} req/s, p50 ${ms(metrics.latencyMs.p50)} ms, ` +
             `p99 ${ms(metrics.latencyMs.p99)} ms, errors ${metrics.errors}; cores used: ${cpu}`,
         );
+        progress(`  ${label} per request: ${costLine(cost)}`);
         for (const w of verification?.warnings ?? []) progress(`  ${label} warning: ${w}`);
         for (const f of verification?.failures ?? []) progress(`  ${label} FAILED: ${f}`);
         if ((metrics.cpu.coresUsed.others ?? 0) > 0.2) progress(`  ${label} warning: other processes on the machine used ${metrics.cpu.coresUsed.others.toFixed(2)} cores meanwhile: numbers disturbed`);
         if (metrics.errors > 0) progress(`  ${label} warning: ${metrics.errors} errors: ${JSON.stringify(metrics.errorDetail)}`);
-        runs.push({ scenario, metrics, verification, runnerThreads: instance.threads });
+        runs.push({ scenario, metrics, verification, cost, runnerThreads: instance.threads });
       } finally {
         forget(stopInstance);
         await stopInstance();
@@ -374,7 +399,8 @@ function report({ opts, runs, runner, build, bundleKiB, autocannonVersion, start
   const cpuLines = runs.map((r) => {
     const c = r.metrics.cpu.coresUsed;
     const fmt = (v) => (v === null || v === undefined ? "?" : v.toFixed(2));
-    return `- ${r.scenario.name}: workerd ${fmt(c.workerd)}, load generator ${fmt(c.loadgen)}, miniflare host (this Node process) ${fmt(c.host)}, everything else (other processes, kernel threads) ${fmt(c.others)}`;
+    const strace = c.strace === undefined ? "" : `, strace ${fmt(c.strace)}`;
+    return `- ${r.scenario.name}: workerd ${fmt(c.workerd)}, load generator ${fmt(c.loadgen)}, miniflare host (this Node process) ${fmt(c.host)}${strace}, everything else (other processes, kernel threads) ${fmt(c.others)}`;
   });
   const loadgenBusy = runs.some((r) => (r.metrics.cpu.coresUsed.loadgen ?? 0) > 0.85);
   const noisy = runs.filter((r) => (r.metrics.cpu.coresUsed.others ?? 0) > 0.2);
@@ -391,6 +417,12 @@ function report({ opts, runs, runner, build, bundleKiB, autocannonVersion, start
     "",
     renderTable(columns, runs),
     "",
+    ...costTable(runs, {
+      title: "Cost per request (requests sent in the measured run; counters read right before and after it):",
+      label: (r) => r.scenario.id,
+      cpuMs: (r) => r.metrics.workerdCpuMsPerRequest,
+      cpuHeader: "workerd CPU ms",
+    }),
     ...(ratioLines.length ? ["Ratios:", ...ratioLines, ""] : []),
     "CPU used during each measured run (cores; this machine has " + m.cores + "):",
     ...cpuLines,
@@ -403,6 +435,8 @@ function report({ opts, runs, runner, build, bundleKiB, autocannonVersion, start
     ...(loadgenBusy ? ["- WARNING: the load generator used more than 0.85 of a core in some run: it may be the bottleneck there, and its latency numbers are inflated."] : []),
     "- 'errors' = statuses other than 201/409 (200 for the ceiling), socket errors, timeouts and requests left unanswered.",
     "- 'units held / stock' is read back from GET /v1/admin/eu/stock/{sku} after the run; oversold = max(0, held + confirmed - (onHand - safetyStock)).",
+    ...costNotes(opts.fsyncs),
+    "- workerd CPU ms = workerd's CPU time in the measured run over the responses.",
     ...(runs.some((r) => r.scenario.shards !== undefined)
       ? [
           "- 'K=n' rows: the hot SKU split into n stock shards (PUT /v1/admin/eu/stock/{sku}/shards) before the run; held is summed over the main object and its shards.",
@@ -432,6 +466,7 @@ function report({ opts, runs, runner, build, bundleKiB, autocannonVersion, start
         shards: r.scenario.shards ?? null,
         runnerThreads: r.runnerThreads,
         metrics: r.metrics,
+        cost: r.cost,
         verification: r.verification,
       })),
       ratios,

@@ -1,6 +1,7 @@
 // Turns what the load generator measured into metrics, and a whole `npm run bench` run into the
 // text it prints: one table per scenario (a row per runner, plus the no-op ceiling), outcomes,
 // ratios of ours to each peer, CPU use and the notes that say how to read it.
+import { costNotes, costTable } from "./costs.mjs";
 import { int, ms, pct, renderTable } from "./table.mjs";
 
 /** Metrics of one measured run; statuses outside the workload's expected ones are errors. */
@@ -14,9 +15,10 @@ export function summarize(raw) {
   }
   const badResponses = Object.values(unexpected).reduce((a, b) => a + b, 0);
   // CPU of the server under test (ours: workerd; peers: Node app + store), per answered request.
+  // strace (counting our fsyncs) is watched apart and is not the server's.
   let serverCpuMs = 0;
   for (const [name, p] of Object.entries(raw.cpu.processes)) {
-    if (["loadgen", "host", "others"].includes(name) || p.cpuMs === null) continue;
+    if (["loadgen", "host", "others", "strace"].includes(name) || p.cpuMs === null) continue;
     serverCpuMs += p.cpuMs;
   }
   const errors = badResponses + raw.socketErrors + raw.timeouts + raw.unanswered;
@@ -107,6 +109,14 @@ export function report({ opts, runs, runnerInfo, scenarios, machine: m, build, a
     lines.push("");
   }
 
+  lines.push(
+    ...costTable(runs, {
+      title: "### cost per request (ours: workerd + DOs; the Node peers have no such counters)",
+      label: (r) => (r.runner === "ceiling" ? "ceiling" : r.shards > 1 ? `${r.scenarioId} (K=${r.shards})` : r.scenarioId),
+      cpuMs: (r) => r.metrics.serverCpuMsPerRequest,
+    }),
+  );
+
   lines.push(`CPU used during each measured run (cores; this machine has ${m.cores}):`);
   const fmt = (v) => (v === null || v === undefined ? "?" : v.toFixed(2));
   for (const r of runs) {
@@ -121,10 +131,11 @@ export function report({ opts, runs, runnerInfo, scenarios, machine: m, build, a
     "Notes:",
     "- req/s counts every request answered (for the flash sale: reservations, confirms and releases); latency is per request, measured in the load generator.",
     `- Closed loop: latency ~= connections / throughput (Little's law). The load generator shares the ${m.cores} cores with the server under test.`,
-    "- server CPU ms/req = CPU time of the server under test (ours: workerd; peers: the Node process plus redis-server or every postgres process) over requests answered. It is less sensitive to a busy machine than req/s.",
+    "- server CPU ms/req = CPU time of the server under test (ours: workerd; peers: the Node process plus redis-server or every postgres process) over requests answered. It is less sensitive to a busy machine than req/s. The cost table's CPU ms is the same figure.",
     "- error % = statuses other than the expected ones (201/409 for reservations, 200 otherwise), socket errors, timeouts and requests left unanswered, over requests sent.",
     "- held+confirmed / stock is read back from each server's GET /v1/admin/eu/stock/{sku} after the run (carts: summed over the SKUs); oversold = max(0, held + confirmed - (onHand - safetyStock)), and must be 0.",
     "- The ceiling row is the same runtime answering a route that does nothing, measured once: the most this machine and load generator allow.",
+    ...costNotes(opts.fsyncs),
     "- other load = CPU used meanwhile by processes outside the run (other people's builds and tests on a shared machine, kernel threads); above 0.2 cores the row is disturbed.",
     ...(noisy.length ? [`- WARNING: other processes used more than 0.2 of a core during ${noisy.length} run(s): those numbers are disturbed; rerun on a quiet machine.`] : []),
     ...(loadgenBusy.length ? ["- WARNING: the load generator used more than 0.85 of a core in some run: it may be the bottleneck there."] : []),

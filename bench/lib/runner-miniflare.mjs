@@ -18,6 +18,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { probeFsyncTrace, writeFsyncTraceWrapper } from "./costs.mjs";
 import { findDescendants, threadCount } from "./proc.mjs";
 
 // The miniflare (and so the workerd) that the project's wrangler uses, not whichever copy npm
@@ -26,6 +27,22 @@ const fromWrangler = createRequire(createRequire(import.meta.url).resolve("wrang
 const miniflarePkgPath = fromWrangler.resolve("miniflare/package.json");
 const fromMiniflare = createRequire(miniflarePkgPath);
 const { Log, LogLevel, Miniflare, convertV4MiniflareOptions } = await import(pathToFileURL(fromWrangler.resolve("miniflare")).href);
+
+/** The workerd binary miniflare would run (its own, or MINIFLARE_WORKERD_PATH). */
+function workerdBinary() {
+  return process.env.MINIFLARE_WORKERD_PATH || fromMiniflare("workerd").default;
+}
+
+/** A live (not zombie) workerd process with this pid? */
+function isWorkerd(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    return comm === "workerd" && stat[stat.lastIndexOf(")") + 2] !== "Z";
+  } catch {
+    return false;
+  }
+}
 
 export function miniflareVersions() {
   const version = (path) => JSON.parse(readFileSync(path, "utf8")).version;
@@ -70,6 +87,10 @@ function describeBindings(o) {
  *                       I/O). workerd's in-memory Durable Objects cannot use SQLite, so there is
  *                       no "memory" option.
  *   viaEntry            true to go through miniflare's entry worker (see above)
+ *   traceFsyncs         true to run workerd under strace, logging its fsync/fdatasync calls (with
+ *                       strace's seccomp filter, so nothing else stops it); start() then returns
+ *                       fsyncLog: { ok, path } or { ok: false, reason } (see costs.mjs). If strace
+ *                       is missing or cannot trace, workerd runs as usual and the reason is given.
  */
 export async function miniflareRunner(options) {
   const versions = miniflareVersions();
@@ -85,6 +106,7 @@ export async function miniflareRunner(options) {
     scriptPath: options.scriptPath,
     compatibilityDate: workerOptions.compatibilityDate ?? compatibilityDate,
   };
+  let fsyncTrace = options.traceFsyncs ? probeFsyncTrace() : { ok: false, reason: "not counted" };
   const consumers = Object.keys(workerOptions.queueConsumers ?? {});
   const path = options.viaEntry ? "miniflare entry worker -> worker" : "direct socket to the worker (no miniflare entry worker)";
   const where = storage === "tmpfs" ? "files on tmpfs /dev/shm" : `files in ${tmpdir()}`;
@@ -104,46 +126,103 @@ export async function miniflareRunner(options) {
       bindings: describeBindings(worker),
       ...versions,
     },
+    /** Whether workerd runs under strace to count fsyncs, and if not, why. */
+    get fsyncTrace() {
+      return fsyncTrace.ok ? { ok: true } : { ok: false, reason: fsyncTrace.reason };
+    },
 
     async start() {
-      const persistDir = mkdtempSync(join(storage === "tmpfs" ? "/dev/shm" : tmpdir(), "bench-reserve-do-"));
-      const mf = new Miniflare(
-        convertV4MiniflareOptions({
-          host: "127.0.0.1",
-          port: 0,
-          logRequests: false,
-          log: new Log(LogLevel.WARN),
-          cf: false, // placeholder request.cf; true would try to fetch one from Cloudflare
-          resourcePersistencePath: persistDir,
-          ...worker,
-          ...(!options.viaEntry && { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] }),
-        }),
-      );
-      let stopped = false;
-      const stop = async () => {
-        if (stopped) return;
-        stopped = true;
-        try {
-          await mf.dispose();
-        } finally {
-          rmSync(persistDir, { recursive: true, force: true });
-        }
-      };
+      if (!fsyncTrace.ok) return startOnce(null);
+      const trace = writeFsyncTraceWrapper({ strace: fsyncTrace.strace, workerd: workerdBinary() });
       try {
-        const entryUrl = await mf.ready;
-        const url = options.viaEntry ? entryUrl : await mf.unsafeGetDirectURL();
-        const workerd = findDescendants(process.pid, "workerd")[0] ?? null;
-        return {
-          url: url.href.replace(/\/$/, ""),
-          pids: workerd === null ? {} : { workerd },
-          threads: workerd === null ? null : threadCount(workerd),
-          persistDir,
-          stop,
-        };
+        return await startOnce(trace);
       } catch (err) {
-        await stop().catch(() => {});
-        throw err;
+        // Never let the fsync count cost the run: say why once, and run workerd as usual.
+        fsyncTrace = { ok: false, reason: `workerd did not start under strace: ${String(err?.message ?? err).split("\n")[0]}` };
+        return startOnce(null);
       }
     },
   };
+
+  /** trace: null, or { dir, wrapper, log } from writeFsyncTraceWrapper. */
+  async function startOnce(trace) {
+    const persistDir = mkdtempSync(join(storage === "tmpfs" ? "/dev/shm" : tmpdir(), "bench-reserve-do-"));
+    // miniflare reads MINIFLARE_WORKERD_PATH when it spawns workerd, during `ready`.
+    const savedWorkerdPath = process.env.MINIFLARE_WORKERD_PATH;
+    if (trace) process.env.MINIFLARE_WORKERD_PATH = trace.wrapper;
+    const mf = new Miniflare(
+      convertV4MiniflareOptions({
+        host: "127.0.0.1",
+        port: 0,
+        logRequests: false,
+        log: new Log(LogLevel.WARN),
+        cf: false, // placeholder request.cf; true would try to fetch one from Cloudflare
+        resourcePersistencePath: persistDir,
+        ...worker,
+        ...(!options.viaEntry && { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] }),
+      }),
+    );
+    let workerd = null;
+    let stopped = false;
+    const stop = async () => {
+      if (stopped) return;
+      stopped = true;
+      // Looked up before dispose(): afterwards an untraced workerd is gone, a traced one orphaned.
+      if (trace && workerd === null) workerd = findDescendants(process.pid, "workerd")[0] ?? null;
+      try {
+        await mf.dispose();
+      } finally {
+        // Under strace, miniflare's SIGKILL reaches strace, not workerd (strace sets no exit-kill
+        // on the process it started): workerd is stopped here, by its pid. Not before dispose(),
+        // or miniflare would take workerd's exit for a crash and restart it.
+        if (trace && workerd !== null && isWorkerd(workerd)) {
+          try {
+            process.kill(workerd, "SIGKILL");
+          } catch {
+            // already gone
+          }
+          for (let i = 0; i < 100 && isWorkerd(workerd); i++) await new Promise((r) => setTimeout(r, 20));
+        }
+        rmSync(persistDir, { recursive: true, force: true });
+        if (trace) rmSync(trace.dir, { recursive: true, force: true });
+      }
+    };
+    try {
+      let entryUrl;
+      try {
+        entryUrl = await mf.ready;
+      } finally {
+        if (trace) {
+          if (savedWorkerdPath === undefined) delete process.env.MINIFLARE_WORKERD_PATH;
+          else process.env.MINIFLARE_WORKERD_PATH = savedWorkerdPath;
+        }
+      }
+      const url = options.viaEntry ? entryUrl : await mf.unsafeGetDirectURL();
+      workerd = findDescendants(process.pid, "workerd")[0] ?? null;
+      // Under strace, workerd's parent is the strace that logs its fsyncs.
+      const tracer = trace && workerd !== null ? parentPid(workerd) : null;
+      return {
+        url: url.href.replace(/\/$/, ""),
+        pids: workerd === null ? {} : { workerd },
+        tracerPid: tracer,
+        threads: workerd === null ? null : threadCount(workerd),
+        persistDir,
+        tempDirs: trace ? [trace.dir] : [],
+        fsyncLog: trace ? { ok: true, path: trace.log } : { ok: false, reason: fsyncTrace.reason },
+        stop,
+      };
+    } catch (err) {
+      await stop().catch(() => {});
+      throw err;
+    }
+  }
+}
+
+function parentPid(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  } catch {
+    return null;
+  }
 }
