@@ -81,8 +81,14 @@ export interface SetStockRequest {
   requestHash?: string;
 }
 
-/** How soon the alarm retries events that have not reached the queue yet. */
+/** How soon the alarm retries events that the queue refused. */
 export const OUTBOX_RETRY_MS = 5_000;
+/**
+ * After every write the alarm is due within this, unless it already is: the safety net that sends
+ * events if this process dies between a commit and its send (which normally follows within
+ * SEND_WINDOW_MS). A busy object sets it once per window, not once per write.
+ */
+export const OUTBOX_SAFETY_MS = 30_000;
 export const DEFAULT_ALLOCATION_TIMEOUT_SECONDS = 900;
 const IDEMPOTENCY_RETENTION_MS = 48 * 3600_000; // the API promises at least 24 h
 const TERMINAL_HOLD_RETENTION_MS = 8 * 24 * 3600_000; // outlives the reservation records (7 days)
@@ -97,6 +103,7 @@ export class InventoryObject extends DurableObject<Env> {
   private ledger!: StockLedger;
   private escrow!: Escrow;
   private outbox: Outbox;
+  private sendPosition = { sent: 0 };
   private alarmAt: number | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -107,10 +114,12 @@ export class InventoryObject extends DurableObject<Env> {
       { events: env.INVENTORY_EVENTS, dispatch: env.WAREHOUSE_DISPATCH },
       () => this.ledger?.identity ?? null,
       (p) => ctx.waitUntil(p),
+      this.sendPosition,
+      () => void this.scheduleAlarm(Date.now() + OUTBOX_RETRY_MS),
     );
     ctx.blockConcurrencyWhile(async () => {
       migrate(this.sql, INVENTORY_MIGRATIONS);
-      this.ledger = new StockLedger(this.sql);
+      this.ledger = new StockLedger(this.sql, this.sendPosition);
       this.escrow = new Escrow(this.sql, this.ledger);
       this.alarmAt = await ctx.storage.getAlarm();
       // Events committed before a restart but never sent go out now (the alarm would also get them).
@@ -154,7 +163,7 @@ export class InventoryObject extends DurableObject<Env> {
       placed = true;
       return { ok: true, reservation: this.viewOf(this.ledger.findHold(id)!), token };
     });
-    if (placed && outcome.ok) await this.afterWrite(Math.min(outcome.reservation.expiresAt, Date.now() + OUTBOX_RETRY_MS));
+    if (placed && outcome.ok) await this.afterWrite(outcome.reservation.expiresAt);
     return outcome;
   }
 
@@ -182,7 +191,7 @@ export class InventoryObject extends DurableObject<Env> {
       this.ledger.append("hold_confirmed", now, { holdId: id, qty: hold.qty, ...saga });
       return { ok: true, reservation: this.viewOf(hold) };
     });
-    if (changed) await this.afterWrite(Date.now() + OUTBOX_RETRY_MS);
+    if (changed) await this.afterWrite();
     return outcome;
   }
 
@@ -230,7 +239,7 @@ export class InventoryObject extends DurableObject<Env> {
       const version = this.ledger.append("hold_placed", now, { holdId, qty, expiresAt });
       return { ok: true, holdId, qty, expiresAt, version, ...routing };
     });
-    if (result.ok) await this.afterWrite(Math.min(expiresAt, Date.now() + OUTBOX_RETRY_MS));
+    if (result.ok) await this.afterWrite(expiresAt);
     return result;
   }
 
@@ -247,7 +256,7 @@ export class InventoryObject extends DurableObject<Env> {
       const saga = startAllocation(this.ledger, hold, now, this.allocationTimeoutMs());
       return { ok: true, version: this.ledger.append("hold_confirmed", now, { holdId, qty: hold.qty, ...saga }) };
     });
-    await this.afterWrite(Date.now() + OUTBOX_RETRY_MS);
+    await this.afterWrite();
     return result;
   }
 
@@ -267,7 +276,7 @@ export class InventoryObject extends DurableObject<Env> {
       this.ledger.setHoldStatus(hold, "prepared", now);
       return { ok: true, version: this.ledger.append("hold_prepared", now, { holdId, qty: hold.qty }) };
     });
-    await this.afterWrite(Date.now() + OUTBOX_RETRY_MS);
+    await this.afterWrite();
     return result;
   }
 
@@ -284,7 +293,7 @@ export class InventoryObject extends DurableObject<Env> {
       const saga = startAllocation(this.ledger, hold, now, this.allocationTimeoutMs());
       return { ok: true, version: this.ledger.append("hold_confirmed", now, { holdId, qty: hold.qty, ...(hold.shard !== null && { shard: hold.shard }), ...saga }) };
     });
-    await this.afterWrite(Date.now() + OUTBOX_RETRY_MS);
+    await this.afterWrite();
     return result;
   }
 
@@ -433,7 +442,7 @@ export class InventoryObject extends DurableObject<Env> {
       return this.escrow.confirmSale(shard, holdId, qty, now, this.allocationTimeoutMs(), prepared);
     });
     if (!result.ok) console.error(`confirmFromShard ${region}:${sku}#${shard} ${holdId}: ${result.detail}`);
-    await this.afterWrite(Date.now() + OUTBOX_RETRY_MS);
+    await this.afterWrite();
     return result;
   }
 
@@ -494,7 +503,7 @@ export class InventoryObject extends DurableObject<Env> {
   /** Sends every event after `after` to the system of record again (duplicates are skipped there). */
   async resend(after: number): Promise<{ queued: number }> {
     const queued = this.ctx.storage.transactionSync(() => this.outbox.requeue(after));
-    await this.afterWrite(Date.now() + OUTBOX_RETRY_MS);
+    await this.afterWrite();
     return { queued };
   }
 
@@ -535,6 +544,7 @@ export class InventoryObject extends DurableObject<Env> {
     this.alarmAt = null;
     const now = Date.now();
     this.ctx.storage.transactionSync(() => {
+      this.outbox.persistPosition();
       this.ledger.expireDue(now);
       const overdue = this.ledger.holdsWithAllocationDue(now);
       timeOutAllocations(this.ledger, overdue, now);
@@ -543,6 +553,8 @@ export class InventoryObject extends DurableObject<Env> {
       this.sql.exec(`DELETE FROM holds WHERE status IN ${TERMINAL} AND updated_at <= ?`, now - TERMINAL_HOLD_RETENTION_MS);
     });
     await this.outbox.flush();
+    // An idle object stores how far it sent now (a busy one does so with its next write).
+    this.outbox.persistPosition();
     this.reclaimIfOverLent();
     const next = this.nextDeadline();
     if (next !== null) await this.scheduleAlarm(next);
@@ -617,16 +629,12 @@ export class InventoryObject extends DurableObject<Env> {
   }
 
   /**
-   * After a commit: make sure the alarm will retry anything unsent (and fire by `deadline` if one
-   * is given), then send. Writes other than holds and confirms only add far-off deadlines, which
-   * an existing alarm recomputes when it fires.
+   * After a commit: make sure the alarm fires by `deadline` (a hold's expiry) and by the outbox's
+   * safety net, rewriting it only when that is earlier than it already is; then send, coalesced.
+   * The alarm recomputes every later deadline when it fires.
    */
-  private async afterWrite(deadline?: number): Promise<void> {
-    if (deadline !== undefined) await this.scheduleAlarm(deadline);
-    else if (this.alarmAt === null) {
-      const next = this.nextDeadline();
-      if (next !== null) await this.scheduleAlarm(next);
-    } else if (this.outbox.hasUnsent()) await this.scheduleAlarm(Date.now() + OUTBOX_RETRY_MS);
+  private async afterWrite(deadline = Infinity): Promise<void> {
+    await this.scheduleAlarm(Math.min(deadline, Date.now() + OUTBOX_SAFETY_MS));
     this.outbox.flushSoon();
   }
 

@@ -1,8 +1,10 @@
 // Sends committed events out of a SKU-region object: every event to the inventory-events queue
 // (the system of record), confirmed sales also to the warehouse-dispatch queue. Events are sent
-// from the log itself: `sent_seq` moves past them only once the queue has accepted them, and a
-// dispatch row leaves its table only then too, so a crash between commit and send loses nothing:
+// from the log itself, past a send position that moves only once the queue has accepted them; a
+// dispatch row leaves its table only then too. So a crash between commit and send loses nothing:
 // the next start or the alarm sends them again (consumers skip what they already have).
+// The position moves in memory after a send and is stored with the object's next write (or by the
+// alarm), not by a commit of its own: a restart may send a few events twice, never zero times.
 // Sends are coalesced: a write asks for a send, and one send a short window later carries every
 // event committed meanwhile, so a burst of writes costs one queue call and one position update.
 import type { DispatchMessage, InventoryEventMessage } from "../schema/messages";
@@ -18,22 +20,36 @@ interface Queues {
 
 type Row = { seq: number; type: string; at: number; payload: string };
 
+/** Events up to `sent` reached the queue (kept in memory; stored as sku_region.sent_seq later). */
+export interface SendPosition {
+  sent: number;
+}
+
 export class Outbox {
   private sending: Promise<void> | null = null;
   private sendAgain = false;
   private soon: Promise<void> | null = null;
+  private requeues = 0;
 
   constructor(
     private readonly sql: SqlStorage,
     private readonly queues: Queues,
     private readonly identity: () => { sku: string; region: string } | null,
     private readonly waitUntil: (p: Promise<unknown>) => void,
+    readonly position: SendPosition,
+    /** A send failed: the owner makes sure its alarm retries soon. */
+    private readonly retrySoon: () => void,
   ) {}
+
+  /** Stores the send position, inside a transaction that commits anyway (no commit of its own). */
+  persistPosition(): void {
+    if (this.position.sent > 0) this.sql.exec("UPDATE sku_region SET sent_seq = ? WHERE sent_seq < ?", this.position.sent, this.position.sent);
+  }
 
   hasUnsent(): boolean {
     return (
       this.sql
-        .exec("SELECT 1 FROM sku_region WHERE version > sent_seq UNION ALL SELECT 1 FROM dispatch_outbox LIMIT 1")
+        .exec("SELECT 1 FROM sku_region WHERE version > max(sent_seq, ?) UNION ALL SELECT 1 FROM dispatch_outbox LIMIT 1", this.position.sent)
         .toArray().length > 0
     );
   }
@@ -41,6 +57,8 @@ export class Outbox {
   /** Sends events after `after` again, for a system of record that lost them. */
   requeue(after: number): number {
     this.sql.exec("UPDATE sku_region SET sent_seq = min(sent_seq, ?)", Math.max(0, after));
+    this.position.sent = Math.min(this.position.sent, Math.max(0, after));
+    this.requeues++;
     return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM events WHERE seq > (SELECT sent_seq FROM sku_region)").one().n;
   }
 
@@ -81,12 +99,13 @@ export class Outbox {
   private async drainEvents(id: { sku: string; region: string }): Promise<boolean> {
     for (;;) {
       const rows = this.sql
-        .exec<Row>("SELECT seq, type, at, payload FROM events WHERE seq > (SELECT sent_seq FROM sku_region) ORDER BY seq LIMIT ?", BATCH)
+        .exec<Row>("SELECT seq, type, at, payload FROM events WHERE seq > max((SELECT sent_seq FROM sku_region), ?) ORDER BY seq LIMIT ?", this.position.sent, BATCH)
         .toArray();
       if (rows.length === 0) return true;
+      const requeues = this.requeues;
       if (!(await this.send("events", () => this.queues.events.sendBatch(rows.map((e) => ({ body: eventMessage(id, e), contentType: "json" }))), rows.length, id))) return false;
-      // max(): a requeue meanwhile may have moved the position back; never skip what it asked for.
-      this.sql.exec("UPDATE sku_region SET sent_seq = CASE WHEN sent_seq >= ? THEN ? ELSE sent_seq END", rows[0]!.seq - 1, rows.at(-1)!.seq);
+      // Unless a requeue meanwhile moved the position back: never skip what it asked for.
+      if (requeues === this.requeues) this.position.sent = Math.max(this.position.sent, rows.at(-1)!.seq);
     }
   }
 
@@ -107,6 +126,7 @@ export class Outbox {
       return true;
     } catch (err) {
       console.warn(`outbox ${id.region}:${id.sku}: the queue refused ${n} ${what}, the alarm retries`, err);
+      this.retrySoon();
       return false;
     }
   }

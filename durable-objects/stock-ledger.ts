@@ -97,7 +97,14 @@ const HOLD_COLUMNS = "id, qty, status, expires_at, warehouse, allocation, alloca
 export class StockLedger {
   identity: { sku: string; region: string } | null;
 
-  constructor(private readonly sql: SqlStorage) {
+  /**
+   * `sendPosition`: how far the outbox has sent; stored with every event appended, so moving it
+   * costs no commit of its own.
+   */
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly sendPosition: { sent: number } = { sent: 0 },
+  ) {
     this.identity = sql.exec<{ sku: string; region: string }>("SELECT sku, region FROM sku_region").toArray()[0] ?? null;
   }
 
@@ -161,7 +168,7 @@ export class StockLedger {
     // its own still counts (expireDue appends those one by one).
     const after = this.totals(null);
     this.sql.exec("INSERT INTO events (seq, type, at, payload) VALUES (?, ?, ?, ?)", seq, type, at, JSON.stringify({ ...payload, after }));
-    this.sql.exec("UPDATE sku_region SET version = ?", seq);
+    this.sql.exec("UPDATE sku_region SET version = ?, sent_seq = max(sent_seq, ?) WHERE id = 1", seq, this.sendPosition.sent);
     // A confirmed sale also goes to the warehouse that will ship it.
     if (type === "hold_confirmed") this.sql.exec("INSERT INTO dispatch_outbox (seq) VALUES (?)", seq);
     return seq;

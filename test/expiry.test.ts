@@ -3,7 +3,7 @@
 import { abortAllDurableObjects, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { inventoryName, OUTBOX_RETRY_MS, type InventoryObject } from "../durable-objects/inventory";
+import { inventoryName, OUTBOX_SAFETY_MS, type InventoryObject } from "../durable-objects/inventory";
 import { coordinatorName, type ReservationObject, type ReservationRecord } from "../durable-objects/reservation";
 import { availability, confirm, events, release, reserve, setStock, stockState, uniqueSku } from "./client";
 
@@ -39,7 +39,7 @@ describe("hold expiry", () => {
     const holdExpiry = (await events("eu", sku)).body.events[1].payload.expiresAt;
     const alarmNow = () => runInDurableObject(inventory("eu", sku), (_: InventoryObject, s) => s.storage.getAlarm());
     // First the outbox safety net (a few seconds out), which the alarm replaces with the expiry.
-    expect(await alarmNow()).toBeLessThanOrEqual(Date.now() + OUTBOX_RETRY_MS);
+    expect(await alarmNow()).toBeLessThanOrEqual(Date.now() + OUTBOX_SAFETY_MS);
     expect(await runDurableObjectAlarm(inventory("eu", sku))).toBe(true);
     expect(await alarmNow()).toBe(holdExpiry);
     expect(Date.parse((await stockState("eu", sku)).body.nextDeadline)).toBe(holdExpiry);
