@@ -165,7 +165,7 @@ export class ReservationObject extends DurableObject<Env> {
     const row = this.sql.exec<{ reservation_id: string }>("SELECT reservation_id FROM confirm_keys WHERE key = ?", scope).toArray()[0];
     if (row) return row.reservation_id === reservationId ? { ok: true } : { ok: false, code: "idempotency_key_reused" };
     this.sql.exec("INSERT INTO confirm_keys (key, reservation_id, created_at) VALUES (?, ?, ?)", scope, reservationId, Date.now());
-    await this.scheduleAlarm();
+    await this.scheduleAlarm(Date.now() + CONFIRM_KEY_RETENTION_MS);
     return { ok: true };
   }
 
@@ -242,7 +242,7 @@ export class ReservationObject extends DurableObject<Env> {
        ON CONFLICT (id) DO UPDATE SET record = excluded.record, state = excluded.state, due_at = excluded.due_at, purge_at = excluded.purge_at`,
       r.id, JSON.stringify(r), r.state, r.createdAt, dueAt, purgeAt,
     );
-    await this.scheduleAlarm();
+    await this.scheduleAlarm(Math.min(dueAt ?? Infinity, purgeAt));
   }
 
   /** The work on `r` failed again: look at it later, backing off. */
@@ -251,20 +251,27 @@ export class ReservationObject extends DurableObject<Env> {
     await this.save(r, Date.now() + backoffMs(r.attempts));
   }
 
-  /** One alarm, at the earliest due work or purge; rewritten only when that moves earlier. */
-  private async scheduleAlarm(): Promise<void> {
-    const row = this.sql
-      .exec<{ due: number | null; purge: number | null; key: number | null }>(
-        `SELECT (SELECT min(due_at) FROM reservations) AS due, (SELECT min(purge_at) FROM reservations) AS purge,
-                (SELECT min(created_at) FROM confirm_keys) AS key`,
-      )
-      .one();
-    const candidates = [row.due, row.purge, row.key === null ? null : row.key + CONFIRM_KEY_RETENTION_MS].filter((t): t is number => t !== null);
-    if (candidates.length === 0) return;
-    const next = Math.max(Math.min(...candidates), Date.now() + 1);
-    if (this.alarmAt !== null && this.alarmAt <= next && this.alarmAt > Date.now()) return;
-    this.alarmAt = next;
-    await this.ctx.storage.setAlarm(next);
+  /**
+   * One alarm, at the earliest due work or purge; rewritten only when that moves earlier. `next`:
+   * the one time that may have moved it (a save's), which spares the query while an alarm is due.
+   */
+  private async scheduleAlarm(next?: number): Promise<void> {
+    if (next !== undefined && this.alarmAt !== null && this.alarmAt > Date.now()) {
+      if (this.alarmAt <= next) return;
+    } else {
+      const row = this.sql
+        .exec<{ due: number | null; purge: number | null; key: number | null }>(
+          `SELECT (SELECT min(due_at) FROM reservations) AS due, (SELECT min(purge_at) FROM reservations) AS purge,
+                  (SELECT min(created_at) FROM confirm_keys) AS key`,
+        )
+        .one();
+      const candidates = [row.due, row.purge, row.key === null ? null : row.key + CONFIRM_KEY_RETENTION_MS].filter((t): t is number => t !== null);
+      if (candidates.length === 0) return;
+      next = Math.min(...candidates);
+      if (this.alarmAt !== null && this.alarmAt <= next && this.alarmAt > Date.now()) return;
+    }
+    this.alarmAt = Math.max(next, Date.now() + 1);
+    await this.ctx.storage.setAlarm(this.alarmAt);
   }
 
   // ------------------------------------------------------------------ the saga steps
