@@ -15,7 +15,7 @@ import { DurableObject } from "cloudflare:workers";
 import { meterCalls, meterStorage } from "./cost-meter";
 import { migrate } from "./inventory-schema";
 import {
-  applyShardCount, commitAt, confirmAt, grownShardCount, holdLine, isOverloaded, prepareAt, releaseAt, revertAt,
+  applyShardCount, commitAt, confirmAt, grownShardCount, holdLine, isOverloaded, mainStub, preferredShard, prepareAt, releaseAt, revertAt,
   type LineHold, type Placement,
 } from "./shard-routing";
 import {
@@ -217,10 +217,16 @@ export class ReservationObject extends DurableObject<Env> {
     for (const { id } of due) {
       await this.serially(id, async () => {
         const r = this.load(id);
-        if (r?.state === "pending") await this.abandon(r);
-        else if (r && ["confirming", "confirmed", "aborting"].includes(r.state)) await this.confirmAllLines(r);
-        else if (r) await this.save(r, null);
-      }).catch((err) => console.warn(`reservation ${id}: the alarm's work failed, retried later`, err));
+        if (!r) return;
+        try {
+          if (r.state === "pending") await this.abandon(r);
+          else if (["confirming", "confirmed", "aborting"].includes(r.state)) await this.confirmAllLines(r);
+          else await this.save(r, null);
+        } catch (err) {
+          console.warn(`reservation ${id}: the alarm's work failed, retried later`, err);
+          await this.retryLater(r);
+        }
+      });
     }
     await this.scheduleAlarm();
   }
@@ -334,7 +340,7 @@ export class ReservationObject extends DurableObject<Env> {
    * cart and its outcome stay, so the same key answers the same way (another body: 422).
    */
   private async abandon(r: ReservationRecord): Promise<void> {
-    const failed = await this.releaseAllLines(r, r.maybeHeldAt ?? r.lines.map(() => [0]));
+    const failed = await this.releaseAllLines(r, r.maybeHeldAt ?? (await this.wherePlaced(r)));
     if (failed) {
       console.warn(`reservation ${r.id}: giving back an abandoned cart failed (attempt ${(r.attempts ?? 0) + 1}): ${failed}`);
       return this.retryLater(r);
@@ -343,6 +349,20 @@ export class ReservationObject extends DurableObject<Env> {
     r.maybeHeldAt = r.lines.map(() => []);
     r.createOutcome = { ok: false, code: "reservation_abandoned" };
     await this.save(r, null);
+  }
+
+  /**
+   * Where each line may be held when this coordinator died before it learnt where it placed them:
+   * the main object, and the stock shard the line would have preferred (see holdLine).
+   */
+  private async wherePlaced(r: ReservationRecord): Promise<number[][]> {
+    return Promise.all(
+      r.lines.map(async (line) => {
+        const { shards } = await mainStub(this.env, r.region, line.sku).snapshot(line.sku, r.region);
+        const preferred = preferredShard(r.id, shards ?? 1);
+        return preferred === 0 ? [0] : [preferred, 0];
+      }),
+    );
   }
 
   /**
