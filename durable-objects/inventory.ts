@@ -489,6 +489,11 @@ export class InventoryObject extends DurableObject<Env> {
     return { ...snapshot, warehouses, activeHolds, nextDeadline: this.nextDeadline(), attention };
   }
 
+  /** Whether this object has a hold (or its tombstone) under `holdId`, and in what status. */
+  async holdStatus(holdId: string): Promise<string | null> {
+    return this.ledger.findHold(holdId)?.status ?? null;
+  }
+
   /**
    * One sale line as the saga sees it (for the dispatch consumer, operators and tests). `stands`:
    * it is a committed sale that its warehouse still has to allocate or ship.
@@ -652,5 +657,5 @@ meterCalls(InventoryObject, [
   "hold", "confirm", "prepare", "commit", "release", "revertConfirmation",
   "setStock", "warehouseEvent", "markDispatched", "dispatchFailed",
   "setShards", "grantQuota", "returnQuota", "confirmFromShard", "quotaGrants",
-  "snapshot", "state", "sale", "resend", "recordedState", "events", "alarm",
+  "snapshot", "state", "sale", "holdStatus", "resend", "recordedState", "events", "alarm",
 ]);

@@ -15,7 +15,7 @@ import { DurableObject } from "cloudflare:workers";
 import { meterCalls, meterStorage } from "./cost-meter";
 import { migrate } from "./inventory-schema";
 import {
-  applyShardCount, commitAt, confirmAt, grownShardCount, holdLine, isOverloaded, mainStub, preferredShard, prepareAt, releaseAt, revertAt,
+  applyShardCount, commitAt, confirmAt, grownShardCount, holdLine, isOverloaded, mainStub, preferredShard, prepareAt, releaseAt, revertAt, shardStub,
   type LineHold, type Placement,
 } from "./shard-routing";
 import {
@@ -144,8 +144,17 @@ export class ReservationObject extends DurableObject<Env> {
         // The intent is durable before any hold is placed: if this object dies half-way, its
         // alarm gives back whatever was held, and a retry with the same key resumes it.
         await this.save(record, now + ABANDONED_AFTER_MS);
+        record.maybeHeldAt = record.lines.map(() => []);
       }
-      // A record stored as pending means an earlier attempt failed half-way: finish it now.
+      // A record stored as pending means an earlier attempt failed half-way: finish it now. If
+      // that attempt died before it noted where its lines went, find them first.
+      if (!record.maybeHeldAt) {
+        try {
+          record.maybeHeldAt = await this.locate(record);
+        } catch (err) {
+          return { ok: false, code: "try_again", detail: `a stock object did not answer: ${String(err)}` };
+        }
+      }
       return this.holdAllLines(record);
     });
   }
@@ -302,6 +311,13 @@ export class ReservationObject extends DurableObject<Env> {
     const results = placed.map((p) => (p as Extract<Placement, { result: LineHold }>).result);
     if (results.every((h) => h.ok)) {
       r.placements = placed.map((p) => (p as Extract<Placement, { shard: number }>).shard);
+      // A line found in two objects (an earlier attempt that died before it noted where it held):
+      // it is pinned to the first; the other hold is given back.
+      const stale = r.maybeHeldAt.flatMap((at, i) => at.filter((s) => s !== r.placements![i]).map((s) => [i, s] as const));
+      if (stale.length) {
+        const settled = await Promise.allSettled(stale.map(([i, s]) => releaseAt(this.env, r.region, r.lines[i]!.sku, s, r.id)));
+        if (settled.every((x) => x.status === "fulfilled")) r.maybeHeldAt = r.placements.map((s) => [s]);
+      }
       // A retry after a crash finds holds placed by the first attempt: keep their deadline.
       const skuExpiries = results.map((h) => (h.ok ? h.expiresAt : skuExpiry));
       r.expiresAt = Math.min(r.expiresAt, Math.min(...skuExpiries) - CONFIRM_GRACE_MS);
@@ -361,6 +377,22 @@ export class ReservationObject extends DurableObject<Env> {
         const { shards } = await mainStub(this.env, r.region, line.sku).snapshot(line.sku, r.region);
         const preferred = preferredShard(r.id, shards ?? 1);
         return preferred === 0 ? [0] : [preferred, 0];
+      }),
+    );
+  }
+
+  /** Of the objects each line may be in (wherePlaced), those that really have its hold. */
+  private async locate(r: ReservationRecord): Promise<number[][]> {
+    const candidates = await this.wherePlaced(r);
+    return Promise.all(
+      r.lines.map(async (line, i) => {
+        const found = await Promise.all(
+          candidates[i]!.map(async (at) => {
+            const status = at === 0 ? await mainStub(this.env, r.region, line.sku).holdStatus(r.id) : await shardStub(this.env, r.region, line.sku, at).holdStatus(r.id);
+            return status === null ? null : at;
+          }),
+        );
+        return found.filter((at): at is number => at !== null);
       }),
     );
   }

@@ -209,6 +209,11 @@ export class StockShard extends DurableObject<Env> {
 
   // ------------------------------------------------------------------ reads
 
+  /** Whether this shard has a hold (or its tombstone) under `holdId`, and in what status. */
+  async holdStatus(holdId: string): Promise<string | null> {
+    return this.findHold(holdId)?.status ?? null;
+  }
+
   async state(): Promise<ShardState> {
     const row = this.sql.exec<{ shards: number; retired: number }>("SELECT shards, retired FROM shard").toArray()[0];
     const pending = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM transfers WHERE status = 'pending'").one().n;
@@ -480,4 +485,4 @@ export class StockShard extends DurableObject<Env> {
   }
 }
 
-meterCalls(StockShard, ["hold", "confirm", "release", "returnIdle", "retire", "enable", "topUp", "state", "events", "alarm"]);
+meterCalls(StockShard, ["hold", "confirm", "release", "returnIdle", "retire", "enable", "topUp", "holdStatus", "state", "events", "alarm"]);

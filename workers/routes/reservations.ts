@@ -115,28 +115,21 @@ function coordinator(c: Context<AppEnv>, region: string, id: string) {
   return c.env.RESERVATIONS.get(c.env.RESERVATIONS.idFromName(coordinatorName(region, id)));
 }
 
-/** SKU-regions recently found split into stock shards: their single lines go through a coordinator. */
-const sharded = new Map<string, number>();
-const SHARDED_HINT_MS = 60_000;
-
 /**
  * Makes a reservation where it is cheapest: a single line in its SKU object alone (one call, one
- * commit), a cart (or a sharded SKU's line) through a coordinator.
+ * commit), a cart through a coordinator. A single line of a SKU split into stock shards also goes
+ * through a coordinator, after its SKU object said so: that object is asked first every time, so a
+ * retry finds a reservation it made before the split.
  */
 async function reserve(c: Context<AppEnv>, region: string, digest: string, req: CreateRequest): Promise<CreateOutcome> {
   const [line] = req.lines;
-  const hint = `${region}:${line!.sku}`;
-  if (req.lines.length === 1 && (sharded.get(hint) ?? 0) < Date.now()) {
+  if (req.lines.length === 1) {
     const outcome = await inventoryStub(c.env, region, line!.sku).reserve(line!.sku, region, {
       digest, requestHash: req.requestHash, qty: line!.qty, ttlSeconds: req.ttlSeconds,
     });
-    if (outcome.ok || (outcome.code !== "sharded" && outcome.code !== "idempotency_key_reused")) return outcome;
     // Split into shards: a coordinator routes the line. Key reused: the coordinator may keep this
     // key's reservation (made while the SKU was split) and answers for it, or refuses it too.
-    if (outcome.code === "sharded") {
-      if (sharded.size > 10_000) sharded.clear();
-      sharded.set(hint, Date.now() + SHARDED_HINT_MS);
-    }
+    if (outcome.ok || (outcome.code !== "sharded" && outcome.code !== "idempotency_key_reused")) return outcome;
   }
   return coordinator(c, region, digest).create(digest, req);
 }
