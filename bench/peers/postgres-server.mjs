@@ -3,7 +3,8 @@
 //   - a reservation is one transaction: per line (in SKU order, so carts cannot deadlock each
 //     other) a conditional `UPDATE stock SET held = held + qty WHERE ... AND on_hand - held -
 //     confirmed - safety >= qty`; if any line matches no row, the transaction rolls back (all
-//     or nothing) and the 409 is recorded under the idempotency key instead;
+//     or nothing) and a cart's 409 is recorded under the idempotency key instead (a single
+//     line's is not: a retry is decided again, as the API promises);
 //   - the idempotency key is the primary key of a table, written in the same transaction as the
 //     holds (INSERT ... ON CONFLICT DO NOTHING): a concurrent or later retry replays the answer;
 //   - expiry: each line's UPDATE first marks that SKU's due holds expired and gives their units
@@ -303,8 +304,14 @@ export function postgresStore(pool, { sweepEveryMs = 1000 } = {}) {
         return { ok: true, token, reservation: { id, region, status: "held", lines, createdAt: created_at.getTime(), expiresAt: expires_at.getTime() } };
       });
       if (outcome.ok) return outcome;
+      // As the API promises, a refused single line is not stored (a retry is decided again); it
+      // may still be the retry of a create that held, which replays.
+      if (outcome.code === "insufficient_stock" && lines.length === 1) {
+        const seen = await pool.query("SELECT 1 FROM idempotency WHERE key = $1", [id]);
+        return seen.rowCount ? replay(id, requestHash, lines) : outcome;
+      }
       if (outcome.code === "insufficient_stock") {
-        // Record the refusal under the key, so a retry is refused the same way (or gets what won).
+        // Record a cart's refusal under the key, so a retry is refused the same way (or gets what won).
         const stored = await pool.query(
           "INSERT INTO idempotency (key, request_hash, response) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING RETURNING key",
           [id, requestHash, JSON.stringify({ ok: false, lines: outcome.lines })],

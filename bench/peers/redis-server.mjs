@@ -5,8 +5,9 @@
 //     the holds that are due and gives their units back: expiry needs no sweeper.
 //   - a reservation of any number of lines is one script: all lines are checked, then all held,
 //     or nothing is written (all or nothing).
-//   - the create outcome (201 or 409) is stored under the idempotency key with SET NX + TTL, so a
-//     retry gets the same answer; the reservation itself is a hash with a TTL.
+//   - the create outcome is stored under the idempotency key with SET NX + TTL, so a retry gets
+//     the same answer (a refused single line is not stored, a refused cart for 15 minutes, as the
+//     API promises); the reservation itself is a hash with a TTL.
 //   - confirm/release check the token in Node (constant time), then run a script that re-checks
 //     the state and moves the units.
 // Durability is whatever the redis-server was started with; the benchmark starts one with
@@ -71,7 +72,9 @@ for i = 1, n do
 end
 if #short > 0 then
   local outcome = cjson.encode({h = hash, ok = false, short = short})
-  redis.call('SET', KEYS[1], outcome, 'NX', 'PX', ARGV[7])
+  -- As the API promises: a refused single line is not stored (a retry is decided again), a
+  -- refused cart is kept 15 minutes.
+  if n > 1 then redis.call('SET', KEYS[1], outcome, 'NX', 'PX', 900000) end
   return {'short', outcome}
 end
 local expiresAt = now + tonumber(ARGV[6])

@@ -110,11 +110,17 @@ const STORIES = {
     expect("held once", (await api.state(s)).body.held, 1);
     const other = await api.reserve("i1", [{ sku: s, qty: 1 }], 60);
     expect("same key, other body", [other.status, other.body.code], [422, "idempotency_key_reused"]);
+    const t = api.sku("J");
+    await api.setStock(t, 5);
     const refused = await api.reserve("i2", [{ sku: s, qty: 1 }]);
     expect("refused", refused.status, 409);
+    const refusedCart = await api.reserve("i3", [{ sku: s, qty: 1 }, { sku: t, qty: 1 }]);
+    expect("cart refused", refusedCart.status, 409);
     await api.release(first.body);
-    const refusedAgain = await api.reserve("i2", [{ sku: s, qty: 1 }]);
-    expect("a refusal replays as a refusal, even with stock back", refusedAgain.status, 409);
+    const decidedAgain = await api.reserve("i2", [{ sku: s, qty: 1 }]);
+    expect("a refused single line is decided again: stock is back", decidedAgain.status, 201);
+    const cartAgain = await api.reserve("i3", [{ sku: s, qty: 1 }, { sku: t, qty: 1 }]);
+    expect("a refused cart replays as a refusal, even with stock back", cartAgain.status, 409);
   },
   "confirm and release need the token; a sale cannot be released": async (api) => {
     const s = api.sku("T");
