@@ -243,21 +243,9 @@ export class InventoryObject extends DurableObject<Env> {
     return result;
   }
 
+  /** A one-line cart's confirm (a sharded SKU's line, through a coordinator): a sale at once. */
   async confirm(holdId: string): Promise<ConfirmResult> {
-    const result = this.ctx.storage.transactionSync((): ConfirmResult => {
-      const now = Date.now();
-      this.ledger.expireDue(now);
-      const hold = this.ledger.findHold(holdId);
-      if (!hold) return { ok: false, code: "hold_not_found" };
-      if (hold.status === "confirmed" || hold.status === "shipped") return { ok: true, version: this.ledger.version() };
-      if (hold.status === "expired") return { ok: false, code: "hold_expired" };
-      if (hold.status !== "held") return { ok: false, code: "hold_released" };
-      this.ledger.setHoldStatus(hold, "confirmed", now);
-      const saga = startAllocation(this.ledger, hold, now, this.allocationTimeoutMs());
-      return { ok: true, version: this.ledger.append("hold_confirmed", now, { holdId, qty: hold.qty, ...saga }) };
-    });
-    await this.afterWrite();
-    return result;
+    return this.advanceLine(holdId, "confirmed");
   }
 
   /**
@@ -265,19 +253,7 @@ export class InventoryObject extends DurableObject<Env> {
    * warehouse, and the line can still be reverted, until its coordinator commits the cart.
    */
   async prepare(holdId: string): Promise<ConfirmResult> {
-    const result = this.ctx.storage.transactionSync((): ConfirmResult => {
-      const now = Date.now();
-      this.ledger.expireDue(now);
-      const hold = this.ledger.findHold(holdId);
-      if (!hold || hold.token !== null) return { ok: false, code: "hold_not_found" };
-      if (hold.status === "prepared" || hold.confirmed_at !== null) return { ok: true, version: this.ledger.version() };
-      if (hold.status === "expired") return { ok: false, code: "hold_expired" };
-      if (hold.status !== "held") return { ok: false, code: "hold_released" };
-      this.ledger.setHoldStatus(hold, "prepared", now);
-      return { ok: true, version: this.ledger.append("hold_prepared", now, { holdId, qty: hold.qty }) };
-    });
-    await this.afterWrite();
-    return result;
+    return this.advanceLine(holdId, "prepared");
   }
 
   /** Second step: every line of the cart is prepared, so this one is a sale; its warehouse is told. */
@@ -312,6 +288,25 @@ export class InventoryObject extends DurableObject<Env> {
       if (hold.status !== "held" || hold.token !== null) return { ok: true, version: this.ledger.version() };
       this.ledger.setHoldStatus(hold, "released", now);
       return { ok: true, version: this.ledger.append("hold_released", now, { holdId, qty: hold.qty }) };
+    });
+    await this.afterWrite();
+    return result;
+  }
+
+  /** A cart line held here moves on: prepared (a cart's first step) or confirmed (a sale). */
+  private async advanceLine(holdId: string, to: "prepared" | "confirmed"): Promise<ConfirmResult> {
+    const result = this.ctx.storage.transactionSync((): ConfirmResult => {
+      const now = Date.now();
+      this.ledger.expireDue(now);
+      const hold = this.ledger.findHold(holdId);
+      if (!hold || hold.token !== null) return { ok: false, code: "hold_not_found" };
+      if (hold.confirmed_at !== null || hold.status === to) return { ok: true, version: this.ledger.version() };
+      if (hold.status === "expired") return { ok: false, code: "hold_expired" };
+      if (hold.status !== "held") return { ok: false, code: "hold_released" };
+      this.ledger.setHoldStatus(hold, to, now);
+      if (to === "prepared") return { ok: true, version: this.ledger.append("hold_prepared", now, { holdId, qty: hold.qty }) };
+      const saga = startAllocation(this.ledger, hold, now, this.allocationTimeoutMs());
+      return { ok: true, version: this.ledger.append("hold_confirmed", now, { holdId, qty: hold.qty, ...saga }) };
     });
     await this.afterWrite();
     return result;
