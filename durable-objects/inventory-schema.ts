@@ -97,6 +97,10 @@ export const INVENTORY_MIGRATIONS: readonly string[] = [
   UPDATE sku_region SET sent_seq = coalesce((SELECT min(seq) - 1 FROM outbox), (SELECT max(seq) FROM events), 0);
   DROP TABLE outbox;
   `,
+  // The storefront (a digest of its key) that made a single-line reservation: only it may see it.
+  `
+  ALTER TABLE holds ADD COLUMN storefront TEXT;
+  `,
 ];
 
 export function migrate(sql: SqlStorage, migrations: readonly string[]): void {

@@ -60,6 +60,8 @@ export interface ReserveRequest {
   requestHash: string;
   qty: number;
   ttlSeconds: number;
+  /** The storefront making it (a digest of its key): only that storefront may read or change it. */
+  storefront?: string;
 }
 
 /** `sharded`: this SKU-region sells from several objects; the caller goes through a coordinator. */
@@ -158,7 +160,7 @@ export class InventoryObject extends DurableObject<Env> {
       this.ledger.expireDue(now);
       const expiresAt = now + req.ttlSeconds * 1000;
       const token = randomToken();
-      this.ledger.insertHold(id, req.qty, "held", expiresAt, now, { token, requestHash: req.requestHash });
+      this.ledger.insertHold(id, req.qty, "held", expiresAt, now, { token, requestHash: req.requestHash, storefront: req.storefront });
       this.ledger.append("hold_placed", now, { holdId: id, qty: req.qty, expiresAt });
       placed = true;
       return { ok: true, reservation: this.viewOf(this.ledger.findHold(id)!), token };
@@ -167,17 +169,17 @@ export class InventoryObject extends DurableObject<Env> {
     return outcome;
   }
 
-  async reservation(id: string, token: string): Promise<ReservationOutcome> {
+  async reservation(id: string, token: string, storefront?: string): Promise<ReservationOutcome> {
     const hold = this.ledger.findHold(id);
-    const denied = this.checkToken(hold, token);
+    const denied = this.checkToken(hold, token, storefront);
     return denied ?? { ok: true, reservation: this.viewOf(hold!) };
   }
 
   /** The hold becomes a sale and its warehouse is told (through the outbox), in one transaction. */
-  async confirmReservation(id: string, token: string): Promise<ReservationOutcome> {
+  async confirmReservation(id: string, token: string, storefront?: string): Promise<ReservationOutcome> {
     let changed = false;
     const outcome = this.ctx.storage.transactionSync((): ReservationOutcome => {
-      const denied = this.checkToken(this.ledger.findHold(id), token);
+      const denied = this.checkToken(this.ledger.findHold(id), token, storefront);
       if (denied) return denied;
       const now = Date.now();
       this.ledger.expireDue(now);
@@ -195,10 +197,10 @@ export class InventoryObject extends DurableObject<Env> {
     return outcome;
   }
 
-  async releaseReservation(id: string, token: string): Promise<ReservationOutcome> {
+  async releaseReservation(id: string, token: string, storefront?: string): Promise<ReservationOutcome> {
     let changed = false;
     const outcome = this.ctx.storage.transactionSync((): ReservationOutcome => {
-      const denied = this.checkToken(this.ledger.findHold(id), token);
+      const denied = this.checkToken(this.ledger.findHold(id), token, storefront);
       if (denied) return denied;
       const now = Date.now();
       this.ledger.expireDue(now);
@@ -337,7 +339,7 @@ export class InventoryObject extends DurableObject<Env> {
     const result = this.ctx.storage.transactionSync((): SetStockResult => {
       const now = Date.now();
       if (req.idempotencyKey) {
-        const seen = this.ledger.seen<SetStockResult>(req.idempotencyKey, req.requestHash ?? "");
+        const seen = this.ledger.seen<SetStockResult>(`admin:${req.idempotencyKey}`, req.requestHash ?? "");
         if (seen) return "reused" in seen ? { ok: false, code: "idempotency_key_reused" } : seen.replay;
       }
       this.ledger.claimIdentity(req.sku, req.region);
@@ -354,7 +356,8 @@ export class InventoryObject extends DurableObject<Env> {
         this.ledger.append("stock_set", now, { warehouse: req.warehouse, onHand: req.onHand, safetyStock });
         result = { ok: true, snapshot: this.ledger.snapshot(now) };
       }
-      if (req.idempotencyKey) this.ledger.remember(req.idempotencyKey, req.requestHash ?? "", result, now);
+      // Operators' keys and warehouses' event ids ("warehouse:<id>:<event>") never share a name.
+      if (req.idempotencyKey) this.ledger.remember(`admin:${req.idempotencyKey}`, req.requestHash ?? "", result, now);
       return result;
     });
     await this.afterWrite();
@@ -583,8 +586,10 @@ export class InventoryObject extends DurableObject<Env> {
     };
   }
 
-  private checkToken(hold: HoldRow | undefined, token: string): Extract<ReservationOutcome, { ok: false }> | null {
+  /** Another storefront's reservation does not exist for the caller, token or not. */
+  private checkToken(hold: HoldRow | undefined, token: string, storefront?: string): Extract<ReservationOutcome, { ok: false }> | null {
     if (!hold || hold.token === null) return { ok: false, code: "reservation_not_found" };
+    if (storefront !== undefined && hold.storefront !== null && hold.storefront !== storefront) return { ok: false, code: "reservation_not_found" };
     return sameSecret(hold.token, token) ? null : { ok: false, code: "invalid_token" };
   }
 

@@ -48,6 +48,7 @@ export interface ReservationRecord {
   attempts?: number;
   /** Set when the alarm's work is finished but a line still waits for its commit. */
   commitPending?: boolean;
+  storefront?: string;
 }
 
 export interface CreateRequest {
@@ -55,6 +56,8 @@ export interface CreateRequest {
   requestHash: string;
   lines: Line[];
   ttlSeconds: number;
+  /** The storefront making it (a digest of its key): only that storefront may read or change it. */
+  storefront?: string;
 }
 
 /** SKU objects keep a hold this much past the reservation's expiry, so a confirm accepted just
@@ -140,6 +143,7 @@ export class ReservationObject extends DurableObject<Env> {
           createdAt: now,
           expiresAt: now + req.ttlSeconds * 1000,
           state: "pending",
+          ...(req.storefront !== undefined && { storefront: req.storefront }),
         };
         // The intent is durable before any hold is placed: if this object dies half-way, its
         // alarm gives back whatever was held, and a retry with the same key resumes it.
@@ -159,9 +163,9 @@ export class ReservationObject extends DurableObject<Env> {
     });
   }
 
-  async view(id: string, token: string): Promise<ReservationOutcome> {
+  async view(id: string, token: string, storefront?: string): Promise<ReservationOutcome> {
     const record = this.load(id);
-    const denied = checkAccess(record, token);
+    const denied = checkAccess(record, token, storefront);
     if (denied) return denied;
     return { ok: true, reservation: toView(record!) };
   }
@@ -178,10 +182,10 @@ export class ReservationObject extends DurableObject<Env> {
     return { ok: true };
   }
 
-  async confirm(id: string, token: string): Promise<ReservationOutcome> {
+  async confirm(id: string, token: string, storefront?: string): Promise<ReservationOutcome> {
     return this.serially(id, async () => {
       const record = this.load(id);
-      const denied = checkAccess(record, token);
+      const denied = checkAccess(record, token, storefront);
       if (denied) return denied;
       const r = record!;
       if (r.state === "confirmed") return { ok: true, reservation: toView(r) };
@@ -197,10 +201,10 @@ export class ReservationObject extends DurableObject<Env> {
     });
   }
 
-  async release(id: string, token: string): Promise<ReservationOutcome> {
+  async release(id: string, token: string, storefront?: string): Promise<ReservationOutcome> {
     return this.serially(id, async () => {
       const record = this.load(id);
-      const denied = checkAccess(record, token);
+      const denied = checkAccess(record, token, storefront);
       if (denied) return denied;
       const r = record!;
       if (r.state === "confirmed" || r.state === "confirming") return { ok: false, code: "already_confirmed" };
@@ -507,9 +511,11 @@ function toView(r: ReservationRecord): ReservationView {
   };
 }
 
-function checkAccess(record: ReservationRecord | undefined, token: string): ReservationFailure | null {
+function checkAccess(record: ReservationRecord | undefined, token: string, storefront?: string): ReservationFailure | null {
   // A reservation that was never held (refused, abandoned, or still being made) does not exist for its readers.
   if (!record || ["pending", "rejected", "abandoned"].includes(record.state)) return { ok: false, code: "reservation_not_found" };
+  // Nor does another storefront's, token or not.
+  if (storefront !== undefined && record.storefront !== undefined && record.storefront !== storefront) return { ok: false, code: "reservation_not_found" };
   if (!sameSecret(record.token, token)) return { ok: false, code: "invalid_token" };
   return null;
 }

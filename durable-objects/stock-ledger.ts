@@ -80,6 +80,8 @@ export type HoldRow = {
   request_hash: string | null;
   /** The stock shard a sale was handed over from (null: held here). */
   shard: number | null;
+  /** The storefront that made a single-line reservation (a digest of its key). */
+  storefront: string | null;
   confirmed_at: number | null;
   created_at: number;
   updated_at: number;
@@ -89,10 +91,11 @@ export type HoldRow = {
 export interface HoldOrigin {
   token?: string;
   requestHash?: string;
+  storefront?: string;
   shard?: number;
 }
 
-const HOLD_COLUMNS = "id, qty, status, expires_at, warehouse, allocation, allocation_due_at, token, request_hash, shard, confirmed_at, created_at, updated_at";
+const HOLD_COLUMNS = "id, qty, status, expires_at, warehouse, allocation, allocation_due_at, token, request_hash, storefront, shard, confirmed_at, created_at, updated_at";
 
 export class StockLedger {
   identity: { sku: string; region: string } | null;
@@ -195,8 +198,8 @@ export class StockLedger {
 
   insertHold(id: string, qty: number, status: HoldStatus, expiresAt: number, now: number, origin: HoldOrigin = {}): void {
     this.sql.exec(
-      "INSERT INTO holds (id, qty, status, expires_at, created_at, updated_at, token, request_hash, shard, confirmed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-      id, qty, status, expiresAt, now, now, origin.token ?? null, origin.requestHash ?? null, origin.shard ?? null, status === "confirmed" ? now : null,
+      "INSERT INTO holds (id, qty, status, expires_at, created_at, updated_at, token, request_hash, storefront, shard, confirmed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      id, qty, status, expiresAt, now, now, origin.token ?? null, origin.requestHash ?? null, origin.storefront ?? null, origin.shard ?? null, status === "confirmed" ? now : null,
     );
     if (status === "held") this.sql.exec("UPDATE sku_region SET held = held + ?", qty);
     if (SOLD.includes(status)) this.sql.exec("UPDATE sku_region SET confirmed = confirmed + ?", qty);

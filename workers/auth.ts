@@ -38,7 +38,8 @@ export function storefrontKey(): MiddlewareHandler<AppEnv> {
 export function adminToken(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const header = c.req.header("authorization") ?? "";
-    const match = /^Bearer (.+)$/.exec(header);
+    // RFC 7235: the scheme is case-insensitive ("bearer" is as good as "Bearer").
+    const match = /^Bearer +(.+)$/i.exec(header);
     if (!match) throw new Problem("unauthorized", "Send Authorization: Bearer <admin token>");
     if (!c.env.ADMIN_TOKEN || (await matchesOneOf(match[1]!, [c.env.ADMIN_TOKEN])) < 0) {
       throw new Problem("unauthorized", "The admin token is wrong");
@@ -60,12 +61,17 @@ export function knownRegion(): MiddlewareHandler<AppEnv> {
   };
 }
 
-/** Bodies must be JSON: anything else is refused before it is parsed. */
+/** Bodies must be UTF-8 JSON: anything else is refused before it is parsed. */
 export function jsonBody(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const type = c.req.header("content-type") ?? "";
     if (!/^application\/json\b/i.test(type)) {
       throw new Problem("unsupported_media_type", "Set Content-Type: application/json");
+    }
+    // JSON is UTF-8 (RFC 8259); a body declared in another charset would be read wrongly.
+    const charset = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(type)?.[1];
+    if (charset && !/^utf-?8$/i.test(charset)) {
+      throw new Problem("unsupported_media_type", `Send the body as UTF-8 JSON (charset=${charset} is not accepted)`);
     }
     await next();
   };

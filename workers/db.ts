@@ -5,9 +5,10 @@
 import { neonConfig, Pool } from "@neondatabase/serverless";
 import { drizzle } from "drizzle-orm/neon-serverless";
 import type { Env } from "./env";
+import { MissingSetting } from "./problems";
 
 export function connect(env: Pick<Env, "DATABASE_URL" | "PG_BRIDGE" | "PG_POOL_MAX">) {
-  if (!env.DATABASE_URL) throw new Error("DATABASE_URL is not set: run `wrangler secret put DATABASE_URL --env <region>`");
+  if (!env.DATABASE_URL) throw new MissingSetting("DATABASE_URL", "run `wrangler secret put DATABASE_URL --env <region>` (locally: .dev.vars)");
   if (env.PG_BRIDGE) {
     const bridge = env.PG_BRIDGE;
     neonConfig.useSecureWebSocket = false;

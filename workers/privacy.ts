@@ -4,6 +4,7 @@
 // derived per region, so the same shopper has unrelated pseudonyms in different regions.
 import type { Env } from "./env";
 import { hex } from "./auth";
+import { MissingSetting } from "./problems";
 
 const encoder = new TextEncoder();
 const regionKeys = new Map<string, Promise<CryptoKey>>();
@@ -26,7 +27,7 @@ function regionKey(secret: string, region: string): Promise<CryptoKey> {
 
 /** The pseudonym of `userId` in `region`: 32 hex characters, stable for as long as the secret is. */
 export async function pseudonymise(env: Pick<Env, "USER_ID_SECRET">, region: string, userId: string): Promise<string> {
-  if (!env.USER_ID_SECRET) throw new Error("USER_ID_SECRET is not set: wrangler secret put USER_ID_SECRET --env <region> (locally: .dev.vars)");
+  if (!env.USER_ID_SECRET) throw new MissingSetting("USER_ID_SECRET", "wrangler secret put USER_ID_SECRET --env <region> (locally: .dev.vars)");
   const mac = await crypto.subtle.sign("HMAC", await regionKey(env.USER_ID_SECRET, region), encoder.encode(userId));
   return hex(mac).slice(0, 32);
 }

@@ -28,10 +28,21 @@ export const PROBLEMS = {
   database_unavailable: [503, "The system of record (Postgres) cannot be reached; retry shortly"],
   recommendations_unavailable: [503, "The recommendation lists cannot be read right now; retry shortly"],
   try_again: [503, "A stock object did not answer in time; retry with the same Idempotency-Key"],
+  setting_missing: [503, "A setting this deployment needs is not configured"],
   internal_error: [500, "Something went wrong on our side"],
 } as const satisfies Record<string, readonly [number, string]>;
 
 export type ProblemCode = keyof typeof PROBLEMS;
+
+/** A secret or variable the deployment lacks: the operator's to fix, so a 503 that names it. */
+export class MissingSetting extends Error {
+  constructor(
+    readonly setting: string,
+    howToSet: string,
+  ) {
+    super(`${setting} is not set: ${howToSet}`);
+  }
+}
 
 export class Problem extends Error {
   constructor(
@@ -60,6 +71,10 @@ export function problemResponse(c: Context, problem: Problem): Response {
 
 export function onError(err: Error, c: Context): Response {
   if (err instanceof Problem) return problemResponse(c, err);
+  if (err instanceof MissingSetting) {
+    console.error(err.message);
+    return problemResponse(c, new Problem("setting_missing", err.message, { setting: err.setting }));
+  }
   if (err instanceof HTTPException) {
     // Hono's own validators throw these, e.g. for a body that is not JSON.
     if (err.status === 400 && /json/i.test(err.message)) return problemResponse(c, new Problem("malformed_json", err.message));

@@ -28,6 +28,8 @@ export function idempotencyKey(c: Context<AppEnv>): string {
   const key = c.req.header("idempotency-key");
   if (!key) throw new Problem("idempotency_key_required", "Send an Idempotency-Key header, unique per operation; reuse it only to retry");
   if (key.length > 255) throw new Problem("invalid_request", "Idempotency-Key must be at most 255 characters");
+  // Two Idempotency-Key headers arrive joined as "a, b": refuse them rather than guess which one.
+  if (key.includes(",")) throw new Problem("invalid_request", "Send one Idempotency-Key header, without commas");
   return key;
 }
 

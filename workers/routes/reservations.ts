@@ -125,7 +125,7 @@ async function reserve(c: Context<AppEnv>, region: string, digest: string, req: 
   const [line] = req.lines;
   if (req.lines.length === 1) {
     const outcome = await inventoryStub(c.env, region, line!.sku).reserve(line!.sku, region, {
-      digest, requestHash: req.requestHash, qty: line!.qty, ttlSeconds: req.ttlSeconds,
+      digest, requestHash: req.requestHash, qty: line!.qty, ttlSeconds: req.ttlSeconds, ...(req.storefront !== undefined && { storefront: req.storefront }),
     });
     // Split into shards: a coordinator routes the line. Key reused: the coordinator may keep this
     // key's reservation (made while the SKU was split) and answers for it, or refuses it too.
@@ -137,19 +137,21 @@ async function reserve(c: Context<AppEnv>, region: string, digest: string, req: 
 /** Where reservation `id` lives: its SKU object (a single line) or its coordinator (a cart). */
 function keeper(c: Context<AppEnv>, region: string, id: string) {
   const { digest, sku } = parseReservationId(id);
+  // Only the storefront that made a reservation may see or change it.
+  const storefront = c.get("storefrontKeyId");
   if (sku) {
     const stock = inventoryStub(c.env, region, sku);
     return {
-      view: (token: string): Promise<ReservationOutcome> => stock.reservation(id, token),
-      confirm: (token: string): Promise<ReservationOutcome> => stock.confirmReservation(id, token),
-      release: (token: string): Promise<ReservationOutcome> => stock.releaseReservation(id, token),
+      view: (token: string): Promise<ReservationOutcome> => stock.reservation(id, token, storefront),
+      confirm: (token: string): Promise<ReservationOutcome> => stock.confirmReservation(id, token, storefront),
+      release: (token: string): Promise<ReservationOutcome> => stock.releaseReservation(id, token, storefront),
     };
   }
   const cart = coordinator(c, region, digest);
   return {
-    view: (token: string): Promise<ReservationOutcome> => cart.view(digest, token),
-    confirm: (token: string): Promise<ReservationOutcome> => cart.confirm(digest, token),
-    release: (token: string): Promise<ReservationOutcome> => cart.release(digest, token),
+    view: (token: string): Promise<ReservationOutcome> => cart.view(digest, token, storefront),
+    confirm: (token: string): Promise<ReservationOutcome> => cart.confirm(digest, token, storefront),
+    release: (token: string): Promise<ReservationOutcome> => cart.release(digest, token, storefront),
   };
 }
 
@@ -167,6 +169,7 @@ export const reservations = new OpenAPIHono<AppEnv>({ defaultHook: validationHoo
       requestHash: await requestHash(shopper ? { ...body, shopper } : body),
       lines: body.lines,
       ttlSeconds: body.ttlSeconds,
+      storefront: c.get("storefrontKeyId"),
     });
     if (!outcome.ok) {
       if (outcome.code === "insufficient_stock") {

@@ -25,6 +25,8 @@ async function authenticate(c: Context<AppEnv>, body: string) {
     throw new Problem("unknown_warehouse", `Warehouse '${id}' is not configured in this deployment`);
   }
   const webhookId = c.req.header("webhook-id") ?? null;
+  // The id is remembered for 48 h to refuse replays: keep it to a sensible size.
+  if (webhookId && webhookId.length > 255) throw new Problem("invalid_request", "webhook-id must be at most 255 characters; nothing was changed");
   const verified = await verifyWebhook(
     target.secret,
     { id: webhookId, timestamp: c.req.header("webhook-timestamp") ?? null, signature: c.req.header("webhook-signature") ?? null },
