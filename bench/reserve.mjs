@@ -277,12 +277,12 @@ async function main() {
         if (scenario.shards !== undefined) await setShards(instance.url, scenario.sku, scenario.shards);
         if (opts.warmup > 0) {
           const warmSku = scenario.shards !== undefined ? scenario.sku : "BENCH-WARMUP";
-          if (scenario.kind === "reserve" && scenario.shards === undefined) await admin(instance.url, "PUT", warmSku, { warehouse: "bench", onHand: 10_000_000 });
+          if (scenario.kind === "reserve" && scenario.shards === undefined) await admin(instance.url, "PUT", warmSku, { warehouse: "eu-ams", onHand: 10_000_000 });
           await loadgen.run(loadSpec(instance.url, scenario, opts, { sku: warmSku, durationSec: opts.warmup, keyPrefix: `warm-${runId}-${scenario.id}-` }));
         }
         let before = null;
         if (scenario.kind === "reserve") {
-          before = await admin(instance.url, "PUT", scenario.sku, { warehouse: "bench", onHand: scenario.stock, safetyStock: opts["safety-stock"] });
+          before = await admin(instance.url, "PUT", scenario.sku, { warehouse: "eu-ams", onHand: scenario.stock, safetyStock: opts["safety-stock"] });
           // Lends each shard its even share of the stock now there (K itself is unchanged).
           if (scenario.shards !== undefined) before.shardsSet = await setShards(instance.url, scenario.sku, scenario.shards);
         }

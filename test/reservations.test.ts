@@ -16,7 +16,8 @@ import {
 
 async function stocked(onHand: number, safetyStock = 0, region = "eu") {
   const sku = uniqueSku("LIP");
-  const res = await setStock(region, sku, { warehouse: `${region}-ams`, onHand, safetyStock });
+  const warehouse = { eu: "eu-ams", us: "us-nj", apac: "apac-sg" }[region] ?? `${region}-ams`;
+  const res = await setStock(region, sku, { warehouse, onHand, safetyStock });
   expect(res.status).toBe(200);
   return sku;
 }

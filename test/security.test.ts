@@ -136,3 +136,15 @@ describe("a reservation belongs to the storefront that made it", () => {
     });
   }
 });
+
+describe("stock counts only for the region's own warehouses", () => {
+  it("refuses a count for a warehouse that is not configured, or belongs to another region (404), and changes nothing", async () => {
+    const sku = await stocked(10);
+    const ghost = await setStock("eu", sku, { warehouse: "eu-ghost", onHand: 50 });
+    expect(ghost.status).toBe(404);
+    expect(ghost.body).toMatchObject({ code: "unknown_warehouse" });
+    const elsewhere = await setStock("eu", sku, { warehouse: "us-nj", onHand: 50 });
+    expect(elsewhere.status).toBe(404);
+    expect((await stockState("eu", sku)).body).toMatchObject({ onHand: 10, version: 1, warehouses: [expect.objectContaining({ warehouse: "eu-ams" })] });
+  });
+});

@@ -16,6 +16,11 @@ function load(env: Pick<Env, "WAREHOUSES" | "WAREHOUSE_SECRETS">) {
   return cached;
 }
 
+/** The warehouses configured for `region` (their ids), whether or not their secrets are set. */
+export function warehousesOf(env: Pick<Env, "WAREHOUSES" | "WAREHOUSE_SECRETS">, region: string): string[] {
+  return load(env).warehouses.filter((w) => w.region === region).map((w) => w.id);
+}
+
 export function warehouse(env: Pick<Env, "WAREHOUSES" | "WAREHOUSE_SECRETS">, id: string): { config: WarehouseConfig; secret: string } | null {
   const { warehouses, secretById } = load(env);
   const config = warehouses.find((w) => w.id === id);

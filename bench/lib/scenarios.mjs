@@ -8,7 +8,7 @@ import { skuName } from "./workloads.mjs";
 export const REGION = "eu";
 export const STOREFRONT_KEY = "bench-key";
 export const ADMIN_TOKEN = "bench-admin";
-const WAREHOUSE = "bench";
+const WAREHOUSE = "eu-ams"; // configured for eu in wrangler.toml (ours accepts no other)
 const TTL_SECONDS = 300; // the API's default: nothing expires during a run
 
 /** Admin calls against one runner's URL. */

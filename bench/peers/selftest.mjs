@@ -36,7 +36,7 @@ function client(url, run) {
   const sku = (name) => `ST-${run}-${name}`;
   return {
     sku,
-    setStock: (s, onHand, safetyStock = 0) => call("PUT", `/v1/admin/eu/stock/${s}`, { body: { warehouse: "w1", onHand, safetyStock }, headers: { authorization: `Bearer ${ADMIN}` } }),
+    setStock: (s, onHand, safetyStock = 0) => call("PUT", `/v1/admin/eu/stock/${s}`, { body: { warehouse: "eu-ams", onHand, safetyStock }, headers: { authorization: `Bearer ${ADMIN}` } }),
     state: (s) => call("GET", `/v1/admin/eu/stock/${s}`, { headers: { authorization: `Bearer ${ADMIN}` } }),
     reserve: (key, lines, ttlSeconds) =>
       call("POST", "/v1/eu/reservations", { body: { lines, ...(ttlSeconds && { ttlSeconds }) }, headers: { "x-api-key": KEY, "idempotency-key": `${run}-${key}` } }),

@@ -6,6 +6,7 @@ import { adminToken, jsonBody, knownRegion } from "../auth";
 import type { AppEnv, Env } from "../env";
 import { Problem } from "../problems";
 import { forgetSnapshots } from "../snapshot-cache";
+import { warehousesOf } from "../warehouse-config";
 import { validationHook } from "../validation";
 import { AdminHeaders, IdempotencyHeader, inventoryStub, iso, problemContent, requestHash, stockStatus } from "./common";
 
@@ -107,6 +108,11 @@ export const admin = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
     const { region, sku } = c.req.valid("param");
     const body = c.req.valid("json");
     const key = c.req.valid("header")["idempotency-key"];
+    // A count for a warehouse this region does not have would put sales on a ghost warehouse.
+    const configured = warehousesOf(c.env, region);
+    if (!configured.includes(body.warehouse)) {
+      throw new Problem("unknown_warehouse", `Warehouse '${body.warehouse}' is not configured for region ${region} (WAREHOUSES); configured: ${configured.join(", ") || "none"}; nothing was changed`);
+    }
     const result = await inventoryStub(c.env, region, sku).setStock({
       sku,
       region,
