@@ -177,14 +177,7 @@ export class InventoryObject extends DurableObject<Env> {
 
   /** The hold becomes a sale and its warehouse is told (through the outbox), in one transaction. */
   async confirmReservation(id: string, token: string, storefront?: string): Promise<ReservationOutcome> {
-    let changed = false;
-    const outcome = this.ctx.storage.transactionSync((): ReservationOutcome => {
-      const denied = this.checkToken(this.ledger.findHold(id), token, storefront);
-      if (denied) return denied;
-      const now = Date.now();
-      this.ledger.expireDue(now);
-      changed = true;
-      const hold = this.ledger.findHold(id)!;
+    return this.changeReservation(id, token, storefront, (hold, now) => {
       if (hold.confirmed_at !== null) return { ok: true, reservation: this.viewOf(hold) };
       if (hold.status === "expired") return { ok: false, code: "hold_expired", reservation: this.viewOf(hold) };
       if (hold.status !== "held") return { ok: false, code: "reservation_released" };
@@ -193,19 +186,10 @@ export class InventoryObject extends DurableObject<Env> {
       this.ledger.append("hold_confirmed", now, { holdId: id, qty: hold.qty, ...saga });
       return { ok: true, reservation: this.viewOf(hold) };
     });
-    if (changed) await this.afterWrite();
-    return outcome;
   }
 
   async releaseReservation(id: string, token: string, storefront?: string): Promise<ReservationOutcome> {
-    let changed = false;
-    const outcome = this.ctx.storage.transactionSync((): ReservationOutcome => {
-      const denied = this.checkToken(this.ledger.findHold(id), token, storefront);
-      if (denied) return denied;
-      const now = Date.now();
-      this.ledger.expireDue(now);
-      changed = true;
-      const hold = this.ledger.findHold(id)!;
+    return this.changeReservation(id, token, storefront, (hold, now) => {
       if (hold.confirmed_at !== null) return { ok: false, code: "already_confirmed" };
       if (hold.status === "held") {
         this.ledger.setHoldStatus(hold, "released", now);
@@ -213,7 +197,27 @@ export class InventoryObject extends DurableObject<Env> {
       }
       return { ok: true, reservation: this.viewOf(hold) };
     });
-    if (changed) await this.afterWrite();
+  }
+
+  /**
+   * Checks the caller may change single-line reservation `id`, then runs `change` on its hold in
+   * one transaction, after due expiries are recorded (so a lapsed hold reads as expired).
+   */
+  private async changeReservation(
+    id: string, token: string, storefront: string | undefined, change: (hold: HoldRow, now: number) => ReservationOutcome,
+  ): Promise<ReservationOutcome> {
+    let denied = false;
+    const outcome = this.ctx.storage.transactionSync((): ReservationOutcome => {
+      const refusal = this.checkToken(this.ledger.findHold(id), token, storefront);
+      if (refusal) {
+        denied = true;
+        return refusal;
+      }
+      const now = Date.now();
+      this.ledger.expireDue(now);
+      return change(this.ledger.findHold(id)!, now);
+    });
+    if (!denied) await this.afterWrite();
     return outcome;
   }
 

@@ -2,6 +2,7 @@
 import { exports } from "cloudflare:workers";
 import { digest, hex } from "../workers/auth";
 import { requestHash } from "../workers/routes/common";
+import { signWebhook } from "../warehouses/signing";
 
 
 export const STOREFRONT_KEY = "test-storefront-key";
@@ -83,4 +84,18 @@ export function availability(region: string, skus: string[]) {
 export async function reservationIdFor(region: string, key: string, storefrontKey = STOREFRONT_KEY): Promise<string> {
   const scope = hex(await digest(storefrontKey)).slice(0, 16);
   return requestHash(`${region}:${scope}:${key}`);
+}
+
+/** The signing secret the test configuration gives warehouse `id` (vitest.config.ts). */
+export const warehouseSecret = (id: string) => `whsec_${btoa(`test-secret-for-${id}-0001`)}`;
+
+/** Posts a warehouse event the way a warehouse does: signed with its secret, under event id `id`. */
+export async function fromWarehouse(warehouseId: string, body: unknown, id = `evt_${crypto.randomUUID()}`): Promise<Sent> {
+  const timestamp = Math.floor(Date.now() / 1000);
+  const payload = JSON.stringify(body);
+  const signature = await signWebhook(warehouseSecret(warehouseId), id, timestamp, payload);
+  return call("POST", `/v1/warehouses/${warehouseId}/events`, {
+    headers: { "content-type": "application/json", "webhook-id": id, "webhook-timestamp": String(timestamp), "webhook-signature": signature },
+    raw: payload,
+  });
 }

@@ -5,7 +5,7 @@
 // a retired shard brought back by a late answer, and a coordinator that died before it knew its
 // cart. Each test fails on the code before the reservation path v2.
 import { abortAllDurableObjects, createExecutionContext, createMessageBatch, getQueueResult, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import { eq } from "drizzle-orm";
 import { afterAll, describe, expect, inject, it } from "vitest";
 import { inventoryName, type InventoryObject } from "../durable-objects/inventory";
@@ -13,10 +13,9 @@ import { coordinatorName, type ReservationObject } from "../durable-objects/rese
 import { mainStub, preferredShard, shardStub } from "../durable-objects/shard-routing";
 import type { StockShard } from "../durable-objects/stock-shard";
 import { reservationLedger } from "../schema/tables";
-import { signWebhook } from "../warehouses/signing";
 import worker from "../workers/index";
 import {
-  adminHeaders, call, confirm, events, reservationIdFor, reserve, setStock, stockState, uniqueSku,
+  adminHeaders, call, confirm, events, fromWarehouse, reservationIdFor, reserve, setStock, stockState, uniqueSku,
 } from "./client";
 import { database, eventually } from "./db";
 
@@ -66,18 +65,6 @@ async function runCoordinatorAlarmFor(id: string) {
   return runDurableObjectAlarm(coordinatorOf(id));
 }
 
-const secret = (id: string) => `whsec_${btoa(`test-secret-for-${id}-0001`)}`;
-async function fromWarehouse(warehouseId: string, body: unknown) {
-  const id = `evt_${crypto.randomUUID()}`;
-  const timestamp = Math.floor(Date.now() / 1000);
-  const payload = JSON.stringify(body);
-  const res = await exports.default.fetch(`http://edge.test/v1/warehouses/${warehouseId}/events`, {
-    method: "POST",
-    headers: { "content-type": "application/json", "webhook-id": id, "webhook-timestamp": String(timestamp), "webhook-signature": await signWebhook(secret(warehouseId), id, timestamp, payload) },
-    body: payload,
-  });
-  return { status: res.status, body: (await res.json()) as any };
-}
 
 async function deliveriesAt(warehouseId: string): Promise<any[]> {
   return (await (await fetch(`${inject("warehouseUrls")[warehouseId]}/deliveries`)).json()) as any[];

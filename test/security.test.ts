@@ -2,24 +2,10 @@
 // was accepted, misread or answered 500 before, and is now refused or answered clearly, changing
 // nothing it should not.
 import { createExecutionContext } from "cloudflare:test";
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { signWebhook } from "../warehouses/signing";
 import worker from "../workers/index";
-import { adminHeaders, call, events, reserve, setStock, stockState, storefront, uniqueSku } from "./client";
-
-const secret = (id: string) => `whsec_${btoa(`test-secret-for-${id}-0001`)}`;
-
-async function fromWarehouse(warehouseId: string, body: unknown, id = `evt_${crypto.randomUUID()}`) {
-  const timestamp = Math.floor(Date.now() / 1000);
-  const payload = JSON.stringify(body);
-  const res = await exports.default.fetch(`http://edge.test/v1/warehouses/${warehouseId}/events`, {
-    method: "POST",
-    headers: { "content-type": "application/json", "webhook-id": id, "webhook-timestamp": String(timestamp), "webhook-signature": await signWebhook(secret(warehouseId), id, timestamp, payload) },
-    body: payload,
-  });
-  return { status: res.status, body: (await res.json()) as any };
-}
+import { adminHeaders, call, events, fromWarehouse, reserve, setStock, stockState, storefront, uniqueSku } from "./client";
 
 async function stocked(onHand = 10) {
   const sku = uniqueSku("SEC");
