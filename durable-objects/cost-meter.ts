@@ -48,12 +48,9 @@ export function meterStorage(storage: DurableObjectStorage): SqlStorage {
       return (query: string, ...bindings: unknown[]) => {
         const cursor = target.exec(query, ...bindings);
         // Statements that change rows run to completion inside exec; SELECTs are read lazily.
-        if (!/^\s*(SELECT|WITH)\b/i.test(query)) {
-          const rows = cursor.rowsWritten;
-          if (rows > 0 || /^\s*(INSERT|UPDATE|DELETE|CREATE|ALTER)\b/i.test(query)) {
-            costs.rowsWritten += rows;
-            if (rows > 0) wrote();
-          }
+        if (!/^\s*(SELECT|WITH)\b/i.test(query) && cursor.rowsWritten > 0) {
+          costs.rowsWritten += cursor.rowsWritten;
+          wrote();
         }
         return cursor;
       };

@@ -181,9 +181,7 @@ export class InventoryObject extends DurableObject<Env> {
       if (hold.confirmed_at !== null) return { ok: true, reservation: this.viewOf(hold) };
       if (hold.status === "expired") return { ok: false, code: "hold_expired", reservation: this.viewOf(hold) };
       if (hold.status !== "held") return { ok: false, code: "reservation_released" };
-      this.ledger.setHoldStatus(hold, "confirmed", now);
-      const saga = startAllocation(this.ledger, hold, now, this.allocationTimeoutMs());
-      this.ledger.append("hold_confirmed", now, { holdId: id, qty: hold.qty, ...saga });
+      this.sell(hold, now);
       return { ok: true, reservation: this.viewOf(hold) };
     });
   }
@@ -271,9 +269,7 @@ export class InventoryObject extends DurableObject<Env> {
       if (hold?.confirmed_at != null) return { ok: true, version: this.ledger.version() };
       // Only a prepared line can be committed; the coordinator never commits anything else.
       if (!hold || hold.status !== "prepared") return { ok: false, code: hold?.status === "expired" ? "hold_expired" : "hold_not_found" };
-      this.ledger.setHoldStatus(hold, "confirmed", now);
-      const saga = startAllocation(this.ledger, hold, now, this.allocationTimeoutMs());
-      return { ok: true, version: this.ledger.append("hold_confirmed", now, { holdId, qty: hold.qty, ...(hold.shard !== null && { shard: hold.shard }), ...saga }) };
+      return { ok: true, version: this.sell(hold, now) };
     });
     await this.afterWrite();
     return result;
@@ -309,13 +305,22 @@ export class InventoryObject extends DurableObject<Env> {
       if (hold.confirmed_at !== null || hold.status === to) return { ok: true, version: this.ledger.version() };
       if (hold.status === "expired") return { ok: false, code: "hold_expired" };
       if (hold.status !== "held") return { ok: false, code: "hold_released" };
-      this.ledger.setHoldStatus(hold, to, now);
-      if (to === "prepared") return { ok: true, version: this.ledger.append("hold_prepared", now, { holdId, qty: hold.qty }) };
-      const saga = startAllocation(this.ledger, hold, now, this.allocationTimeoutMs());
-      return { ok: true, version: this.ledger.append("hold_confirmed", now, { holdId, qty: hold.qty, ...saga }) };
+      if (to === "confirmed") return { ok: true, version: this.sell(hold, now) };
+      this.ledger.setHoldStatus(hold, "prepared", now);
+      return { ok: true, version: this.ledger.append("hold_prepared", now, { holdId, qty: hold.qty }) };
     });
     await this.afterWrite();
     return result;
+  }
+
+  /**
+   * The hold becomes a sale: its warehouse is chosen, its allocation clock starts, and
+   * `hold_confirmed` puts it in the dispatch outbox. Returns the event's sequence number.
+   */
+  private sell(hold: HoldRow, now: number): number {
+    this.ledger.setHoldStatus(hold, "confirmed", now);
+    const saga = startAllocation(this.ledger, hold, now, this.allocationTimeoutMs());
+    return this.ledger.append("hold_confirmed", now, { holdId: hold.id, qty: hold.qty, ...(hold.shard !== null && { shard: hold.shard }), ...saga });
   }
 
   /**
@@ -573,13 +578,12 @@ export class InventoryObject extends DurableObject<Env> {
   private viewOf(hold: HoldRow): ReservationView {
     const { sku, region } = this.ledger.identity!;
     let status: ReservationView["status"];
-    // (the hold's id is the reservation's: its digest, a dot and this SKU)
     if (hold.confirmed_at !== null) status = "confirmed";
     else if (hold.status === "released") status = "released";
     else if (hold.status === "held" && Date.now() < hold.expires_at) status = "held";
     else status = "expired";
     return {
-      id: hold.id,
+      id: hold.id, // the reservation's id: its digest, a dot and this SKU
       region,
       status,
       lines: [{ sku, qty: hold.qty }],

@@ -46,8 +46,6 @@ export interface ReservationRecord {
   decision?: "commit" | "abort";
   /** How often the alarm has retried the work due on this cart (for backoff). */
   attempts?: number;
-  /** Set when the alarm's work is finished but a line still waits for its commit. */
-  commitPending?: boolean;
   storefront?: string;
 }
 
