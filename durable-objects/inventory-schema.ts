@@ -101,6 +101,15 @@ export const INVENTORY_MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE holds ADD COLUMN storefront TEXT;
   `,
+  // Drop rules (drop-rules.ts): per-shopper limits and the longest hold; the shopper (a key derived
+  // from the edge's pseudonym) on each hold, so the limits are counted where the holds are.
+  `
+  ALTER TABLE sku_region ADD COLUMN max_units_per_shopper INTEGER;
+  ALTER TABLE sku_region ADD COLUMN max_holds_per_shopper INTEGER;
+  ALTER TABLE sku_region ADD COLUMN max_hold_ttl_seconds INTEGER;
+  ALTER TABLE holds ADD COLUMN shopper TEXT;
+  CREATE INDEX holds_by_shopper ON holds (shopper, status) WHERE shopper IS NOT NULL;
+  `,
 ];
 
 export function migrate(sql: SqlStorage, migrations: readonly string[]): void {

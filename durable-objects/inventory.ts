@@ -22,10 +22,11 @@ import {
 } from "./allocation-saga";
 import { Escrow, MAX_SHARDS, shardName, type GrantResult, type ShardConfirmResult } from "./escrow";
 import { meterCalls, meterStorage } from "./cost-meter";
+import { checkShopper, clampExpiry, hasRules, readRules, writeRules, type DropRefusal, type DropRules } from "./drop-rules";
 import { INVENTORY_MIGRATIONS, migrate } from "./inventory-schema";
 import { Outbox } from "./outbox";
 import {
-  randomToken, sameSecret, singleLineId, type CreateOutcome, type ReservationOutcome, type ReservationView,
+  CONFIRM_GRACE_MS, randomToken, sameSecret, singleLineId, type CreateOutcome, type ReservationOutcome, type ReservationView,
 } from "./reservation-contract";
 import { StockLedger, type EventType, type HoldRow, type Snapshot, type StoredEvent, type Totals } from "./stock-ledger";
 
@@ -39,6 +40,7 @@ export interface StockState extends Snapshot {
   nextDeadline: number | null;
   /** Sales an operator must look at (e.g. allocated by a warehouse after we gave the units back). */
   attention: { holdId: string; reason: string; seq: number; at: number }[];
+  dropRules: DropRules;
 }
 
 /** `shards` (when the SKU-region is sharded) and `lentTo` (shards holding lent units) let the
@@ -46,7 +48,8 @@ export interface StockState extends Snapshot {
 export type HoldResult =
   | { ok: true; holdId: string; qty: number; expiresAt: number; version: number; shards?: number }
   | { ok: false; code: "insufficient_stock"; available: number; version: number; shards?: number; lentTo?: number[] }
-  | { ok: false; code: "hold_conflict" | "hold_released" | "hold_expired" | "already_confirmed" | "idempotency_key_reused" };
+  | { ok: false; code: "hold_conflict" | "hold_released" | "hold_expired" | "already_confirmed" | "idempotency_key_reused" }
+  | DropRefusal;
 
 export type ConfirmResult =
   | { ok: true; version: number }
@@ -62,6 +65,8 @@ export interface ReserveRequest {
   ttlSeconds: number;
   /** The storefront making it (a digest of its key): only that storefront may read or change it. */
   storefront?: string;
+  /** Who is making it (a key derived from the shopper's pseudonym), for the drop rules. */
+  shopper?: string;
 }
 
 /** `sharded`: this SKU-region sells from several objects; the caller goes through a coordinator. */
@@ -154,13 +159,17 @@ export class InventoryObject extends DurableObject<Env> {
       const shards = this.ledger.shardCount();
       if (shards > 1) return { ok: false, code: "sharded", shards };
       const now = Date.now();
+      // The drop's rules first: a shopper over their limit is refused whatever the stock.
+      const rules = readRules(this.sql);
+      const breach = checkShopper(this.sql, rules, req.shopper, req.qty, now);
+      if (breach) return { ...breach, sku };
       // Holds past their expiry no longer count (totals(now)); they are recorded by the next write.
       const { available } = this.ledger.totals(now);
       if (available < req.qty) return refused(available);
       this.ledger.expireDue(now);
-      const expiresAt = now + req.ttlSeconds * 1000;
+      const expiresAt = clampExpiry(rules, now, now + req.ttlSeconds * 1000);
       const token = randomToken();
-      this.ledger.insertHold(id, req.qty, "held", expiresAt, now, { token, requestHash: req.requestHash, storefront: req.storefront });
+      this.ledger.insertHold(id, req.qty, "held", expiresAt, now, { token, requestHash: req.requestHash, storefront: req.storefront, shopper: req.shopper });
       this.ledger.append("hold_placed", now, { holdId: id, qty: req.qty, expiresAt });
       placed = true;
       return { ok: true, reservation: this.viewOf(this.ledger.findHold(id)!), token };
@@ -221,7 +230,9 @@ export class InventoryObject extends DurableObject<Env> {
 
   // ------------------------------------------------------------------ cart lines (from a coordinator)
 
-  async hold(sku: string, region: string, holdId: string, qty: number, expiresAt: number): Promise<HoldResult> {
+  /** `shopper`: who makes the cart (for the drop rules); the answer's expiresAt may be shorter. */
+  async hold(sku: string, region: string, holdId: string, qty: number, requestedExpiry: number, shopper?: string): Promise<HoldResult> {
+    let expiresAt = requestedExpiry;
     const result = this.ctx.storage.transactionSync((): HoldResult => {
       const now = Date.now();
       // A SKU never stocked here is simply unavailable; holding it must not create the SKU-region.
@@ -232,6 +243,10 @@ export class InventoryObject extends DurableObject<Env> {
       // The same Idempotency-Key made a single-line reservation of this SKU: not this cart's hold.
       if (this.ledger.findHold(singleLineId(holdId, sku))) return { ok: false, code: "idempotency_key_reused" };
       if (existing) return this.replayHold(existing);
+      const rules = readRules(this.sql);
+      const breach = checkShopper(this.sql, rules, shopper, qty, now);
+      if (breach) return breach;
+      expiresAt = clampExpiry(rules, now, requestedExpiry, CONFIRM_GRACE_MS);
       const totals = this.ledger.totals(now);
       const shards = this.ledger.shardCount();
       const routing = shards > 1 ? { shards } : {};
@@ -239,7 +254,7 @@ export class InventoryObject extends DurableObject<Env> {
         const lentTo = totals.granted ? { lentTo: this.escrow.lentTo() } : {};
         return { ok: false, code: "insufficient_stock", available: totals.available, version: this.ledger.version(), ...routing, ...lentTo };
       }
-      this.ledger.insertHold(holdId, qty, "held", expiresAt, now);
+      this.ledger.insertHold(holdId, qty, "held", expiresAt, now, { shopper });
       const version = this.ledger.append("hold_placed", now, { holdId, qty, expiresAt });
       return { ok: true, holdId, qty, expiresAt, version, ...routing };
     });
@@ -406,6 +421,23 @@ export class InventoryObject extends DurableObject<Env> {
     await this.afterWrite();
   }
 
+  /**
+   * Sets the drop rules (null: no such rule). Refused while the SKU-region is split into shards.
+   * Holds already placed stay as they are; the rules apply to every hold placed from now on.
+   */
+  async setDropRules(sku: string, region: string, rules: DropRules): Promise<{ ok: true; rules: DropRules; version: number } | { ok: false; code: "sharded"; shards: number }> {
+    const result = this.ctx.storage.transactionSync(() => {
+      this.ledger.claimIdentity(sku, region);
+      const shards = this.ledger.shardCount();
+      if (shards > 1 && hasRules(rules)) return { ok: false as const, code: "sharded" as const, shards };
+      writeRules(this.sql, rules);
+      const version = this.ledger.append("drop_rules_set", Date.now(), { ...rules });
+      return { ok: true as const, rules, version };
+    });
+    await this.afterWrite();
+    return result;
+  }
+
   // ------------------------------------------------------------------ stock shards (escrow.ts)
 
   /** Splits the SKU-region into `k` sellers (1 = this object alone). See applyShardCount. */
@@ -413,6 +445,12 @@ export class InventoryObject extends DurableObject<Env> {
     if (!Number.isInteger(k) || k < 1 || k > MAX_SHARDS) throw new RangeError(`shards must be 1..${MAX_SHARDS}, got ${k}`);
     const result = this.ctx.storage.transactionSync(() => {
       this.ledger.claimIdentity(sku, region);
+      // Shards would each count only their own holds against the drop rules: a SKU-region with
+      // rules stays one object (the admin route refuses; an overload does not split it).
+      if (k > 1 && hasRules(readRules(this.sql))) {
+        const previous = this.ledger.shardCount();
+        return { shards: previous, previous, changed: false };
+      }
       this.ledger.expireDue(Date.now());
       return this.escrow.setShards(k, Date.now(), cause, ifCurrent);
     });
@@ -493,7 +531,7 @@ export class InventoryObject extends DurableObject<Env> {
       .exec<{ hold_id: string; reason: string; seq: number; at: number }>("SELECT hold_id, reason, seq, at FROM attention ORDER BY seq")
       .toArray()
       .map((a) => ({ holdId: a.hold_id, reason: a.reason, seq: a.seq, at: a.at }));
-    return { ...snapshot, warehouses, activeHolds, nextDeadline: this.nextDeadline(), attention };
+    return { ...snapshot, warehouses, activeHolds, nextDeadline: this.nextDeadline(), attention, dropRules: readRules(this.sql) };
   }
 
   /** Whether this object has a hold (or its tombstone) under `holdId`, and in what status. */
@@ -663,7 +701,7 @@ export class InventoryObject extends DurableObject<Env> {
 meterCalls(InventoryObject, [
   "reserve", "reservation", "confirmReservation", "releaseReservation",
   "hold", "confirm", "prepare", "commit", "release", "revertConfirmation",
-  "setStock", "warehouseEvent", "markDispatched", "dispatchFailed",
+  "setStock", "setDropRules", "warehouseEvent", "markDispatched", "dispatchFailed",
   "setShards", "grantQuota", "returnQuota", "confirmFromShard", "quotaGrants",
   "snapshot", "state", "sale", "holdStatus", "resend", "recordedState", "events", "alarm",
 ]);

@@ -171,7 +171,41 @@ export const ShardsConfig = z
   })
   .openapi("ShardsConfig");
 
+const perShopper = (what: string) =>
+  z
+    .number()
+    .int(`${what} must be a whole number`)
+    .min(1, `${what} must be at least 1 (null: no limit)`)
+    .max(LIMITS.maxQtyPerLine * LIMITS.maxLines, `${what} must be at most ${LIMITS.maxQtyPerLine * LIMITS.maxLines}`)
+    .nullable();
+
+export const DropRules = z
+  .strictObject({
+    maxUnitsPerShopper: perShopper("maxUnitsPerShopper").default(null).openapi({
+      description: "Units one shopper may hold or have bought (held, being confirmed, confirmed, shipped) at a time; null: no limit. A reservation without shopper.id is refused (422 shopper_required)",
+      example: 2,
+    }),
+    maxHoldsPerShopper: perShopper("maxHoldsPerShopper").default(null).openapi({
+      description: "Open holds (carts) one shopper may have on this SKU at a time; null: no limit",
+      example: 1,
+    }),
+    maxHoldTtlSeconds: z
+      .number()
+      .int("maxHoldTtlSeconds must be a whole number")
+      .min(LIMITS.minTtlSeconds, `maxHoldTtlSeconds must be at least ${LIMITS.minTtlSeconds}`)
+      .max(LIMITS.maxTtlSeconds, `maxHoldTtlSeconds must be at most ${LIMITS.maxTtlSeconds}`)
+      .nullable()
+      .default(null)
+      .openapi({ description: "The longest a hold on this SKU lasts; longer ttlSeconds are shortened (expiresAt in the answer says when it ends); null: no limit", example: 300 }),
+  })
+  .openapi("DropRules");
+
+export const DropRulesConfig = z
+  .object({ sku: z.string(), region: z.string(), dropRules: DropRules, version: z.number().int() })
+  .openapi("DropRulesConfig");
+
 export const StockState = StockSnapshot.extend({
+  dropRules: DropRules,
   warehouses: z.array(z.object({ warehouse: z.string(), onHand: z.number().int(), updatedAt: z.string() })),
   activeHolds: z.number().int(),
   nextDeadline: z.string().nullable(),

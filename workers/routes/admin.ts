@@ -1,7 +1,8 @@
 import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
-import { EventsPage, EventsQuery, ResendBody, SetShardsBody, SetStockBody, ShardsConfig, StockParams, StockSnapshot, StockState } from "../../schema/contracts";
+import { DropRules, DropRulesConfig, EventsPage, EventsQuery, ResendBody, SetShardsBody, SetStockBody, ShardsConfig, StockParams, StockSnapshot, StockState } from "../../schema/contracts";
 import type { Snapshot, StoredEvent } from "../../durable-objects/inventory";
 import { applyShardCount, shardStub } from "../../durable-objects/shard-routing";
+import { hasRules } from "../../durable-objects/drop-rules";
 import { adminToken, jsonBody, knownRegion } from "../auth";
 import type { AppEnv, Env } from "../env";
 import { Problem } from "../problems";
@@ -84,6 +85,28 @@ const setShards = createRoute({
   responses: {
     200: { description: "The shard count now in force", content: { "application/json": { schema: ShardsConfig } } },
     400: problemContent("count is not 1..16"),
+    409: problemContent("drop_rules_active: the SKU-region has drop rules, which count per object; remove them first"),
+  },
+});
+
+const setDropRules = createRoute({
+  method: "put",
+  path: "/v1/admin/{region}/stock/{sku}/drop-rules",
+  tags: ["admin"],
+  summary: "Set a SKU-region's drop rules: units and open holds per shopper, longest hold",
+  description:
+    "The SKU-region's object checks them in the transaction that places each hold, so parallel carts of one shopper cannot beat them. " +
+    "A field left out or null means no such rule; holds placed before stay as they are. A SKU-region with rules is sold by one object (no stock shards).",
+  middleware: [adminToken(), knownRegion(), jsonBody()] as const,
+  request: {
+    params: StockParams,
+    headers: AdminHeaders,
+    body: { content: { "application/json": { schema: DropRules } }, required: true },
+  },
+  responses: {
+    200: { description: "The rules now in force", content: { "application/json": { schema: DropRulesConfig } } },
+    400: problemContent("A rule is not a whole number in range"),
+    409: problemContent("sharded: the SKU-region is split into stock shards; join them first (PUT .../shards {\"count\": 1})"),
   },
 });
 
@@ -148,6 +171,7 @@ export const admin = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
         ...snapshotBody(s, c.env),
         warehouses: s.warehouses.map((w) => ({ warehouse: w.warehouse, onHand: w.onHand, updatedAt: iso(w.updatedAt) })),
         activeHolds: s.activeHolds,
+        dropRules: s.dropRules,
         nextDeadline: s.nextDeadline === null ? null : iso(s.nextDeadline),
         attention: s.attention.map((a) => ({ holdId: a.holdId, reason: a.reason, seq: a.seq, at: iso(a.at) })),
         ...(shardStates && { shardStates }),
@@ -155,9 +179,24 @@ export const admin = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
       200,
     );
   })
+  .openapi(setDropRules, async (c) => {
+    const { region, sku } = c.req.valid("param");
+    const rules = c.req.valid("json");
+    const result = await inventoryStub(c.env, region, sku).setDropRules(sku, region, rules);
+    if (!result.ok) {
+      throw new Problem("sharded", `${region}:${sku} sells from ${result.shards} objects, and drop rules count per object; join them first with PUT /v1/admin/${region}/stock/${sku}/shards {"count": 1}. Nothing was changed`);
+    }
+    return c.json({ sku, region, dropRules: result.rules, version: result.version }, 200);
+  })
   .openapi(setShards, async (c) => {
     const { region, sku } = c.req.valid("param");
     const { count } = c.req.valid("json");
+    if (count > 1) {
+      const { dropRules } = await inventoryStub(c.env, region, sku).state(sku, region);
+      if (hasRules(dropRules)) {
+        throw new Problem("drop_rules_active", `${region}:${sku} has drop rules, which its one object enforces; remove them (PUT .../drop-rules {}) before splitting it. Nothing was changed`);
+      }
+    }
     const result = await applyShardCount(c.env, region, sku, count);
     return c.json({ sku, region, ...result }, 200);
   })

@@ -40,9 +40,10 @@ const createReservation = createRoute({
     400: problemContent("Invalid body or missing Idempotency-Key"),
     409: problemContent(
       "insufficient_stock: `lines` lists each short line with what is available; reservation_abandoned: an earlier attempt " +
-        "with this key was given up, make a new reservation with a new Idempotency-Key",
+        "with this key was given up, make a new reservation with a new Idempotency-Key; shopper_limit: a drop rule of `sku` " +
+        "(`rule`: max_units_per_shopper or max_holds_per_shopper) allows `limit` and the shopper has `current`",
     ),
-    422: problemContent("The Idempotency-Key was used with a different body"),
+    422: problemContent("idempotency_key_reused: the Idempotency-Key was used with a different body; shopper_required: `sku` is limited per shopper, send shopper.id"),
     503: problemContent("A stock object did not answer; retry with the same Idempotency-Key"),
   },
 });
@@ -125,7 +126,9 @@ async function reserve(c: Context<AppEnv>, region: string, digest: string, req: 
   const [line] = req.lines;
   if (req.lines.length === 1) {
     const outcome = await inventoryStub(c.env, region, line!.sku).reserve(line!.sku, region, {
-      digest, requestHash: req.requestHash, qty: line!.qty, ttlSeconds: req.ttlSeconds, ...(req.storefront !== undefined && { storefront: req.storefront }),
+      digest, requestHash: req.requestHash, qty: line!.qty, ttlSeconds: req.ttlSeconds,
+      ...(req.storefront !== undefined && { storefront: req.storefront }),
+      ...(req.shopper !== undefined && { shopper: req.shopper }),
     });
     // Split into shards: a coordinator routes the line. Key reused: the coordinator may keep this
     // key's reservation (made while the SKU was split) and answers for it, or refuses it too.
@@ -170,10 +173,21 @@ export const reservations = new OpenAPIHono<AppEnv>({ defaultHook: validationHoo
       lines: body.lines,
       ttlSeconds: body.ttlSeconds,
       storefront: c.get("storefrontKeyId"),
+      // The drop rules count per shopper with a key of its own, not the pseudonym itself.
+      ...(shopper && { shopper: (await requestHash(`drop-rules:${shopper.shopper}`)).slice(0, 32) }),
     });
     if (!outcome.ok) {
       if (outcome.code === "insufficient_stock") {
         throw new Problem("insufficient_stock", "Some lines cannot be held; nothing was held", { lines: outcome.lines });
+      }
+      if (outcome.code === "shopper_limit") {
+        const what = outcome.rule === "max_units_per_shopper" ? `${outcome.limit} units` : `${outcome.limit} open holds`;
+        throw new Problem("shopper_limit", `This drop allows ${what} of ${outcome.sku} per shopper; this shopper has ${outcome.current}. Nothing was held`, {
+          sku: outcome.sku, rule: outcome.rule, limit: outcome.limit, current: outcome.current,
+        });
+      }
+      if (outcome.code === "shopper_required") {
+        throw new Problem("shopper_required", `${outcome.sku} is limited per shopper: send shopper.id with the reservation. Nothing was held`, { sku: outcome.sku });
       }
       if (outcome.code === "reservation_abandoned") {
         throw new Problem("reservation_abandoned", "An earlier attempt with this key was given up and its units released; make a new reservation with a new Idempotency-Key");
