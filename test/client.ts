@@ -15,8 +15,11 @@ export interface Sent {
   headers: Headers;
 }
 
+/** A client address of its own per call (as if each came from another shopper), unless a test sets one. */
+const someAddress = () => `2001:db8::${crypto.randomUUID().slice(0, 4)}:${crypto.randomUUID().slice(0, 4)}`;
+
 export async function call(method: string, path: string, init: { headers?: Record<string, string>; body?: unknown; raw?: string } = {}): Promise<Sent> {
-  const headers: Record<string, string> = { ...init.headers };
+  const headers: Record<string, string> = { "cf-connecting-ip": someAddress(), ...init.headers };
   let body: string | undefined = init.raw;
   if (init.body !== undefined) {
     body = JSON.stringify(init.body);

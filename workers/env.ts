@@ -43,6 +43,11 @@ export interface Env {
   STOREFRONT_KEYS: string;
   /** Secret: bearer token for admin routes. */
   ADMIN_TOKEN: string;
+  /** Rate limits (workers/rate-limits.ts, wrangler.toml [[ratelimits]]); an unbound one does not limit. */
+  STOREFRONT_LIMITER?: RateLimit;
+  CLIENT_LIMITER?: RateLimit;
+  RESERVE_LIMITER?: RateLimit;
+  AUTH_LIMITER?: RateLimit;
 }
 
 export type AppEnv = { Bindings: Env; Variables: { region: string; storefrontKeyId: string } };

@@ -27,6 +27,7 @@ export const PROBLEMS = {
   hold_expired: [410, "The hold expired before it was confirmed"],
   payload_too_large: [413, "The body is too large"],
   unsupported_media_type: [415, "Send the body as application/json"],
+  rate_limited: [429, "Too many requests"],
   idempotency_key_reused: [422, "This Idempotency-Key was used with a different request"],
   shopper_required: [422, "This SKU is limited per shopper: the reservation needs a shopper id"],
   database_unavailable: [503, "The system of record (Postgres) cannot be reached; retry shortly"],
@@ -70,6 +71,7 @@ export function problemResponse(c: Context, problem: Problem): Response {
   };
   const headers: Record<string, string> = { "content-type": "application/problem+json" };
   if (problem.code === "try_again") headers["retry-after"] = "1";
+  if (problem.code === "rate_limited") headers["retry-after"] = String(problem.extra.retryAfter ?? 10);
   return c.body(JSON.stringify(body), status as ContentfulStatusCode, headers);
 }
 

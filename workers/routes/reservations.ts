@@ -14,6 +14,7 @@ import {
 import { jsonBody, knownRegion, storefrontKey } from "../auth";
 import type { AppEnv } from "../env";
 import { pseudonymise } from "../privacy";
+import { reservationRate } from "../rate-limits";
 import { Problem } from "../problems";
 import { forgetSnapshots } from "../snapshot-cache";
 import { validationHook } from "../validation";
@@ -29,7 +30,7 @@ const createReservation = createRoute({
   path: "/v1/{region}/reservations",
   tags: ["storefront"],
   summary: "Hold units of every line for a while (all or nothing)",
-  middleware: [storefrontKey(), knownRegion(), jsonBody()] as const,
+  middleware: [storefrontKey(), knownRegion(), reservationRate(), jsonBody()] as const,
   request: {
     params: RegionParams,
     headers: z.object({ "x-api-key": z.string(), "idempotency-key": IdempotencyHeader.optional() }),
@@ -44,6 +45,7 @@ const createReservation = createRoute({
         "(`rule`: max_units_per_shopper or max_holds_per_shopper) allows `limit` and the shopper has `current`",
     ),
     422: problemContent("idempotency_key_reused: the Idempotency-Key was used with a different body; shopper_required: `sku` is limited per shopper, send shopper.id"),
+    429: problemContent("rate_limited: too many reservations from this client address (or requests with this key); wait Retry-After seconds"),
     503: problemContent("A stock object did not answer; retry with the same Idempotency-Key"),
   },
 });
