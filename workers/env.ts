@@ -43,6 +43,8 @@ export interface Env {
   STOREFRONT_KEYS: string;
   /** Secret: bearer token for admin routes. */
   ADMIN_TOKEN: string;
+  /** Calls one isolate lets wait on one object before it sheds load with 503 (default 200). */
+  MAX_WAITING_PER_OBJECT?: string;
   /** Rate limits (workers/rate-limits.ts, wrangler.toml [[ratelimits]]); an unbound one does not limit. */
   STOREFRONT_LIMITER?: RateLimit;
   CLIENT_LIMITER?: RateLimit;

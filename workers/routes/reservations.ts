@@ -15,6 +15,8 @@ import { jsonBody, knownRegion, storefrontKey } from "../auth";
 import type { AppEnv } from "../env";
 import { pseudonymise } from "../privacy";
 import { reservationRate } from "../rate-limits";
+import { maxWaiting, shed } from "../load-shed";
+import { inventoryName, type ReserveOutcome } from "../../durable-objects/inventory";
 import { Problem } from "../problems";
 import { forgetSnapshots } from "../snapshot-cache";
 import { validationHook } from "../validation";
@@ -126,17 +128,18 @@ function coordinator(c: Context<AppEnv>, region: string, id: string) {
  */
 async function reserve(c: Context<AppEnv>, region: string, digest: string, req: CreateRequest): Promise<CreateOutcome> {
   const [line] = req.lines;
+  const limit = maxWaiting(c.env);
   if (req.lines.length === 1) {
-    const outcome = await inventoryStub(c.env, region, line!.sku).reserve(line!.sku, region, {
+    const outcome = await shed(inventoryName(region, line!.sku), limit, async (): Promise<ReserveOutcome> => inventoryStub(c.env, region, line!.sku).reserve(line!.sku, region, {
       digest, requestHash: req.requestHash, qty: line!.qty, ttlSeconds: req.ttlSeconds,
       ...(req.storefront !== undefined && { storefront: req.storefront }),
       ...(req.shopper !== undefined && { shopper: req.shopper }),
-    });
+    }));
     // Split into shards: a coordinator routes the line. Key reused: the coordinator may keep this
     // key's reservation (made while the SKU was split) and answers for it, or refuses it too.
     if (outcome.ok || (outcome.code !== "sharded" && outcome.code !== "idempotency_key_reused")) return outcome;
   }
-  return coordinator(c, region, digest).create(digest, req);
+  return shed(coordinatorName(region, digest), limit, async (): Promise<CreateOutcome> => coordinator(c, region, digest).create(digest, req));
 }
 
 /** Where reservation `id` lives: its SKU object (a single line) or its coordinator (a cart). */
