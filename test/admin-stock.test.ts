@@ -102,6 +102,7 @@ describe("the API description", () => {
       "/v1/admin/{region}/recommendations/builds",
       "/v1/admin/{region}/reconcile",
       "/v1/admin/{region}/stock/{sku}",
+      "/v1/admin/{region}/stock/{sku}/drop-rules",
       "/v1/admin/{region}/stock/{sku}/events",
       "/v1/admin/{region}/stock/{sku}/resend",
       "/v1/admin/{region}/stock/{sku}/shards",

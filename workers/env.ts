@@ -43,7 +43,11 @@ export interface Env {
   STOREFRONT_KEYS: string;
   /** Secret: bearer token for admin routes. */
   ADMIN_TOKEN: string;
-  /** Calls one isolate lets wait on one object before it sheds load with 503 (default 200). */
+  /** Archive of compacted event logs (log-compaction.ts); unbound: nothing is ever dropped. */
+  ARCHIVE?: R2Bucket;
+  /** Events stay in their object at least this many days after Postgres has them (default 30). */
+  EVENT_RETENTION_DAYS?: string;
+  /** Calls one isolate lets wait on one object before it sheds load with 503 (default 1000). */
   MAX_WAITING_PER_OBJECT?: string;
   /** Rate limits (workers/rate-limits.ts, wrangler.toml [[ratelimits]]); an unbound one does not limit. */
   STOREFRONT_LIMITER?: RateLimit;

@@ -7,7 +7,7 @@
 import { Problem } from "./problems";
 
 /** Calls one isolate lets wait on one object at a time (MAX_WAITING_PER_OBJECT overrides it). */
-export const DEFAULT_MAX_WAITING = 200;
+export const DEFAULT_MAX_WAITING = 1_000;
 
 const waiting = new Map<string, number>();
 
