@@ -24,6 +24,9 @@ import { Escrow, MAX_SHARDS, shardName, type GrantResult, type ShardConfirmResul
 import { meterCalls, meterStorage } from "./cost-meter";
 import { checkShopper, clampExpiry, hasRules, readRules, writeRules, type DropRefusal, type DropRules } from "./drop-rules";
 import { INVENTORY_MIGRATIONS, migrate } from "./inventory-schema";
+import {
+  archiveChunk, CHUNK_EVENTS, CHUNKS_PER_RUN, EMPTY_AGGREGATE, foldLog, retentionMs, type LogAggregate,
+} from "./log-compaction";
 import { Outbox } from "./outbox";
 import {
   CONFIRM_GRACE_MS, randomToken, sameSecret, singleLineId, type CreateOutcome, type ReservationOutcome, type ReservationView,
@@ -97,9 +100,28 @@ export const OUTBOX_RETRY_MS = 5_000;
  */
 export const OUTBOX_SAFETY_MS = 30_000;
 export const DEFAULT_ALLOCATION_TIMEOUT_SECONDS = 900;
+/** A compaction whose archive write failed is tried again this much later. */
+const COMPACTION_RETRY_MS = 5 * 60_000;
 const IDEMPOTENCY_RETENTION_MS = 48 * 3600_000; // the API promises at least 24 h
 const TERMINAL_HOLD_RETENTION_MS = 8 * 24 * 3600_000; // outlives the reservation records (7 days)
 const TERMINAL = "('released', 'expired', 'reverted', 'shipped')";
+
+/** What one compaction run did (see log-compaction.ts). */
+export interface CompactionResult {
+  archived: number;
+  chunks: string[];
+  archivedThrough: number;
+  /** Why it stopped before the retention window's end, if it did. */
+  stopped?: string;
+}
+
+/** A page of the event log as this object still holds it, and where older events went. */
+export interface EventLogPage {
+  events: StoredEvent[];
+  /** Events 1..archivedThrough were archived to R2 and dropped here (0: none). */
+  archivedThrough: number;
+  snapshot: LogAggregate | null;
+}
 
 export function inventoryName(region: string, sku: string): string {
   return `${region}:${sku}`;
@@ -112,6 +134,9 @@ export class InventoryObject extends DurableObject<Env> {
   private outbox: Outbox;
   private sendPosition = { sent: 0 };
   private alarmAt: number | null = null;
+  private compacting: Promise<CompactionResult> | null = null;
+  /** After a compaction that could not archive, the next try waits until then. */
+  private compactionRetryAt = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -567,6 +592,13 @@ export class InventoryObject extends DurableObject<Env> {
     warehouses: { warehouse: string; onHand: number }[];
     firstUnprojectedAt: number | null;
   }> {
+    // The caller read the projection at `projectedVersion`: events up to it are in Postgres, which
+    // is what log compaction waits for.
+    if (this.ledger.identity && projectedVersion > 0) {
+      this.sql.exec("UPDATE sku_region SET projected_seq = ? WHERE projected_seq < ?", projectedVersion, projectedVersion);
+      const due = this.compactionDue();
+      if (due !== null) await this.scheduleAlarm(due);
+    }
     const last = this.sql.exec<{ seq: number; payload: string }>("SELECT seq, payload FROM events ORDER BY seq DESC LIMIT 1").toArray()[0];
     const next = this.sql.exec<{ at: number }>("SELECT at FROM events WHERE seq = ?", projectedVersion + 1).toArray()[0];
     const warehouses = this.sql
@@ -581,6 +613,23 @@ export class InventoryObject extends DurableObject<Env> {
     };
   }
 
+  /** The log from `after` on, as far as it is still held here, and where the older part went. */
+  async eventLog(after: number, limit: number): Promise<EventLogPage> {
+    const archivedThrough = this.sql.exec<{ a: number | null }>("SELECT max(archived_seq) AS a FROM sku_region").one().a ?? 0;
+    const snapshot = this.sql.exec<{ state: string }>("SELECT state FROM log_snapshot").toArray()[0];
+    return { events: await this.events(Math.max(after, archivedThrough), limit), archivedThrough, snapshot: snapshot ? (JSON.parse(snapshot.state) as LogAggregate) : null };
+  }
+
+  /**
+   * Archives and drops events older than `retention` (default EVENT_RETENTION_DAYS) that Postgres
+   * and the outbox are past, in chunks, keeping the last event. Runs from the alarm; operators and
+   * tests may run it now. Without an ARCHIVE bucket nothing is dropped.
+   */
+  async compact(retention = retentionMs(this.env), chunkEvents = CHUNK_EVENTS): Promise<CompactionResult> {
+    this.compacting ??= this.compactChunks(retention, chunkEvents).finally(() => (this.compacting = null));
+    return this.compacting;
+  }
+
   async events(after: number, limit: number): Promise<StoredEvent[]> {
     return this.sql
       .exec<{ seq: number; type: EventType; at: number; payload: string }>("SELECT seq, type, at, payload FROM events WHERE seq > ? ORDER BY seq LIMIT ?", after, limit)
@@ -589,6 +638,63 @@ export class InventoryObject extends DurableObject<Env> {
   }
 
   // ------------------------------------------------------------------ alarm
+
+  private async compactChunks(retention: number, chunkEvents: number): Promise<CompactionResult> {
+    const archived = () => this.sql.exec<{ a: number | null }>("SELECT max(archived_seq) AS a FROM sku_region").one().a ?? 0;
+    const result: CompactionResult = { archived: 0, chunks: [], archivedThrough: archived() };
+    const id = this.ledger.identity;
+    if (!id) return result;
+    if (!this.env.ARCHIVE) return { ...result, stopped: "no ARCHIVE bucket is bound: events are kept" };
+    for (let run = 0; run < CHUNKS_PER_RUN; run++) {
+      const from = archived();
+      const limit = this.compactableThrough();
+      const cutoff = Date.now() - retention;
+      const candidates = await this.events(from, Math.min(chunkEvents, Math.max(0, limit - from)));
+      const old = candidates.findIndex((e) => e.at > cutoff);
+      const chunk = old < 0 ? candidates : candidates.slice(0, old);
+      if (chunk.length === 0) break;
+      const written = await archiveChunk(this.env.ARCHIVE, id.region, id.sku, chunk);
+      if (!written.ok) {
+        console.error(`${id.region}:${id.sku}: ${written.reason}`);
+        this.compactionRetryAt = Date.now() + COMPACTION_RETRY_MS;
+        return { ...result, stopped: written.reason };
+      }
+      this.ctx.storage.transactionSync(() => {
+        // The chunk is in the archive and in Postgres: keep its aggregate, drop its events.
+        const previous = this.sql.exec<{ state: string }>("SELECT state FROM log_snapshot").toArray()[0];
+        const aggregate = foldLog(previous ? (JSON.parse(previous.state) as LogAggregate) : EMPTY_AGGREGATE, chunk);
+        const to = chunk.at(-1)!.seq;
+        this.sql.exec(
+          "INSERT INTO log_snapshot (id, seq, at, state, archive_key) VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, at = excluded.at, state = excluded.state, archive_key = excluded.archive_key",
+          to, aggregate.at, JSON.stringify(aggregate), written.key,
+        );
+        this.sql.exec("DELETE FROM events WHERE seq <= ?", to);
+        this.sql.exec("UPDATE sku_region SET archived_seq = ?", to);
+      });
+      result.archived += chunk.length;
+      result.chunks.push(written.key);
+      result.archivedThrough = chunk.at(-1)!.seq;
+      if (old >= 0) break; // the rest is younger than the retention window
+    }
+    return result;
+  }
+
+  /** The last event that may leave: in Postgres, sent, and not the newest (it carries the version). */
+  private compactableThrough(): number {
+    const row = this.sql
+      .exec<{ projected: number; sent: number; version: number }>("SELECT projected_seq AS projected, sent_seq AS sent, version FROM sku_region")
+      .toArray()[0];
+    if (!row) return 0;
+    return Math.min(row.projected, Math.max(row.sent, this.sendPosition.sent), row.version - 1);
+  }
+
+  /** When the oldest event that may leave is past the retention window (null: none may, or no archive). */
+  private compactionDue(): number | null {
+    if (!this.env.ARCHIVE) return null;
+    const limit = this.compactableThrough();
+    const next = this.sql.exec<{ at: number }>("SELECT at FROM events WHERE seq = (SELECT archived_seq + 1 FROM sku_region) AND seq <= ?", limit).toArray()[0];
+    return next ? Math.max(next.at + retentionMs(this.env), this.compactionRetryAt) : null;
+  }
 
   override async alarm(): Promise<void> {
     this.alarmAt = null;
@@ -606,6 +712,8 @@ export class InventoryObject extends DurableObject<Env> {
     // An idle object stores how far it sent now (a busy one does so with its next write).
     this.outbox.persistPosition();
     this.reclaimIfOverLent();
+    const compactAt = this.compactionDue();
+    if (compactAt !== null && compactAt <= Date.now()) await this.compact();
     const next = this.nextDeadline();
     if (next !== null) await this.scheduleAlarm(next);
   }
@@ -671,6 +779,7 @@ export class InventoryObject extends DurableObject<Env> {
       .one();
     const candidates = [
       this.outbox.hasUnsent() ? Date.now() + OUTBOX_RETRY_MS : null,
+      this.compactionDue(),
       row.hold,
       row.allocation,
       row.idem === null ? null : row.idem + IDEMPOTENCY_RETENTION_MS,
@@ -703,5 +812,5 @@ meterCalls(InventoryObject, [
   "hold", "confirm", "prepare", "commit", "release", "revertConfirmation",
   "setStock", "setDropRules", "warehouseEvent", "markDispatched", "dispatchFailed",
   "setShards", "grantQuota", "returnQuota", "confirmFromShard", "quotaGrants",
-  "snapshot", "state", "sale", "holdStatus", "resend", "recordedState", "events", "alarm",
+  "snapshot", "state", "sale", "holdStatus", "resend", "recordedState", "events", "eventLog", "compact", "alarm",
 ]);

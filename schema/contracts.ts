@@ -242,8 +242,55 @@ export const EventsQuery = z.object({
 });
 
 export const EventsPage = z
-  .object({ sku: z.string(), region: z.string(), events: z.array(InventoryEvent), nextAfter: z.number().int().nullable() })
+  .object({
+    sku: z.string(),
+    region: z.string(),
+    events: z.array(InventoryEvent),
+    nextAfter: z.number().int().nullable(),
+    archivedThrough: z.number().int().openapi({
+      description: "Events 1..archivedThrough were compacted out of the object into the archive (0: none); the page starts after them. Read them with GET .../archive",
+    }),
+  })
   .openapi("EventsPage");
+
+const LogAggregate = z.object({
+  seq: z.number().int(),
+  at: z.string(),
+  totals: z.record(z.string(), z.number()).nullable(),
+  warehouses: z.record(z.string(), z.number().int()),
+});
+
+export const ArchiveListing = z
+  .object({
+    sku: z.string(),
+    region: z.string(),
+    archivedThrough: z.number().int(),
+    snapshot: LogAggregate.nullable().openapi({ description: "The aggregate at archivedThrough, which the events held after it continue" }),
+    chunks: z.array(z.object({ key: z.string(), from: z.number().int(), to: z.number().int(), count: z.number().int(), sha256: z.string(), bytes: z.number().int(), uploaded: z.string() })),
+  })
+  .openapi("ArchiveListing");
+
+export const ArchiveChunk = z
+  .object({ sku: z.string(), region: z.string(), key: z.string(), from: z.number().int(), to: z.number().int(), sha256: z.string(), events: z.array(InventoryEvent) })
+  .openapi("ArchiveChunk");
+
+export const ArchiveChunkParams = z.object({
+  region: Region,
+  sku: Sku.openapi({ param: { name: "sku", in: "path" } }),
+  from: z.coerce.number().int().min(1).openapi({ param: { name: "from", in: "path" }, description: "The first sequence number of the chunk" }),
+});
+
+export const CompactBody = z
+  .strictObject({
+    retentionSeconds: z.number().int().min(0).max(3650 * 86_400).optional().openapi({
+      description: "Keep events younger than this (default: EVENT_RETENTION_DAYS). Only events Postgres already has are ever archived",
+    }),
+  })
+  .openapi("Compact");
+
+export const CompactionResult = z
+  .object({ sku: z.string(), region: z.string(), archived: z.number().int(), chunks: z.array(z.string()), archivedThrough: z.number().int(), stopped: z.string().optional() })
+  .openapi("CompactionResult");
 
 export const Problem = z
   .object({

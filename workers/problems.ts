@@ -34,6 +34,7 @@ export const PROBLEMS = {
   recommendations_unavailable: [503, "The recommendation lists cannot be read right now; retry shortly"],
   try_again: [503, "A stock object did not answer in time; retry with the same Idempotency-Key"],
   setting_missing: [503, "A setting this deployment needs is not configured"],
+  archive_corrupt: [500, "An archived chunk does not match its checksum"],
   internal_error: [500, "Something went wrong on our side"],
 } as const satisfies Record<string, readonly [number, string]>;
 
