@@ -44,6 +44,8 @@ export interface StockState extends Snapshot {
   /** Sales an operator must look at (e.g. allocated by a warehouse after we gave the units back). */
   attention: { holdId: string; reason: string; seq: number; at: number }[];
   dropRules: DropRules;
+  /** The object's database: its size, and the events it holds (the rest is archived). */
+  storage: { databaseBytes: number; eventsHeld: number; archivedThrough: number };
 }
 
 /** `shards` (when the SKU-region is sharded) and `lentTo` (shards holding lent units) let the
@@ -556,7 +558,9 @@ export class InventoryObject extends DurableObject<Env> {
       .exec<{ hold_id: string; reason: string; seq: number; at: number }>("SELECT hold_id, reason, seq, at FROM attention ORDER BY seq")
       .toArray()
       .map((a) => ({ holdId: a.hold_id, reason: a.reason, seq: a.seq, at: a.at }));
-    return { ...snapshot, warehouses, activeHolds, nextDeadline: this.nextDeadline(), attention, dropRules: readRules(this.sql) };
+    const log = this.sql.exec<{ n: number; a: number | null }>("SELECT (SELECT count(*) FROM events) AS n, (SELECT max(archived_seq) FROM sku_region) AS a").one();
+    const storage = { databaseBytes: this.ctx.storage.sql.databaseSize, eventsHeld: log.n, archivedThrough: log.a ?? 0 };
+    return { ...snapshot, warehouses, activeHolds, nextDeadline: this.nextDeadline(), attention, dropRules: readRules(this.sql), storage };
   }
 
   /** Whether this object has a hold (or its tombstone) under `holdId`, and in what status. */

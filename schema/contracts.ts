@@ -206,6 +206,11 @@ export const DropRulesConfig = z
 
 export const StockState = StockSnapshot.extend({
   dropRules: DropRules,
+  storage: z.object({
+    databaseBytes: z.number().int().openapi({ description: "Size of the SKU-region object's SQLite database" }),
+    eventsHeld: z.number().int().openapi({ description: "Events the object still holds (older ones are compacted into the archive)" }),
+    archivedThrough: z.number().int(),
+  }),
   warehouses: z.array(z.object({ warehouse: z.string(), onHand: z.number().int(), updatedAt: z.string() })),
   activeHolds: z.number().int(),
   nextDeadline: z.string().nullable(),

@@ -217,6 +217,7 @@ export const admin = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
         warehouses: s.warehouses.map((w) => ({ warehouse: w.warehouse, onHand: w.onHand, updatedAt: iso(w.updatedAt) })),
         activeHolds: s.activeHolds,
         dropRules: s.dropRules,
+        storage: s.storage,
         nextDeadline: s.nextDeadline === null ? null : iso(s.nextDeadline),
         attention: s.attention.map((a) => ({ holdId: a.holdId, reason: a.reason, seq: a.seq, at: iso(a.at) })),
         ...(shardStates && { shardStates }),
