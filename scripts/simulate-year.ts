@@ -51,9 +51,19 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 interface Sample { day: number; hotBytes: number; hotEvents: number; archivedThrough: number; archiveBytes: number; pgEventsBytes: number; pgEventRows: number; pgLedgerBytes: number }
 interface Run { compaction: boolean; samples: Sample[]; rebuildWeek: number; rebuildYear: number; rebuildYearFrom: string; lagDays: number }
 
+// Stopped with Ctrl-C: the throwaway database goes too.
+let current: string | null = null;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    progress(`[simulate] ${signal}: stopping`);
+    void (current ? dropDatabase(ADMIN_URL, current).catch(() => {}) : Promise.resolve()).then(() => process.exit(130));
+  });
+}
+
 async function simulate(compaction: boolean, build: { main: string }): Promise<Run> {
   const name = `simulate_year_${process.pid}_${compaction ? "on" : "off"}`;
   const url = await createDatabase(ADMIN_URL, name);
+  current = name;
   await migrateDatabase(url);
   const bridge = await startBridge(0);
   const pool = new pg.Pool({ connectionString: url, max: 2 });
@@ -163,6 +173,7 @@ async function simulate(compaction: boolean, build: { main: string }): Promise<R
     await pool.end();
     await bridge.close();
     await dropDatabase(ADMIN_URL, name).catch(() => {});
+    current = null;
   }
 }
 
