@@ -1,7 +1,7 @@
 // Log compaction (issue 12): events leave a SKU-region object only once Postgres and the R2
 // archive both have them; the archive reads back exactly what the object held; the sequence stays
 // gap-free; the object's database shrinks.
-import { runInDurableObject } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { and, eq } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
@@ -109,6 +109,20 @@ describe("log compaction", () => {
     const tampered = await call("GET", `/v1/admin/eu/stock/${sku}/archive/1`, { headers: adminHeaders() });
     expect(tampered.status).toBe(500);
     expect(tampered.body.code).toBe("archive_corrupt");
+  });
+
+  it("happens by itself: once reconcile reports the projection, the alarm compacts what passed the retention", async () => {
+    const { sku, version } = await busySku(4);
+    // This object's retention is one second (the setting is read when the alarm runs).
+    await runInDurableObject(stub(sku), async (o: InventoryObject) => {
+      (o as unknown as { env: typeof env }).env = { ...env, EVENT_RETENTION_DAYS: String(1 / 86_400) };
+    });
+    await stub(sku).recordedState(version);
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    expect(await runDurableObjectAlarm(stub(sku))).toBe(true);
+    const page = (await events("eu", sku, 0, 500)).body;
+    expect(page.archivedThrough).toBe(version - 1);
+    expect(page.events.map((e: any) => e.seq)).toEqual([version]);
   });
 
   it("refuses bad compaction requests with 400 and changes nothing", async () => {
