@@ -18,6 +18,7 @@ import { recommendations } from "./routes/recommendations";
 import { operations } from "./routes/operations";
 import { reservations } from "./routes/reservations";
 import { warehouseInbound } from "./routes/warehouses";
+import { warehouseCircuits } from "./routes/warehouse-circuits";
 
 export { InventoryObject } from "../durable-objects/inventory";
 export { ReservationObject } from "../durable-objects/reservation";
@@ -40,6 +41,7 @@ app.route("/", availability);
 app.route("/", reservations);
 app.route("/", operations);
 app.route("/", warehouseInbound);
+app.route("/", warehouseCircuits);
 app.route("/", catalog);
 app.route("/", recommendations);
 app.route("/", privacy);
