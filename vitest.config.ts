@@ -44,6 +44,8 @@ export default defineConfig({
   ],
   test: {
     include: ["test/**/*.test.ts"],
+    // Node-side tests (vitest.node.config.ts) drive the Worker from outside.
+    exclude: ["test/node/**", "node_modules/**"],
     globalSetup: ["./test/global-setup.ts"],
     setupFiles: ["./test/setup.ts"],
     testTimeout: 30_000,

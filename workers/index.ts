@@ -17,7 +17,7 @@ import { privacy } from "./routes/privacy";
 import { recommendations } from "./routes/recommendations";
 import { operations } from "./routes/operations";
 import { reservations } from "./routes/reservations";
-import { warehouseInbound } from "./routes/warehouses";
+import { bodyTooLarge, warehouseInbound } from "./routes/warehouses";
 import { warehouseCircuits } from "./routes/warehouse-circuits";
 
 export { InventoryObject } from "../durable-objects/inventory";
@@ -31,7 +31,7 @@ app.onError(onError);
 app.notFound(() => {
   throw new Problem("not_found", "See /docs for the routes");
 });
-app.use("/v1/*", bodyLimit({ maxSize: 64 * 1024, onError: () => { throw new Problem("payload_too_large", "Bodies are limited to 64 KiB"); } }));
+app.use("/v1/*", bodyLimit({ maxSize: 64 * 1024, onError: (c) => bodyTooLarge(c, 64 * 1024) }));
 
 // The ceiling for benchmarks: the cheapest possible answer through the same runtime.
 app.get("/healthz", (c) => c.json({ ok: true }));
