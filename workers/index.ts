@@ -9,7 +9,7 @@ import { consumeInventoryEvents } from "./queues/inventory-events";
 import { consumeDispatchDeadLetters, consumeWarehouseDispatch } from "./queues/warehouse-dispatch";
 import { consumeShopperOrders } from "./queues/shopper-orders";
 import { onError, Problem } from "./problems";
-import { buildEveryRegion } from "./scheduled";
+import { onSchedule } from "./scheduled";
 import { admin } from "./routes/admin";
 import { availability } from "./routes/availability";
 import { catalog } from "./routes/catalog";
@@ -73,6 +73,6 @@ export default {
     batch.retryAll({ delaySeconds: 300 });
   },
   async scheduled(controller, env, ctx) {
-    ctx.waitUntil(buildEveryRegion(env, controller.cron));
+    ctx.waitUntil(onSchedule(env, controller.cron));
   },
 } satisfies ExportedHandler<Env>;

@@ -11,7 +11,7 @@ import { runLimited } from "../../warehouses/concurrency";
 import { connect } from "../db";
 import type { Env } from "../env";
 import { warehouse } from "../warehouse-config";
-import { recordDeadLetters } from "./dead-letters";
+import { keepForLater, original, recordDeadLetters } from "./dead-letters";
 import { retryDelaySeconds } from "./inventory-events";
 
 /** Dispatch fetches open at once per invocation: the Workers limit of simultaneous open connections. */
@@ -121,15 +121,16 @@ export async function consumeDispatchDeadLetters(batch: MessageBatch<unknown>, e
   const { db, close } = connect(env);
   try {
     for (const message of batch.messages) {
-      const parsed = DispatchMessage.safeParse(message.body);
+      const letter = original(message);
+      const parsed = DispatchMessage.safeParse(letter.body);
       if (parsed.success) {
-        await stockObject(env, parsed.data).dispatchFailed(parsed.data.reservationId, `gave up after ${message.attempts} attempts`);
+        await stockObject(env, parsed.data).dispatchFailed(parsed.data.reservationId, `gave up after ${letter.attempts} attempts`);
       }
     }
     await recordDeadLetters(db, batch.queue, batch.messages, "dispatch retries exhausted");
   } catch (err) {
-    console.error(`dead dispatches from ${batch.queue} could not be recorded; retrying`, err);
-    batch.retryAll({ delaySeconds: 30 });
+    console.error(`dead dispatches from ${batch.queue} could not be recorded; kept for later`, err);
+    await keepForLater(batch, env);
   } finally {
     ctx.waitUntil(close());
   }
