@@ -72,11 +72,19 @@ describe("faults", () => {
     await unchanged(sku);
   });
 
-  it("header blocks without mustUnderstand, or with mustUnderstand=\"0\", are ignored", async () => {
+  it("the same block addressed to the next node (actor \"next\") is a MustUnderstand fault too", async () => {
+    const sku = await stocked();
+    const header = `<soap:Header><t:Priority xmlns:t="urn:example:transactions" soap:actor="http://schemas.xmlsoap.org/soap/actor/next" soap:mustUnderstand="1">high</t:Priority></soap:Header>`;
+    expect((await post(envelope(received(sku), header))).fault?.code).toBe("MustUnderstand");
+    await unchanged(sku);
+  });
+
+  it("header blocks without mustUnderstand, with mustUnderstand=\"0\", or for another actor, are ignored", async () => {
     const sku = await stocked();
     const header =
       `<soap:Header><t:Note xmlns:t="urn:example:notes">hello</t:Note>` +
-      `<t:Priority xmlns:t="urn:example:transactions" soap:mustUnderstand="0">low</t:Priority></soap:Header>`;
+      `<t:Priority xmlns:t="urn:example:transactions" soap:mustUnderstand="0">low</t:Priority>` +
+      `<t:Audit xmlns:t="urn:example:audit" soap:actor="urn:example:auditor" soap:mustUnderstand="1">x</t:Audit></soap:Header>`;
     const res = await post(envelope(received(sku), header));
     expect(res.status).toBe(200);
     expect((await stockState("eu", sku)).body.onHand).toBe(5);

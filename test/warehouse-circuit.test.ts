@@ -61,12 +61,21 @@ describe("a half-open circuit whose probe never reports", () => {
   it("lets the next dispatch probe once the dead probe's lease has run out, and closes on its success", async () => {
     const warehouse = "eu-probe-dies";
     const bindings = withWarehouse(warehouse);
-    const circuit = await halfOpen(warehouse);
-    // A consumer takes the probe (with the lease the consumer asks for) and dies before record().
+    let circuit = await halfOpen(warehouse);
+    // A consumer takes the probe (with the lease the consumer asks for) and dies before record();
+    // the circuit's own process dies too, so only what it stored is left.
     expect(await circuit.admit(probeLeaseMs(TIMEOUT_MS))).toMatchObject({ admit: true });
+    await runInDurableObject(circuit, (_obj, state) => {
+      try {
+        state.abort("the probe's process died");
+      } catch {
+        /* surfaces here */
+      }
+    }).catch(() => undefined);
+    circuit = circuitOf(warehouse); // a stub is not used again after its object died
 
     const message = await sale(warehouse);
-    expect(await deliver(message, bindings)).toBe("parked"); // the probe's lease still runs
+    expect(await deliver(message, bindings)).toBe("parked"); // the stored lease still runs
     await new Promise((r) => setTimeout(r, probeLeaseMs(TIMEOUT_MS) + 100));
     expect(await deliver(message, bindings)).toBe("sent"); // this dispatch was the new probe
     expect(await circuit.status()).toMatchObject({ state: "closed", failures: 0 });

@@ -5,6 +5,7 @@ import { XMLParser, XMLValidator } from "fast-xml-parser";
 
 export const SOAP_ENVELOPE_NS = "http://schemas.xmlsoap.org/soap/envelope/";
 export const WAREHOUSE_NS = "urn:edge-inventory:warehouse";
+const SOAP_ACTOR_NEXT = "http://schemas.xmlsoap.org/soap/actor/next";
 export const SOAP_CONTENT_TYPE = "text/xml; charset=utf-8";
 /** Inbound envelopes are a handful of fields; anything this big is not one. */
 export const MAX_SOAP_CHARS = 256 * 1024;
@@ -125,7 +126,7 @@ export function readSoapEnvelope(xml: string, understood: ReadonlySet<string> = 
       const scope = scopeOf(block.node, headerScope);
       const blockName = resolve(block.name, scope);
       const qualified = `{${blockName.namespace ?? ""}}${blockName.local}`;
-      if (mustUnderstand(block.node, scope) && !understood.has(qualified)) {
+      if (mustUnderstand(block.node, scope) && forUs(block.node, scope) && !understood.has(qualified)) {
         return { ok: false, fault: "MustUnderstand", reason: `header block ${qualified} is marked mustUnderstand and is not understood here` };
       }
     }
@@ -165,18 +166,27 @@ function elementChildren(node: XmlNode): Child[] {
   return children;
 }
 
+/** SOAP 1.1 4.2.2: a block with an actor other than "next" is for another node, not for us to judge. */
+function forUs(node: XmlNode, scope: Namespaces): boolean {
+  const actor = soapAttribute(node, scope, "actor");
+  return actor === undefined || actor === SOAP_ACTOR_NEXT;
+}
+
+function soapAttribute(node: XmlNode, scope: Namespaces, local: string): string | undefined {
+  if (typeof node === "string") return undefined;
+  for (const [key, value] of Object.entries(node)) {
+    if (!key.startsWith("@_") || !key.includes(":") || typeof value !== "string") continue;
+    const attribute = resolve(key.slice(2), scope);
+    if (attribute.local === local && attribute.namespace === SOAP_ENVELOPE_NS) return value.trim();
+  }
+  return undefined;
+}
+
 /** Whether a header block carries the SOAP 1.1 mustUnderstand attribute set to "1". */
 function mustUnderstand(node: XmlNode, scope: Namespaces): boolean {
-  if (typeof node === "string") return false;
-  for (const [key, value] of Object.entries(node)) {
-    if (!key.startsWith("@_") || typeof value !== "string") continue;
-    const attribute = resolve(key.slice(2), scope);
-    // Only a prefixed attribute has a namespace; an unprefixed one is the block's own.
-    if (key.slice(2).includes(":") && attribute.local === "mustUnderstand" && attribute.namespace === SOAP_ENVELOPE_NS) {
-      return value.trim() === "1" || value.trim() === "true";
-    }
-  }
-  return false;
+  // Only a prefixed attribute has a namespace; an unprefixed one is the block's own.
+  const value = soapAttribute(node, scope, "mustUnderstand");
+  return value === "1" || value === "true";
 }
 
 function hasText(node: XmlNode): boolean {
