@@ -689,6 +689,9 @@ async function main() {
     DATABASE_URL: postgres.url,
     PG_BRIDGE: `127.0.0.1:${bridge.port}`,
     ...(postgres.embedded && { PG_POOL_MAX: "1" }),
+    // The local queue delivers within a second or two, and what it held when the last run
+    // stopped is gone: the repair resends what is 10 s behind, not 60 s as in production.
+    RECONCILE_GRACE_SECONDS: "10",
   });
   await waitUntilHealthy();
   endProgress();
