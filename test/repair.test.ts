@@ -170,3 +170,19 @@ describe("dead letters", () => {
     expect(result.explicitAcks).toEqual([]);
   });
 });
+
+describe("dead dispatch letters", () => {
+  it("are kept the same way: sent round warehouse-dispatch-dlq and recorded later as themselves", async () => {
+    const id = `dd-${crypto.randomUUID()}`;
+    const body = { region: "repairh", sku: "NO-SUCH-SALE", seq: 1, reservationId: "b".repeat(64), qty: 1, warehouse: "w1", confirmedAt: Date.now() };
+    const batch = createMessageBatch("warehouse-dispatch-dlq", [{ id, timestamp: new Date(), attempts: RECIRCULATE_AFTER_ATTEMPTS, body }]);
+    const ctx = createExecutionContext();
+    await worker.queue(batch, { ...env, DATABASE_URL: "postgres://postgres@127.0.0.1:1/nowhere" }, ctx);
+    expect((await getQueueResult(batch, ctx)).explicitAcks).toEqual([id]);
+    const [row] = await eventually(async () => {
+      const rows = await db.select().from(deadLetters).where(eq(deadLetters.messageId, id));
+      return rows.length ? rows : undefined;
+    }, "the dispatch letter recorded", 20_000);
+    expect(row).toMatchObject({ queue: "warehouse-dispatch-dlq", region: "repairh", body: { reason: "dispatch retries exhausted", message: body } });
+  });
+});
