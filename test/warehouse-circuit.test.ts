@@ -174,6 +174,18 @@ describe("dispatch concurrency", () => {
     expect(started.slice(0, 6)).toEqual(["slow", "slow", "fast", "fast", "fast", "fast"]);
   });
 
+  it("a limit that cannot be read ends the run with its error instead of waiting forever", async () => {
+    let reads = 0;
+    // Readable while the first task starts, broken when the next slot is handed out.
+    const limitOf = () => {
+      if (++reads > 1) throw new Error("bad WAREHOUSES");
+      return 1;
+    };
+    const run = runLimited([1, 2], { total: 1, keyOf: () => "w", limitOf }, async () => {});
+    const hung = new Promise((r) => setTimeout(() => r("still waiting after 1 s"), 1_000));
+    expect(await Promise.race([run.then(() => "done", (err: Error) => err.message), hung])).toBe("bad WAREHOUSES");
+  });
+
   it("a task that throws frees its slot", async () => {
     const done: number[] = [];
     await runLimited([1, 2, 3, 4], { total: 1, keyOf: () => "w", limitOf: () => 1 }, async (n) => {

@@ -11,7 +11,7 @@ export async function runLimited<T>(
   const running = new Map<string, number>();
   let active = 0;
 
-  await new Promise<void>((done) => {
+  await new Promise<void>((done, fail) => {
     const next = () => {
       if (pending.length === 0 && active === 0) return done();
       while (active < options.total) {
@@ -27,10 +27,18 @@ export async function runLimited<T>(
           .finally(() => {
             running.set(key, running.get(key)! - 1);
             active -= 1;
-            next();
+            guarded();
           });
       }
     };
-    next();
+    // keyOf or limitOf throwing must end the wait, not leave it pending forever.
+    const guarded = () => {
+      try {
+        next();
+      } catch (err) {
+        fail(err);
+      }
+    };
+    guarded();
   });
 }

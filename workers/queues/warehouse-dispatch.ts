@@ -103,7 +103,13 @@ export async function consumeWarehouseDispatch(batch: MessageBatch<unknown>, env
     {
       total: MAX_PARALLEL,
       keyOf: warehouseOf,
-      limitOf: (id) => (id ? warehouse(env, id)?.config.concurrency : undefined) ?? MAX_PARALLEL,
+      limitOf: (id) => {
+        try {
+          return (id ? warehouse(env, id)?.config.concurrency : undefined) ?? MAX_PARALLEL;
+        } catch {
+          return MAX_PARALLEL; // a broken WAREHOUSES fails in dispatchOne, per message, with a retry
+        }
+      },
     },
     async (m) => {
       try {
