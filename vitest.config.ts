@@ -14,7 +14,8 @@ const secret = (id: string) => `whsec_${Buffer.from(`test-secret-for-${id}-0001`
 // Test-only regions: every recommendation test builds in a region of its own, because all test
 // files share one Postgres database and a build reads the whole region's order history.
 const letters = "abcdefghijklmnop";
-const sandboxRegions = ["recs", "erase", "build", "logs"].flatMap((file) => [...letters].map((l) => `${file}${l}`));
+
+const sandboxRegions = ["recs", "erase", "build", "repair", "logs"].flatMap((file) => [...letters].map((l) => `${file}${l}`));
 
 export default defineConfig({
   plugins: [
@@ -44,6 +45,8 @@ export default defineConfig({
   ],
   test: {
     include: ["test/**/*.test.ts"],
+    // Node-side tests (vitest.node.config.ts) drive the Worker from outside.
+    exclude: ["test/node/**", "node_modules/**"],
     globalSetup: ["./test/global-setup.ts"],
     setupFiles: ["./test/setup.ts"],
     testTimeout: 30_000,

@@ -587,6 +587,16 @@ export class InventoryObject extends DurableObject<Env> {
   }
 
   /**
+   * Reconcile found Postgres disagreeing with this object: listed in `attention` for operators, once
+   * per reason (no event: nothing in this object changed). Returns whether it was new.
+   */
+  async raiseAttention(reason: string, holdId = ""): Promise<boolean> {
+    if (this.sql.exec("SELECT 1 FROM attention WHERE hold_id = ? AND reason = ?", holdId, reason).toArray().length) return false;
+    this.ctx.storage.transactionSync(() => this.ledger.needsAttention(holdId, reason, this.ledger.version(), Date.now()));
+    return true;
+  }
+
+  /**
    * The state as the event log records it (the `after` of the last event), which is what a
    * projection of the log must equal; plus when the first event after `projectedVersion` happened.
    */

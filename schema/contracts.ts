@@ -325,6 +325,8 @@ export const ReconcileQuery = z.object({
   graceSeconds: z.coerce.number().int().min(0).max(3600).default(60).openapi({
     description: "Unprojected events younger than this count as lagging (on the queue), older ones as drift",
   }),
+  after: Sku.optional().openapi({ description: "Page on: the `nextAfter` of the previous page (SKUs in order)" }),
+  limit: z.coerce.number().int().min(1).max(1000).default(1000).openapi({ description: "SKU-regions per page" }),
 });
 
 const SkuRegionCheck = z.object({
@@ -343,6 +345,7 @@ export const ReconcileReport = z
     lagging: z.array(SkuRegionCheck),
     drift: z.array(SkuRegionCheck),
     at: z.string(),
+    nextAfter: z.string().nullable().openapi({ description: "Pass as `after` for the next page; null on the last page" }),
   })
   .openapi("ReconcileReport");
 

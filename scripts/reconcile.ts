@@ -2,7 +2,8 @@
 // Asks a running deployment to compare each SKU-region object with its Postgres projection and
 // prints the drift. Exits 1 when anything drifted, 0 when all is ok or merely lagging.
 // --repair asks each object that is ahead of Postgres to resend the missing events (the consumer
-// skips what it already has), waits, and checks again.
+// skips what it already has), waits, and checks again. Pages through the region 200 at a time.
+// The Worker's */10 cron (and `npm start`) runs the same repair by itself: docs/operations.md.
 import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 
@@ -38,25 +39,36 @@ interface Check {
   differences: string[];
 }
 
+type Page = { checked: number; ok: number; lagging: Check[]; drift: Check[]; nextAfter: string | null; detail?: string };
+
 async function check(region: string) {
-  const url = `${values.url}/v1/admin/${region}/reconcile?graceSeconds=${values.grace}`;
-  let res: Response;
-  try {
-    res = await fetch(url, { headers: { authorization: `Bearer ${adminToken()}` } });
-  } catch (err) {
-    console.error(`${region}: cannot reach ${values.url} (${(err as Error).message}). Is \`npm start\` running, or is --url right?`);
-    process.exit(2);
-  }
-  const body = (await res.json()) as { checked: number; ok: number; lagging: Check[]; drift: Check[]; detail?: string };
-  if (!res.ok) {
-    console.error(`${region}: ${res.status} ${body.detail ?? JSON.stringify(body)}`);
-    process.exit(2);
-  }
-  console.log(`${region}: ${body.checked} SKU-regions checked, ${body.ok} ok, ${body.lagging.length} lagging, ${body.drift.length} drifted`);
-  for (const c of [...body.drift, ...body.lagging]) {
+  const total: Page = { checked: 0, ok: 0, lagging: [], drift: [], nextAfter: null };
+  let after: string | null = null;
+  do {
+    const url = `${values.url}/v1/admin/${region}/reconcile?graceSeconds=${values.grace}&limit=200${after ? `&after=${encodeURIComponent(after)}` : ""}`;
+    let res: Response;
+    try {
+      res = await fetch(url, { headers: { authorization: `Bearer ${adminToken()}` } });
+    } catch (err) {
+      console.error(`${region}: cannot reach ${values.url} (${(err as Error).message}). Is \`npm start\` running, or is --url right?`);
+      process.exit(2);
+    }
+    const body = (await res.json()) as Page;
+    if (!res.ok) {
+      console.error(`${region}: ${res.status} ${body.detail ?? JSON.stringify(body)}`);
+      process.exit(2);
+    }
+    total.checked += body.checked;
+    total.ok += body.ok;
+    total.lagging.push(...body.lagging);
+    total.drift.push(...body.drift);
+    after = body.nextAfter;
+  } while (after);
+  console.log(`${region}: ${total.checked} SKU-regions checked, ${total.ok} ok, ${total.lagging.length} lagging, ${total.drift.length} drifted`);
+  for (const c of [...total.drift, ...total.lagging]) {
     console.log(`  ${c.status.padEnd(7)} ${c.sku.padEnd(28)} object v${c.objectVersion}, Postgres v${c.projectedVersion}: ${c.differences.join("; ")}`);
   }
-  return body.drift;
+  return total.drift;
 }
 
 async function resend(region: string, c: Check) {

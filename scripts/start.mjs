@@ -5,6 +5,8 @@
 //   3. seeds scripts/demo-catalog.json through the admin API; SKU-regions that already hold stock
 //      are skipped, and local state persists in .wrangler/state, so a restart seeds nothing
 //   4. prints curl commands to try, then shows wrangler's log until Ctrl-C
+//   5. runs the system-of-record repair (the Worker's */10 cron) at start-up and every 10 minutes:
+//      cron triggers do not fire by themselves under `wrangler dev`, so this fires them
 // Plain ESM JavaScript with no dependencies: it runs on Node 20+ before anything is compiled.
 // Environment: PORT (default 8787), START_TIMEOUT_SECONDS (default 60).
 
@@ -32,6 +34,10 @@ const WRANGLER = path.join(BIN, WINDOWS ? "wrangler.cmd" : "wrangler");
 // SKUs the printed examples use: in stock, low stock and out of stock in eu.
 const EXAMPLE_SKUS = ["LIP-ROUGE-01", "SERUM-RETI-30", "FDN-SKIN-420"];
 const RESERVE_SKU = "LIP-ROUGE-01";
+// The repair cron of wrangler.toml (REPAIR_CRON in workers/scheduled.ts), fired through
+// wrangler dev's --test-scheduled endpoint.
+const REPAIR_CRON = "*/10 * * * *";
+const REPAIR_EVERY_MS = 10 * 60_000;
 
 // ------------------------------------------------------------------ terminal output
 
@@ -223,7 +229,8 @@ function startWrangler(vars = {}) {
   if (!existsSync(WRANGLER)) {
     throw new StartError("wrangler is not installed (node_modules/.bin/wrangler is missing)", ["Run npm install first"]);
   }
-  const args = ["dev", "--ip", HOST, "--port", String(PORT), "--show-interactive-dev-session=false"];
+  // --test-scheduled: GET /__scheduled?cron=... runs the scheduled handler (the repair, below).
+  const args = ["dev", "--ip", HOST, "--port", String(PORT), "--show-interactive-dev-session=false", "--test-scheduled"];
   for (const [key, value] of Object.entries(vars)) args.push("--var", `${key}:${value}`);
   // The database URL may hold a password: show the command without it.
   const secret = (a) => a.startsWith("DATABASE_URL:") || a.startsWith("WAREHOUSE");
@@ -604,6 +611,26 @@ async function startWarehouses(catalog, secretsJson) {
   return { WAREHOUSES: JSON.stringify(config), WAREHOUSE_SECRETS: JSON.stringify(secrets) };
 }
 
+/** Runs the repair cron now and then every 10 minutes, on the clock's tens as the cron would. */
+function scheduleRepair() {
+  const run = async (why) => {
+    if (stopping) return;
+    try {
+      const res = await fetch(`${BASE}/__scheduled?cron=${encodeURIComponent(REPAIR_CRON)}`, { signal: AbortSignal.timeout(30_000) });
+      await res.text();
+      say(dim(`repair (${why}): ${res.ok ? "started; its summary is the worker's next \"event\":\"repair\" lines" : `HTTP ${res.status}`}`));
+    } catch (err) {
+      sayError(yellow(`repair (${why}) could not be started: ${err.message}`));
+    }
+  };
+  void run("start-up");
+  const untilNext = REPAIR_EVERY_MS - (Date.now() % REPAIR_EVERY_MS);
+  setTimeout(() => {
+    void run(REPAIR_CRON);
+    setInterval(() => void run(REPAIR_CRON), REPAIR_EVERY_MS).unref();
+  }, untilNext).unref();
+}
+
 async function shutdown(reason, exitCode) {
   if (stopping) return;
   stopping = true;
@@ -662,6 +689,9 @@ async function main() {
     DATABASE_URL: postgres.url,
     PG_BRIDGE: `127.0.0.1:${bridge.port}`,
     ...(postgres.embedded && { PG_POOL_MAX: "1" }),
+    // The local queue delivers within a second or two, and what it held when the last run
+    // stopped is gone: the repair resends what is 10 s behind, not 60 s as in production.
+    RECONCILE_GRACE_SECONDS: "10",
   });
   await waitUntilHealthy();
   endProgress();
@@ -673,6 +703,7 @@ async function main() {
   await sleep(300); // lets wrangler's log of the seeding requests drain while it is still quiet
   printExamples(catalog, secrets);
   showAllOutput = true;
+  scheduleRepair();
   await childDone;
   if (!stopping) {
     sayError(red(`✗ wrangler stopped on its own (${describeExit(childExit)}); its output is above.`));

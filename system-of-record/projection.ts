@@ -68,6 +68,42 @@ export async function applyPending(tx: Db, t: ProjectionTables, region: string, 
   return { applied: applied - start, appliedSeq: applied };
 }
 
+/** What one event does to the reservation ledger: the same for the consumer, a rebuild and reconcile. */
+export type LedgerEffect =
+  | { kind: "insert"; reservationId: string; qty: number; status: string; heldAt: Date; expiresAt: Date }
+  | { kind: "update"; reservationId: string; status: string; confirmedAt?: Date; endedAt?: Date | null };
+
+export function ledgerEffects(e: Pick<LoggedEvent, "type" | "occurredAt" | "payload">): LedgerEffect[] {
+  const p = e.payload;
+  const reservationId = String(p.holdId);
+  const update = (status: string, more: { confirmedAt?: Date; endedAt?: Date | null } = {}): LedgerEffect => ({ kind: "update", reservationId, status, ...more });
+  switch (e.type) {
+    case "hold_placed":
+      return [{ kind: "insert", reservationId, qty: Number(p.qty), status: "held", heldAt: e.occurredAt, expiresAt: new Date(Number(p.expiresAt)) }];
+    case "hold_prepared":
+    case "hold_confirmed": {
+      // A sale made in a stock shard has no hold_placed here: shard holds stay inside the shard.
+      const inserted: LedgerEffect[] =
+        p.shard !== undefined ? [{ kind: "insert", reservationId, qty: Number(p.qty), status: "held", heldAt: e.occurredAt, expiresAt: e.occurredAt }] : [];
+      // A prepared cart line is not a sale yet (no confirmedAt): only its cart's commit makes it one.
+      return [...inserted, e.type === "hold_prepared" ? update("prepared") : update("confirmed", { confirmedAt: e.occurredAt })];
+    }
+    case "dispatched":
+    case "dispatch_failed":
+    case "reconciliation_required":
+      return [update(e.type)];
+    case "allocation_confirmed":
+      return [update("allocated", { endedAt: null })];
+    case "sale_released":
+      // cause: allocation_rejected | allocation_timed_out
+      return [update(String(p.cause).replace("allocation_", ""), { endedAt: e.occurredAt })];
+    case "shipped":
+      return [update("shipped", { endedAt: e.occurredAt })];
+    default:
+      return ENDED[e.type] ? [update(ENDED[e.type]!, { endedAt: e.occurredAt })] : [];
+  }
+}
+
 async function applyEvent(tx: Db, t: ProjectionTables, e: LoggedEvent): Promise<void> {
   const p = e.payload;
   const key = { region: e.region, sku: e.sku };
@@ -85,49 +121,16 @@ async function applyEvent(tx: Db, t: ProjectionTables, e: LoggedEvent): Promise<
           set: { onHand: Number(p.onHand), asOfSeq: e.seq, updatedAt: e.occurredAt },
         });
       break;
-    case "hold_placed":
-      await tx
-        .insert(t.reservationLedger)
-        .values({
-          ...key,
-          reservationId: String(p.holdId),
-          qty: Number(p.qty),
-          status: "held",
-          heldAt: e.occurredAt,
-          expiresAt: new Date(Number(p.expiresAt)),
-          lastSeq: e.seq,
-        })
-        .onConflictDoNothing();
-      break;
-    case "hold_prepared":
-    case "hold_confirmed":
-      // A sale made in a stock shard has no hold_placed here: shard holds stay inside the shard.
-      if (p.shard !== undefined) {
-        await tx
-          .insert(t.reservationLedger)
-          .values({ ...key, reservationId: String(p.holdId), qty: Number(p.qty), status: "held", heldAt: e.occurredAt, expiresAt: e.occurredAt, lastSeq: e.seq })
-          .onConflictDoNothing();
-      }
-      // A prepared cart line is not a sale yet (no confirmedAt): only its cart's commit makes it one.
-      if (e.type === "hold_prepared") await updateLedger(tx, t, e, { status: "prepared" });
-      else await updateLedger(tx, t, e, { status: "confirmed", confirmedAt: e.occurredAt });
-      break;
-    case "dispatched":
-    case "dispatch_failed":
-    case "reconciliation_required":
-      await updateLedger(tx, t, e, { status: e.type });
-      break;
-    case "allocation_confirmed":
-      await updateLedger(tx, t, e, { status: "allocated", endedAt: null });
-      break;
-    case "sale_released":
-      // cause: allocation_rejected | allocation_timed_out
-      await updateLedger(tx, t, e, { status: String(p.cause).replace("allocation_", ""), endedAt: e.occurredAt });
-      break;
-    default:
-      if (ENDED[e.type]) await updateLedger(tx, t, e, { status: ENDED[e.type]!, endedAt: e.occurredAt });
   }
-  if (e.type === "shipped") await updateLedger(tx, t, e, { status: "shipped", endedAt: e.occurredAt });
+  for (const effect of ledgerEffects(e)) {
+    if (effect.kind === "insert") {
+      const { kind: _, ...row } = effect;
+      await tx.insert(t.reservationLedger).values({ ...key, ...row, lastSeq: e.seq }).onConflictDoNothing();
+    } else {
+      const { kind: _, reservationId: __, ...change } = effect;
+      await updateLedger(tx, t, e, change);
+    }
+  }
   const after = p.after as Totals | undefined;
   if (after) {
     // Only the projected columns: a sharded SKU's totals also carry `granted`.

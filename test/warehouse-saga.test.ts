@@ -255,16 +255,18 @@ describe("the SOAP endpoint", () => {
     expect((await stockState("eu", sku)).body.onHand).toBe(5);
   });
 
-  it("answers malformed XML, a bad signature and XXE with a SOAP Fault and a 4xx, changing nothing", async () => {
+  it("answers malformed XML, a bad signature and XXE with a Client Fault and HTTP 500 (WS-I BP R1126), changing nothing", async () => {
     const sku = uniqueSku("SOAP");
     await setStock("eu", sku, { warehouse: "eu-war", onHand: 1 });
     const malformed = await soap("eu-war", "<soap:Envelope><soap:Body><StockReceived>");
-    expect(malformed.status).toBe(400);
-    expect(malformed.text).toContain("Fault");
+    expect(malformed.status).toBe(500);
+    expect(malformed.text).toContain("<faultcode>soap:Client</faultcode>");
     const forged = await soap("eu-war", envelope(`<StockReceived xmlns="urn:edge-inventory:warehouse"><Sku>${sku}</Sku><Qty>4</Qty></StockReceived>`), { secret: secret("eu-ams") });
-    expect(forged.status).toBe(401);
+    expect(forged.status).toBe(500);
+    expect(forged.text).toContain("<faultstring>invalid_signature: ");
     const xxe = await soap("eu-war", `<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>${envelope(`<StockReceived xmlns="urn:edge-inventory:warehouse"><Sku>&e;</Sku><Qty>1</Qty></StockReceived>`)}`);
-    expect(xxe.status).toBe(400);
+    expect(xxe.status).toBe(500);
+    expect(xxe.text).toContain("<faultcode>soap:Client</faultcode>");
     expect((await stockState("eu", sku)).body).toMatchObject({ onHand: 1, version: 1 });
   });
 });

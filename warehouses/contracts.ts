@@ -13,6 +13,8 @@ export const WarehouseConfig = z.object({
   /** Where dispatches go: the JSON webhook URL or the SOAP endpoint. */
   url: z.string().url(),
   timeoutMs: z.number().int().min(100).max(60_000).default(10_000),
+  /** Dispatches sent to this warehouse at once by one consumer invocation (default and ceiling: 6, the limit of all). */
+  concurrency: z.number().int().min(1).max(6).optional(),
 });
 export type WarehouseConfig = z.infer<typeof WarehouseConfig>;
 export const WarehousesConfig = z.array(WarehouseConfig);

@@ -10,6 +10,7 @@ import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import http from "node:http";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import { DISPATCH_ORDER_SERVICE, wsdlDocument } from "./wsdl.mjs";
 
 const SOAP_ENVELOPE_NS = "http://schemas.xmlsoap.org/soap/envelope/";
 const WAREHOUSE_NS = "urn:edge-inventory:warehouse";
@@ -203,6 +204,9 @@ export async function startFakeWarehouse(options) {
     const path = new URL(req.url ?? "/", "http://warehouse").pathname;
     if (req.method === "GET" && path === "/deliveries") return send(res, 200, "application/json", JSON.stringify([...deliveries.values()]));
     if (req.method === "GET" && path === "/healthz") return send(res, 200, "application/json", JSON.stringify({ ok: true, flavour }));
+    if (req.method === "GET" && flavour === "soap" && new URL(req.url ?? "/", "http://warehouse").searchParams.has("wsdl")) {
+      return send(res, 200, SOAP_CONTENT_TYPE, wsdlDocument(DISPATCH_ORDER_SERVICE, `http://${req.headers.host}${path}`));
+    }
     if (req.method !== "POST") return send(res, 405, "text/plain", "POST a dispatch, or GET /deliveries");
     return dispatch(req, res, body);
   }
@@ -213,9 +217,10 @@ export async function startFakeWarehouse(options) {
       requestLog.push({ at: new Date().toISOString(), webhookId, deliveryId, outcome });
       say(`dispatch ${deliveryId ?? webhookId ?? "?"}: ${outcome}`);
     };
+    // A SOAP stack faults with HTTP 500 whatever the fault (SOAP 1.1, WS-I BP R1126).
     const refuse = (status, message) =>
       flavour === "soap"
-        ? send(res, status, SOAP_CONTENT_TYPE, soapFault("Client", message))
+        ? send(res, 500, SOAP_CONTENT_TYPE, soapFault("Client", message))
         : send(res, status, "application/json", JSON.stringify({ error: message }));
 
     const unsigned = checkSignature(secret, req.headers, body);

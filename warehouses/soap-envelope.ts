@@ -5,11 +5,15 @@ import { XMLParser, XMLValidator } from "fast-xml-parser";
 
 export const SOAP_ENVELOPE_NS = "http://schemas.xmlsoap.org/soap/envelope/";
 export const WAREHOUSE_NS = "urn:edge-inventory:warehouse";
+const SOAP_ACTOR_NEXT = "http://schemas.xmlsoap.org/soap/actor/next";
 export const SOAP_CONTENT_TYPE = "text/xml; charset=utf-8";
 /** Inbound envelopes are a handful of fields; anything this big is not one. */
 export const MAX_SOAP_CHARS = 256 * 1024;
 
-export type SoapFaultCode = "Client" | "Server";
+/** SOAP 1.1 fault codes (section 4.4.1): what went wrong, and so whether sending again can help. */
+export type SoapFaultCode = "Client" | "Server" | "VersionMismatch" | "MustUnderstand";
+/** Why an envelope was refused: a reason, and the fault code when it is not plain Client. */
+export type SoapRefusal = { ok: false; reason: string; fault?: "VersionMismatch" | "MustUnderstand" };
 export type SoapFields = Record<string, string | number | boolean | null | undefined>;
 
 /** A read envelope: either one operation with its text fields, or a SOAP Fault. */
@@ -46,7 +50,7 @@ export function soapEnvelope(operation: string, fields: SoapFields): string {
   return envelope(`<${operation} xmlns="${WAREHOUSE_NS}">${children}</${operation}>`);
 }
 
-/** A SOAP 1.1 Fault envelope; send it with HTTP 500 as the SOAP 1.1 binding says. */
+/** A SOAP 1.1 Fault envelope; send it with HTTP 500, as SOAP 1.1 section 6.2 and WS-I BP R1126 ask. */
 export function soapFaultEnvelope(code: SoapFaultCode, message: string): string {
   return envelope(
     `<soap:Fault><faultcode>soap:${code}</faultcode><faultstring>${escapeXml(message)}</faultstring></soap:Fault>`,
@@ -81,7 +85,13 @@ const parser = new XMLParser({
   isArray: (_name, _path, _leaf, isAttribute) => !isAttribute,
 });
 
-export function readSoapEnvelope(xml: string): { ok: true; message: SoapMessage } | { ok: false; reason: string } {
+/**
+ * Reads a SOAP 1.1 envelope. `understood`: the qualified names (`{namespace}local`) of the header
+ * blocks the caller processes; any other block marked mustUnderstand="1" refuses the envelope with
+ * a MustUnderstand fault, as SOAP 1.1 section 4.2.3 asks. Another envelope namespace (SOAP 1.2,
+ * say) is a VersionMismatch.
+ */
+export function readSoapEnvelope(xml: string, understood: ReadonlySet<string> = new Set()): { ok: true; message: SoapMessage } | SoapRefusal {
   if (xml.length > MAX_SOAP_CHARS) return fail(`the envelope is larger than ${MAX_SOAP_CHARS} characters`);
   // A DTD is how XXE and entity-expansion attacks get in; SOAP 1.1 forbids one anyway.
   if (/<!DOCTYPE|<!ENTITY/i.test(xml)) return fail("DOCTYPE and ENTITY declarations are not allowed");
@@ -99,8 +109,27 @@ export function readSoapEnvelope(xml: string): { ok: true; message: SoapMessage 
   const [root] = roots as [Child];
   const rootScope = scopeOf(root.node, new Map());
   const rootName = resolve(root.name, rootScope);
-  if (rootName.local !== "Envelope" || rootName.namespace !== SOAP_ENVELOPE_NS) {
-    return fail(`the root element must be a SOAP 1.1 Envelope in ${SOAP_ENVELOPE_NS}`);
+  if (rootName.local === "Envelope" && rootName.namespace !== SOAP_ENVELOPE_NS) {
+    return {
+      ok: false,
+      fault: "VersionMismatch",
+      reason: `the Envelope is in ${rootName.namespace ?? "no namespace"}; this service speaks SOAP 1.1 Envelope (${SOAP_ENVELOPE_NS}) only`,
+    };
+  }
+  if (rootName.local !== "Envelope") return fail(`the root element must be a SOAP 1.1 Envelope in ${SOAP_ENVELOPE_NS}`);
+
+  const headers = elementChildren(root.node).filter((c) => isSoap(c.name, scopeOf(c.node, rootScope), "Header"));
+  if (headers.length > 1) return fail("the Envelope must have at most one Header");
+  for (const header of headers) {
+    const headerScope = scopeOf(header.node, rootScope);
+    for (const block of elementChildren(header.node)) {
+      const scope = scopeOf(block.node, headerScope);
+      const blockName = resolve(block.name, scope);
+      const qualified = `{${blockName.namespace ?? ""}}${blockName.local}`;
+      if (mustUnderstand(block.node, scope) && forUs(block.node, scope) && !understood.has(qualified)) {
+        return { ok: false, fault: "MustUnderstand", reason: `header block ${qualified} is marked mustUnderstand and is not understood here` };
+      }
+    }
   }
 
   const bodies = elementChildren(root.node).filter((c) => isSoap(c.name, scopeOf(c.node, rootScope), "Body"));
@@ -135,6 +164,29 @@ function elementChildren(node: XmlNode): Child[] {
     for (const child of value) children.push({ name, node: child });
   }
   return children;
+}
+
+/** SOAP 1.1 4.2.2: a block with an actor other than "next" is for another node, not for us to judge. */
+function forUs(node: XmlNode, scope: Namespaces): boolean {
+  const actor = soapAttribute(node, scope, "actor");
+  return actor === undefined || actor === SOAP_ACTOR_NEXT;
+}
+
+function soapAttribute(node: XmlNode, scope: Namespaces, local: string): string | undefined {
+  if (typeof node === "string") return undefined;
+  for (const [key, value] of Object.entries(node)) {
+    if (!key.startsWith("@_") || !key.includes(":") || typeof value !== "string") continue;
+    const attribute = resolve(key.slice(2), scope);
+    if (attribute.local === local && attribute.namespace === SOAP_ENVELOPE_NS) return value.trim();
+  }
+  return undefined;
+}
+
+/** Whether a header block carries the SOAP 1.1 mustUnderstand attribute set to "1". */
+function mustUnderstand(node: XmlNode, scope: Namespaces): boolean {
+  // Only a prefixed attribute has a namespace; an unprefixed one is the block's own.
+  const value = soapAttribute(node, scope, "mustUnderstand");
+  return value === "1" || value === "true";
 }
 
 function hasText(node: XmlNode): boolean {

@@ -2,7 +2,8 @@
 // so one zod schema (WarehouseEvent in ./contracts) judges both. This file only translates: it checks
 // the envelope and the operation's fields, and leaves ranges and formats to the schema.
 import { readSoapEnvelope, soapEnvelope, soapFaultEnvelope, WAREHOUSE_NS } from "./soap-envelope";
-import type { SoapFaultCode, SoapFields } from "./soap-envelope";
+import type { SoapFaultCode, SoapFields, SoapRefusal } from "./soap-envelope";
+import { wsdlDocument, type WsdlService } from "./wsdl.mjs";
 
 export { SOAP_CONTENT_TYPE, soapAction } from "./soap-envelope";
 
@@ -33,16 +34,42 @@ export const INBOUND_OPERATIONS: Readonly<Record<string, OperationSpec>> = {
   },
 };
 
-export type SoapInbound =
-  | { ok: true; operation: string; event: unknown }
-  | { ok: false; reason: string };
+export type SoapInbound = { ok: true; operation: string; event: unknown } | SoapRefusal;
+
+/**
+ * Header blocks we process, as `{namespace}local`. None yet: a block a warehouse marks
+ * mustUnderstand="1" is refused with a MustUnderstand fault; unmarked blocks are ignored.
+ */
+export const UNDERSTOOD_HEADERS: ReadonlySet<string> = new Set();
+
+const XSD_TYPE: Record<FieldKind, string> = { text: "string", number: "int" };
+
+/** The inbound service as the WSDL describes it, from the same table the reader uses. */
+export const WAREHOUSE_EVENTS_SERVICE: WsdlService = {
+  name: "WarehouseEvents",
+  documentation: "Called by a legacy warehouse; sign each request with the Standard Webhooks headers (webhook-id, webhook-timestamp, webhook-signature).",
+  operations: Object.entries(INBOUND_OPERATIONS).map(([name, spec]) => ({
+    name,
+    fields: spec.fields.map((f) => ({ name: f.element, type: XSD_TYPE[f.kind], ...(f.optional && { optional: true }) })),
+    response: [
+      { name: "Status", type: "string" },
+      { name: "Version", type: "int" },
+      { name: "Detail", type: "string", optional: true },
+    ],
+  })),
+};
+
+/** The WSDL of the inbound service whose endpoint is `location`. */
+export function inboundWsdl(location: string): string {
+  return wsdlDocument(WAREHOUSE_EVENTS_SERVICE, location);
+}
 
 /**
  * Reads a warehouse's SOAP 1.1 envelope into an unvalidated event object (`{ type: "stock.counted",
  * sku, onHand, sequence }` and so on). `operation` is the element name, for soapResponse.
  */
 export function parseSoapWarehouseEvent(xml: string): SoapInbound {
-  const read = readSoapEnvelope(xml);
+  const read = readSoapEnvelope(xml, UNDERSTOOD_HEADERS);
   if (!read.ok) return read;
   const message = read.message;
   if (message.kind === "fault") return { ok: false, reason: "a SOAP Fault is not a warehouse event" };

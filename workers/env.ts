@@ -13,6 +13,11 @@ export interface Env {
   INVENTORY_EVENTS: Queue<InventoryEventMessage>;
   /** Confirmed sales on their way to the warehouse that ships them. */
   WAREHOUSE_DISPATCH: Queue<DispatchMessage>;
+  /** The dead-letter queues themselves: a letter that cannot be recorded yet is sent round again, never dropped. */
+  INVENTORY_EVENTS_DLQ: Queue<unknown>;
+  WAREHOUSE_DISPATCH_DLQ: Queue<unknown>;
+  /** How old unprojected events must be before the repair cron resends them (default 60). */
+  RECONCILE_GRACE_SECONDS?: string;
   /** One circuit breaker per warehouse, shared by every consumer invocation. */
   WAREHOUSE_CIRCUITS: DurableObjectNamespace<WarehouseCircuit>;
   /** JSON list of this deployment's warehouses: [{ id, region, adapter: "json"|"soap", url, timeoutMs? }]. */

@@ -9,7 +9,7 @@ import { consumeInventoryEvents } from "./queues/inventory-events";
 import { consumeDispatchDeadLetters, consumeWarehouseDispatch } from "./queues/warehouse-dispatch";
 import { consumeShopperOrders } from "./queues/shopper-orders";
 import { onError, Problem } from "./problems";
-import { buildEveryRegion } from "./scheduled";
+import { onSchedule } from "./scheduled";
 import { admin } from "./routes/admin";
 import { availability } from "./routes/availability";
 import { catalog } from "./routes/catalog";
@@ -17,7 +17,8 @@ import { privacy } from "./routes/privacy";
 import { recommendations } from "./routes/recommendations";
 import { operations } from "./routes/operations";
 import { reservations } from "./routes/reservations";
-import { warehouseInbound } from "./routes/warehouses";
+import { bodyTooLarge, warehouseInbound } from "./routes/warehouses";
+import { warehouseCircuits } from "./routes/warehouse-circuits";
 
 export { InventoryObject } from "../durable-objects/inventory";
 export { ReservationObject } from "../durable-objects/reservation";
@@ -30,7 +31,7 @@ app.onError(onError);
 app.notFound(() => {
   throw new Problem("not_found", "See /docs for the routes");
 });
-app.use("/v1/*", bodyLimit({ maxSize: 64 * 1024, onError: () => { throw new Problem("payload_too_large", "Bodies are limited to 64 KiB"); } }));
+app.use("/v1/*", bodyLimit({ maxSize: 64 * 1024, onError: (c) => bodyTooLarge(c, 64 * 1024) }));
 
 // The ceiling for benchmarks: the cheapest possible answer through the same runtime.
 app.get("/healthz", (c) => c.json({ ok: true }));
@@ -40,6 +41,7 @@ app.route("/", availability);
 app.route("/", reservations);
 app.route("/", operations);
 app.route("/", warehouseInbound);
+app.route("/", warehouseCircuits);
 app.route("/", catalog);
 app.route("/", recommendations);
 app.route("/", privacy);
@@ -71,6 +73,6 @@ export default {
     batch.retryAll({ delaySeconds: 300 });
   },
   async scheduled(controller, env, ctx) {
-    ctx.waitUntil(buildEveryRegion(env, controller.cron));
+    ctx.waitUntil(onSchedule(env, controller.cron));
   },
 } satisfies ExportedHandler<Env>;

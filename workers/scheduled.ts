@@ -1,10 +1,40 @@
-// The cron trigger: rebuild every served region's recommendation lists from Postgres.
+// The cron triggers: every 10 minutes, repair the system of record of every served region
+// (system-of-record/repair.ts); hourly, rebuild every served region's recommendation lists.
 import { buildRecommendations } from "../recommendations/build";
+import { repairRegion } from "../system-of-record/repair";
 import { connect } from "./db";
 import type { Env } from "./env";
 
+/** Must match a cron in wrangler.toml (every env); scripts/start.mjs runs it locally on the same schedule. */
+export const REPAIR_CRON = "*/10 * * * *";
+
+const servedRegions = (env: Env) => env.REGIONS.split(",").map((r) => r.trim()).filter(Boolean);
+
+export async function onSchedule(env: Env, cron: string): Promise<void> {
+  if (cron === REPAIR_CRON) return repairEveryRegion(env, cron);
+  return buildEveryRegion(env, cron);
+}
+
+export async function repairEveryRegion(env: Env, cron: string): Promise<void> {
+  const graceMs = Number(env.RECONCILE_GRACE_SECONDS ?? "60") * 1000;
+  for (const region of servedRegions(env)) {
+    const { db, close } = connect(env);
+    try {
+      const s = await repairRegion(db, env.INVENTORY, region, { graceMs });
+      const line = { event: "repair", cron, region, checked: s.checked, ok: s.ok, lagging: s.lagging, resent: s.resent, drift: s.drift.map((d) => d.sku), raised: s.raised, pages: s.pages, ms: s.ms };
+      if (s.drift.length) console.warn(JSON.stringify({ level: "warn", ...line }));
+      else console.log(JSON.stringify({ level: "info", ...line }));
+    } catch (err) {
+      // One region failing must not keep the others unrepaired; the next run retries.
+      console.error(JSON.stringify({ level: "error", event: "repair_failed", cron, region, error: String((err as Error)?.message ?? err) }));
+    } finally {
+      await close();
+    }
+  }
+}
+
 export async function buildEveryRegion(env: Env, cron: string): Promise<void> {
-  for (const region of env.REGIONS.split(",").map((r) => r.trim()).filter(Boolean)) {
+  for (const region of servedRegions(env)) {
     const { db, close } = connect(env);
     try {
       const s = await buildRecommendations(db, env.RECOMMENDATIONS, region);

@@ -1,11 +1,5 @@
-export interface RunnerInstance {
-  url: string;
-  persistDir: string;
-  pids: Record<string, number>;
-  tempDirs?: string[];
-  stop(): Promise<void>;
-}
-export declare function miniflareRunner(options: {
+// Types for runner-miniflare.mjs, so TypeScript scripts and Node-side tests can import it.
+export interface MiniflareRunnerOptions {
   scriptPath: string;
   configPath: string;
   env?: string;
@@ -15,5 +9,13 @@ export declare function miniflareRunner(options: {
   viaEntry?: boolean;
   traceFsyncs?: boolean;
   rateLimits?: "raised" | "config";
-}): Promise<{ id: string; description: string; bindings: string[]; start(): Promise<RunnerInstance> }>;
+}
+export interface StartedWorker {
+  url: string;
+  persistDir: string;
+  pids: Record<string, number>;
+  tempDirs?: string[];
+  stop(): Promise<void>;
+}
 export declare function miniflareVersions(): { miniflare: string; workerd: string };
+export declare function miniflareRunner(options: MiniflareRunnerOptions): Promise<{ id: string; description: string; bindings: string[]; start(): Promise<StartedWorker> }>;

@@ -7,13 +7,17 @@ import { inventoryName } from "../../durable-objects/inventory";
 import { DispatchMessage } from "../../schema/messages";
 import type { DispatchOrder } from "../../warehouses/contracts";
 import { dispatchTo } from "../../warehouses/adapters";
+import { runLimited } from "../../warehouses/concurrency";
 import { connect } from "../db";
 import type { Env } from "../env";
 import { warehouse } from "../warehouse-config";
-import { recordDeadLetters } from "./dead-letters";
+import { keepForLater, original, recordDeadLetters } from "./dead-letters";
 import { retryDelaySeconds } from "./inventory-events";
 
-const MAX_PARALLEL = 6; // the Workers limit of simultaneous open connections
+/** Dispatch fetches open at once per invocation: the Workers limit of simultaneous open connections. */
+export const MAX_PARALLEL = 6;
+/** How long a probe may be out before another dispatch probes instead: its fetch, with room to report. */
+export const probeLeaseMs = (timeoutMs: number) => 2 * timeoutMs + 1_000;
 
 export function deliveryId(m: DispatchMessage): string {
   return `dlv_${m.region}_${m.sku}_${m.seq}`;
@@ -51,7 +55,7 @@ async function dispatchOne(message: Message<unknown>, env: Env): Promise<void> {
     return;
   }
   const circuit = env.WAREHOUSE_CIRCUITS.get(env.WAREHOUSE_CIRCUITS.idFromName(`${m.region}:${target.config.id}`));
-  const admission = await circuit.admit();
+  const admission = await circuit.admit(probeLeaseMs(target.config.timeoutMs));
   if (!admission.admit) {
     message.retry({ delaySeconds: Math.max(1, Math.ceil(admission.retryInMs / 1000)) });
     return;
@@ -65,7 +69,14 @@ async function dispatchOne(message: Message<unknown>, env: Env): Promise<void> {
     qty: m.qty,
     confirmedAt: new Date(m.confirmedAt).toISOString(),
   };
-  const result = await dispatchTo(target.config, target.secret, order);
+  let result;
+  try {
+    result = await dispatchTo(target.config, target.secret, order);
+  } catch (err) {
+    // Nothing reached the warehouse (say, signing failed): a probe gives its lease back unjudged.
+    if (admission.probe) await circuit.abandonProbe();
+    throw err;
+  }
   // A refusal (4xx) is the warehouse answering, not the warehouse being down.
   await circuit.record(result.ok || !result.retryable);
   if (result.ok) {
@@ -80,19 +91,35 @@ async function dispatchOne(message: Message<unknown>, env: Env): Promise<void> {
   }
 }
 
+/** Which warehouse a message is for, before it is validated (unknown ones share one lane). */
+function warehouseOf(message: Message<unknown>): string {
+  const body = message.body as { warehouse?: unknown } | null;
+  return typeof body?.warehouse === "string" ? body.warehouse : "";
+}
+
 export async function consumeWarehouseDispatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
-  const pending = [...batch.messages];
-  const worker = async () => {
-    for (let m = pending.shift(); m; m = pending.shift()) {
+  await runLimited(
+    batch.messages,
+    {
+      total: MAX_PARALLEL,
+      keyOf: warehouseOf,
+      limitOf: (id) => {
+        try {
+          return (id ? warehouse(env, id)?.config.concurrency : undefined) ?? MAX_PARALLEL;
+        } catch {
+          return MAX_PARALLEL; // a broken WAREHOUSES fails in dispatchOne, per message, with a retry
+        }
+      },
+    },
+    async (m) => {
       try {
         await dispatchOne(m, env);
       } catch (err) {
         console.warn("dispatch failed unexpectedly, will retry", err);
         m.retry({ delaySeconds: retryDelaySeconds(m.attempts) });
       }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(MAX_PARALLEL, pending.length) }, worker));
+    },
+  );
 }
 
 /** Dispatches that exhausted their retries: the sale's events say so, and operators see the letter. */
@@ -100,15 +127,16 @@ export async function consumeDispatchDeadLetters(batch: MessageBatch<unknown>, e
   const { db, close } = connect(env);
   try {
     for (const message of batch.messages) {
-      const parsed = DispatchMessage.safeParse(message.body);
+      const letter = original(message);
+      const parsed = DispatchMessage.safeParse(letter.body);
       if (parsed.success) {
-        await stockObject(env, parsed.data).dispatchFailed(parsed.data.reservationId, `gave up after ${message.attempts} attempts`);
+        await stockObject(env, parsed.data).dispatchFailed(parsed.data.reservationId, `gave up after ${letter.attempts} attempts`);
       }
     }
     await recordDeadLetters(db, batch.queue, batch.messages, "dispatch retries exhausted");
   } catch (err) {
-    console.error(`dead dispatches from ${batch.queue} could not be recorded; retrying`, err);
-    batch.retryAll({ delaySeconds: 30 });
+    console.error(`dead dispatches from ${batch.queue} could not be recorded; kept for later`, err);
+    await keepForLater(batch, env);
   } finally {
     ctx.waitUntil(close());
   }

@@ -22,7 +22,7 @@ const reconcile = createRoute({
   method: "get",
   path: "/v1/admin/{region}/reconcile",
   tags: ["operations"],
-  summary: "Compare every SKU-region object with its Postgres projection",
+  summary: "Compare a page of SKU-region objects with their Postgres projection, reservation ledger included",
   middleware: [adminToken(), knownRegion()] as const,
   request: { params: RegionParams, query: ReconcileQuery, headers: AdminHeaders },
   responses: {
@@ -66,10 +66,10 @@ const objectCosts = createRoute({
 export const operations = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
   .openapi(reconcile, async (c) => {
     const { region } = c.req.valid("param");
-    const { graceSeconds } = c.req.valid("query");
+    const { graceSeconds, after, limit } = c.req.valid("query");
     const { db, close } = connect(c.env);
     try {
-      const report = await reconcileRegion(db, c.env.INVENTORY, region, graceSeconds * 1000);
+      const report = await reconcileRegion(db, c.env.INVENTORY, region, graceSeconds * 1000, { after, limit });
       return c.json(report, 200);
     } catch (err) {
       throw unavailable(err);

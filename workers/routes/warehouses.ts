@@ -8,7 +8,8 @@ import type { Context } from "hono";
 import { inventoryName, type WarehouseEventOutcome } from "../../durable-objects/inventory";
 import { WarehouseEvent, WAREHOUSE_ID } from "../../warehouses/contracts";
 import { verifyWebhook } from "../../warehouses/signing";
-import { parseSoapWarehouseEvent, SOAP_CONTENT_TYPE, soapFault, soapResponse } from "../../warehouses/soap-inbound";
+import { inboundWsdl, parseSoapWarehouseEvent, SOAP_CONTENT_TYPE, soapFault, soapResponse } from "../../warehouses/soap-inbound";
+import { DISPATCH_ORDER_SERVICE, wsdlDocument } from "../../warehouses/wsdl.mjs";
 import type { AppEnv } from "../env";
 import { Problem } from "../problems";
 import { warehouse } from "../warehouse-config";
@@ -71,24 +72,56 @@ warehouseInbound.post("/v1/warehouses/:warehouseId/events", async (c) => {
   return c.json(await apply(c, config.region, config.id, eventId, validated(candidate)), 200);
 });
 
-const soapStatus: Record<string, number> = { invalid_signature: 401, unknown_warehouse: 404, reservation_not_found: 404, wrong_warehouse: 409 };
+// SOAP 1.1 (section 6.2) and WS-I BP R1126: every Fault goes with HTTP 500, whatever its code;
+// the faultcode (Client, Server, VersionMismatch, MustUnderstand) says what kind it is.
+const FAULT_STATUS = 500;
+const xml = (c: Context<AppEnv>, status: 200 | 500, text: string) => c.body(text, status, { "content-type": SOAP_CONTENT_TYPE });
 
 warehouseInbound.post("/v1/warehouses/:warehouseId/soap", async (c) => {
-  const xml = (status: number, text: string) => c.body(text, status as 200, { "content-type": SOAP_CONTENT_TYPE });
   try {
     const body = await c.req.text();
     const { config, eventId } = await authenticate(c, body);
     const read = parseSoapWarehouseEvent(body);
-    if (!read.ok) throw new Problem("invalid_request", read.reason);
+    if (!read.ok) return xml(c, FAULT_STATUS, soapFault(read.fault ?? "Client", `invalid_request: ${read.reason}; nothing was changed`));
     const accepted = await apply(c, config.region, config.id, eventId, validated(read.event));
-    return xml(200, soapResponse(read.operation, { Status: accepted.status, Version: accepted.version, Detail: accepted.detail }));
+    return xml(c, 200, soapResponse(read.operation, { Status: accepted.status, Version: accepted.version, Detail: accepted.detail }));
   } catch (err) {
-    // Legacy clients understand SOAP Faults; the HTTP status still says what kind of failure it was.
-    if (err instanceof Problem) return xml(soapStatus[err.code] ?? 400, soapFault("Client", `${err.code}: ${err.message}`));
+    // Legacy clients understand SOAP Faults; the faultstring starts with the same code as our problems.
+    if (err instanceof Problem) return xml(c, FAULT_STATUS, soapFault("Client", `${err.code}: ${err.message}`));
     console.error("soap endpoint failed", err);
-    return xml(500, soapFault("Server", "internal error; retry later"));
+    return xml(c, FAULT_STATUS, soapFault("Server", "internal error; retry later"));
   }
 });
+
+/** The WSDL of the inbound service, at the endpoint's own address with `?wsdl` (the SOAP convention). */
+warehouseInbound.get("/v1/warehouses/:warehouseId/soap", (c) => {
+  if (c.req.query("wsdl") === undefined) throw new Problem("not_found", "POST a SOAP envelope here, or GET ?wsdl for its description");
+  const id = c.req.param("warehouseId");
+  const target = WAREHOUSE_ID.test(id) ? warehouse(c.env, id) : null;
+  const served = c.env.REGIONS.split(",").map((r) => r.trim());
+  if (!target || !served.includes(target.config.region)) throw new Problem("unknown_warehouse", `Warehouse '${id}' is not configured in this deployment`);
+  const url = new URL(c.req.url);
+  return xml(c, 200, inboundWsdl(`${url.origin}${url.pathname}`));
+});
+
+/**
+ * The DispatchOrder service a legacy warehouse implements for us, as a WSDL to build it from. Its
+ * address is a placeholder: each warehouse's real one is in WAREHOUSES, which we do not publish.
+ */
+warehouseInbound.get("/v1/warehouses/dispatch-order", (c) => {
+  if (c.req.query("wsdl") === undefined) throw new Problem("not_found", "GET ?wsdl for the DispatchOrder service description");
+  return xml(c, 200, wsdlDocument(DISPATCH_ORDER_SERVICE, "https://warehouse.example/soap"));
+});
+
+/** The body limit's answer: a SOAP Fault on the SOAP endpoint (its clients read nothing else), a problem elsewhere. */
+export function bodyTooLarge(c: Context, maxBytes: number): Response {
+  if (c.req.method === "POST" && /^\/v1\/warehouses\/[^/]+\/soap$/.test(c.req.path)) {
+    return c.body(soapFault("Client", `payload_too_large: bodies are limited to ${maxBytes / 1024} KiB; nothing was changed`), FAULT_STATUS, {
+      "content-type": SOAP_CONTENT_TYPE,
+    });
+  }
+  throw new Problem("payload_too_large", `Bodies are limited to ${maxBytes / 1024} KiB`);
+}
 
 // Documented by hand: these routes read the raw body (the signature covers its exact bytes).
 const WebhookHeaders = z.object({
@@ -132,7 +165,33 @@ warehouseInbound.openAPIRegistry.registerPath({
   },
   responses: {
     200: { description: "<{Operation}Response> with Status, Version and Detail", content: { "text/xml": { schema: z.string() } } },
-    400: { description: "SOAP Fault (Client): malformed XML or an invalid event", content: { "text/xml": { schema: z.string() } } },
-    401: { description: "SOAP Fault (Client): signature", content: { "text/xml": { schema: z.string() } } },
+    500: {
+      description:
+        "SOAP Fault, always with HTTP 500 (SOAP 1.1, WS-I BP R1126). faultcode Client: bad signature, unknown warehouse or sale, malformed XML, " +
+        "invalid event or a body over 64 KiB (the faultstring starts with the problem code); VersionMismatch: not a SOAP 1.1 envelope; " +
+        "MustUnderstand: a mustUnderstand header block we do not process; Server: our failure, retry later",
+      content: { "text/xml": { schema: z.string() } },
+    },
   },
+});
+
+warehouseInbound.openAPIRegistry.registerPath({
+  method: "get",
+  path: "/v1/warehouses/{warehouseId}/soap",
+  tags: ["warehouses"],
+  summary: "The WSDL of the legacy warehouse service (send `?wsdl`)",
+  request: { params: WarehouseParams, query: z.object({ wsdl: z.string().openapi({ example: "" }) }) },
+  responses: {
+    200: { description: "WSDL 1.1, document/literal, SOAP 1.1 over HTTP", content: { "text/xml": { schema: z.string() } } },
+    404: problemContent("Unknown warehouse, or no ?wsdl"),
+  },
+});
+
+warehouseInbound.openAPIRegistry.registerPath({
+  method: "get",
+  path: "/v1/warehouses/dispatch-order",
+  tags: ["warehouses"],
+  summary: "The WSDL of the DispatchOrder service a legacy warehouse implements for us (send `?wsdl`)",
+  request: { query: z.object({ wsdl: z.string().openapi({ example: "" }) }) },
+  responses: { 200: { description: "WSDL 1.1, document/literal, SOAP 1.1 over HTTP", content: { "text/xml": { schema: z.string() } } } },
 });
