@@ -10,6 +10,7 @@ import { consumeDispatchDeadLetters, consumeWarehouseDispatch } from "./queues/w
 import { consumeShopperOrders } from "./queues/shopper-orders";
 import { onError, Problem } from "./problems";
 import { buildEveryRegion } from "./scheduled";
+import { stockDeadline } from "./stock-deadline";
 import { admin } from "./routes/admin";
 import { availability } from "./routes/availability";
 import { catalog } from "./routes/catalog";
@@ -23,6 +24,7 @@ export { InventoryObject } from "../durable-objects/inventory";
 export { ReservationObject } from "../durable-objects/reservation";
 export { StockShard } from "../durable-objects/stock-shard";
 export { WarehouseCircuit } from "../durable-objects/warehouse-circuit";
+export { AvailabilityPage } from "../durable-objects/availability-page";
 
 const app = new OpenAPIHono<AppEnv>();
 
@@ -34,6 +36,10 @@ app.use("/v1/*", bodyLimit({ maxSize: 64 * 1024, onError: () => { throw new Prob
 
 // The ceiling for benchmarks: the cheapest possible answer through the same runtime.
 app.get("/healthz", (c) => c.json({ ok: true }));
+
+// Writes to stock answer within a deadline, whatever their objects do (stock-deadline.ts).
+app.use("/v1/:region/reservations", stockDeadline());
+app.use("/v1/:region/reservations/*", stockDeadline());
 
 app.route("/", admin);
 app.route("/", availability);

@@ -1,0 +1,53 @@
+// A simulated regional outage, for tests and the benchmark: while a region is "down", every call
+// into its stock objects and read-model pages throws, or hangs until the outage ends (then throws).
+// The platform cannot take a region's objects down locally, so this stands in for it, inside the
+// real objects: callers see exactly what they would see from objects that fail.
+//
+// The switch is per isolate. Locally (tests, `npm start`, the bench) the Worker and every object
+// share one isolate, so one switch reaches them all; in production it reaches nothing, and the
+// route that flips it answers 404 unless FAULT_INJECTION is "on" (never set in wrangler.toml envs).
+
+export type OutageMode = "throw" | "hang";
+
+interface Outage {
+  mode: OutageMode;
+  hung: ((err: Error) => void)[];
+}
+
+const outages = new Map<string, Outage>();
+
+export function startOutage(region: string, mode: OutageMode): void {
+  endOutage(region);
+  outages.set(region, { mode, hung: [] });
+}
+
+/** Ends the outage; calls that hung in it fail now (their callers gave up long ago). */
+export function endOutage(region: string): void {
+  const outage = outages.get(region);
+  outages.delete(region);
+  for (const fail of outage?.hung ?? []) fail(outageError(region));
+}
+
+export function outageIn(region: string): OutageMode | null {
+  return outages.get(region)?.mode ?? null;
+}
+
+function outageError(region: string): Error {
+  return new Error(`simulated outage: the stock objects of ${region} are down`);
+}
+
+/** Makes each of `methods` fail while the object's region (the prefix of its name) is down. */
+export function failDuringOutage(cls: { name: string; prototype: object }, methods: readonly string[]): void {
+  const proto = cls.prototype as Record<string, unknown>;
+  for (const name of methods) {
+    const method = proto[name];
+    if (typeof method !== "function") throw new Error(`${cls.name}.${name} is not a method`);
+    proto[name] = function (this: { ctx: DurableObjectState }, ...args: unknown[]) {
+      const region = outages.size ? this.ctx.id.name?.split(":")[0] : undefined;
+      const outage = region === undefined ? undefined : outages.get(region);
+      if (!outage) return (method as (...a: unknown[]) => unknown).apply(this, args);
+      if (outage.mode === "throw") return Promise.reject(outageError(region!));
+      return new Promise((_, reject) => outage.hung.push(reject));
+    };
+  }
+}
