@@ -11,21 +11,18 @@ export type OutageMode = "throw" | "hang";
 
 interface Outage {
   mode: OutageMode;
-  hung: ((err: Error) => void)[];
 }
 
 const outages = new Map<string, Outage>();
 
 export function startOutage(region: string, mode: OutageMode): void {
   endOutage(region);
-  outages.set(region, { mode, hung: [] });
+  outages.set(region, { mode });
 }
 
-/** Ends the outage; calls that hung in it fail now (their callers gave up long ago). */
+/** Ends the outage; calls that hung in it fail soon after (their callers gave up long ago). */
 export function endOutage(region: string): void {
-  const outage = outages.get(region);
   outages.delete(region);
-  for (const fail of outage?.hung ?? []) fail(outageError(region));
 }
 
 export function outageIn(region: string): OutageMode | null {
@@ -47,7 +44,11 @@ export function failDuringOutage(cls: { name: string; prototype: object }, metho
       const outage = region === undefined ? undefined : outages.get(region);
       if (!outage) return (method as (...a: unknown[]) => unknown).apply(this, args);
       if (outage.mode === "throw") return Promise.reject(outageError(region!));
-      return new Promise((_, reject) => outage.hung.push(reject));
+      // Polled from the object's own context: an object's promise cannot be settled from another.
+      return new Promise((_, reject) => {
+        const wait = () => (outages.get(region!) === outage ? setTimeout(wait, 50) : reject(outageError(region!)));
+        wait();
+      });
     };
   }
 }

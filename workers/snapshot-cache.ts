@@ -52,7 +52,9 @@ interface HeldPage {
 
 // Per isolate: the pages, the calls in flight (one per page), and pages that missed a deadline.
 const held = new Map<string, HeldPage>();
-const loading = new Map<string, Promise<HeldPage>>();
+const loading = new Map<string, { run: Promise<HeldPage>; startedAt: number }>();
+/** A call older than this is not waited for: the request that made it may be gone, and its call with it. */
+const ABANDON_MS = 5_000;
 const backOffUntil = new Map<string, number>();
 
 function seconds(value: string | undefined, fallback: number): number {
@@ -105,8 +107,8 @@ export async function availabilityOf(env: Env, ctx: WaitUntil, region: string, s
     const fresh = freshMs(env);
     if (copy && now - copy.readAt <= fresh) {
       // Fresh: answer now; past half its life (or after a local write), refresh it in the background.
-      if ((now - copy.readAt > fresh / 2 || (copy.refreshAfter !== undefined && now >= copy.refreshAfter)) && !loading.has(name)) {
-        ctx.waitUntil(load(env, ctx, region, n, copy.readAt).catch(() => undefined));
+      if ((now - copy.readAt > fresh / 2 || (copy.refreshAfter !== undefined && now >= copy.refreshAfter)) && !isLoading(name, now)) {
+        void load(env, ctx, region, n, copy.readAt).catch(() => undefined);
       }
       pages.set(n, copy);
       sources.memory++;
@@ -155,8 +157,8 @@ async function resolvePage(env: Env, ctx: WaitUntil, region: string, n: number, 
  */
 function load(env: Env, ctx: WaitUntil, region: string, n: number, newerThan: number): Promise<{ page: HeldPage; source: PageSource }> {
   const name = pageName(region, n);
-  const running = loading.get(name);
-  if (running) return running.then((page) => ({ page, source: "page" as const }));
+  const running = isLoading(name, Date.now()) ? loading.get(name) : undefined;
+  if (running) return running.run.then((page) => ({ page, source: "page" as const }));
   let source: PageSource = "page";
   const run = (async () => {
     const cached = await fromCache(name);
@@ -176,9 +178,18 @@ function load(env: Env, ctx: WaitUntil, region: string, n: number, newerThan: nu
         .catch(() => undefined),
     );
     return page;
-  })().finally(() => loading.delete(name));
-  loading.set(name, run);
+  })().finally(() => {
+    if (loading.get(name)?.run === run) loading.delete(name);
+  });
+  loading.set(name, { run, startedAt: Date.now() });
+  // Outlives a request that gives up at its deadline, so that the next request can use the answer.
+  ctx.waitUntil(run.catch(() => undefined));
   return run.then((page) => ({ page, source }));
+}
+
+function isLoading(name: string, now: number): boolean {
+  const running = loading.get(name);
+  return running !== undefined && now - running.startedAt < ABANDON_MS;
 }
 
 /** Keeps the newer of this copy and the one held (a slow call may finish after a faster one). */
