@@ -8,7 +8,7 @@ import { PUBLISH_LAG_MS, PUBLISH_WINDOW_MS } from "../durable-objects/availabili
 import { readCosts } from "../durable-objects/cost-meter";
 import { inventoryName } from "../durable-objects/inventory";
 import { forgetAllPages } from "../workers/snapshot-cache";
-import { availability, call, setStock, storefront, uniqueSku } from "./client";
+import { availabilityNow as availability, call, setStock, storefront, uniqueSku } from "./client";
 
 const BOUND_MS = 2_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

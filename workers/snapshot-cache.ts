@@ -56,6 +56,7 @@ const loading = new Map<string, { run: Promise<HeldPage>; startedAt: number }>()
 /** A call older than this is not waited for: the request that made it may be gone, and its call with it. */
 const ABANDON_MS = 5_000;
 const backOffUntil = new Map<string, number>();
+let ignoreCacheBefore = 0;
 
 function seconds(value: string | undefined, fallback: number): number {
   const n = Number(value ?? fallback);
@@ -108,7 +109,7 @@ export async function availabilityOf(env: Env, ctx: WaitUntil, region: string, s
     if (copy && now - copy.readAt <= fresh) {
       // Fresh: answer now; past half its life (or after a local write), refresh it in the background.
       if ((now - copy.readAt > fresh / 2 || (copy.refreshAfter !== undefined && now >= copy.refreshAfter)) && !isLoading(name, now)) {
-        void load(env, ctx, region, n, copy.readAt).catch(() => undefined);
+        void load(env, ctx, region, n, Math.max(copy.readAt, copy.refreshAfter ?? 0)).catch(() => undefined);
       }
       pages.set(n, copy);
       sources.memory++;
@@ -162,7 +163,7 @@ function load(env: Env, ctx: WaitUntil, region: string, n: number, newerThan: nu
   let source: PageSource = "page";
   const run = (async () => {
     const cached = await fromCache(name);
-    if (cached && cached.readAt > newerThan && Date.now() - cached.readAt <= freshMs(env) / 2) {
+    if (cached && cached.readAt > Math.max(newerThan, ignoreCacheBefore) && Date.now() - cached.readAt <= freshMs(env) / 2) {
       source = "cache";
       return keep(name, cached);
     }
@@ -252,10 +253,12 @@ export function forgetSnapshots(region: string, skus: readonly string[], alsoCac
   }
 }
 
-/** Test and bench hook: this isolate forgets every page it holds (a cold isolate). */
+/** Test hook: this isolate forgets every page it holds, and takes no copy older than now from the cache. */
 export function forgetAllPages(): void {
   held.clear();
+  loading.clear();
   backOffUntil.clear();
+  ignoreCacheBefore = Date.now();
 }
 
 export { PAGES_PER_REGION };
