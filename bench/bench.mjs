@@ -39,6 +39,7 @@ const SPEC = {
   "cart-lines": { env: "BENCH_CART_LINES", type: "int", default: 3, help: "carts: lines per reservation" },
   "cart-stock": { env: "BENCH_CART_STOCK", type: "int", default: 1_000_000, help: "carts: units of each SKU (ample: the scenario measures holds)" },
   "read-skus": { env: "BENCH_READ_SKUS", type: "int", default: 20, help: "reads: SKUs per availability request" },
+  "staleness-bound-ms": { env: "BENCH_STALENESS_BOUND_MS", type: "int", default: 2000, help: "reads: an answer further behind its stock object's own state than this fails the run" },
   shards: { env: "BENCH_SHARDS", type: "string", default: "1", help: "stock shards for the flash SKU: only 1 here; `npm run bench:reserve -- --shards 1,2,4` measures K > 1" },
   storage: { env: "BENCH_STORAGE", type: "string", default: "disk", help: "where our Durable Objects keep SQLite files: disk (OS temp dir) or tmpfs (/dev/shm)" },
   "pg-admin-url": { env: "BENCH_PG_ADMIN_URL", type: "string", default: DEFAULT_PG_ADMIN_URL, help: "Postgres to create the throwaway database in" },
@@ -308,19 +309,22 @@ async function measure({ step, instance, api, loadgen, opts, runId, label, onExi
   if (stracePid) watched.strace = stracePid;
   let raw;
   let costRaw = null;
+  let probeResult = null;
+  const probe = scenario?.during ? scenario.during(api, instance.url) : null;
   try {
     raw = await loadgen.run(spec(scenario ? scenario.workload(`bench-${runId}-${step.runner}-${step.shards ?? 1}-${scenario.id}-`) : ceilingWorkload, opts.duration), {
       watch: watched,
       onTick: tickPrinter(label),
     });
   } finally {
+    probeResult = probe ? await probe.stop() : null;
     costRaw = meter ? await meter.end() : null;
     if (attachedPid) onExit.pids.delete(attachedPid);
   }
   if (isTTY) process.stderr.write("\r\x1b[K");
   const metrics = summarize(raw);
   const cost = costRaw && { ...costRaw, perRequest: perRequest(costRaw, metrics.requests) };
-  const verification = scenario ? await scenario.verify(api, raw) : null;
+  const verification = scenario ? await scenario.verify(api, raw, probeResult) : null;
   return { setup, metrics, verification, cost };
 }
 

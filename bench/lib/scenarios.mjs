@@ -3,6 +3,7 @@
 // Each scenario has: setup(api) before the run, workload(...) for the load generator (see
 // workloads.mjs), and verify(api, result) after it, which reads the stock back through
 // GET /v1/admin/{region}/stock/{sku} and checks that nothing was oversold.
+import { stalenessProbe } from "./staleness.mjs";
 import { skuName } from "./workloads.mjs";
 
 export const REGION = "eu";
@@ -144,10 +145,17 @@ export function scenarioCatalog(opts) {
     async warmupSetup() {},
     warmup: () => ({ ...common, kind: "reads", skuPrefix: "BENCH-CART-", skuCount: cartSkus.length, perRequest: opts["read-skus"] }),
     workload: () => ({ ...common, kind: "reads", skuPrefix: "BENCH-CART-", skuCount: cartSkus.length, perRequest: opts["read-skus"] }),
-    async verify(api, result) {
+    /** While the load runs: stock changes on 20 of the read SKUs, and answers checked against them. */
+    during: (api, url) => stalenessProbe({ url, region: REGION, apiKey: STOREFRONT_KEY, api, skus: cartSkus.slice(0, 20) }),
+    async verify(api, result, probe) {
       const failures = [];
+      const warnings = [];
       if (result.badBodies > 0) failures.push(`${result.badBodies} availability answers did not list every SKU asked for`);
-      return { ok: failures.length === 0, failures, warnings: [], oversold: null, units: null, stock: null, detail: { badBodies: result.badBodies } };
+      if (probe) {
+        if (probe.maxMs > opts["staleness-bound-ms"]) failures.push(`an answer was ${probe.maxMs} ms behind its stock object's own state (bound ${opts["staleness-bound-ms"]} ms)`);
+        if (probe.failedReads || probe.failedWrites) warnings.push(`staleness probe: ${probe.failedReads} reads and ${probe.failedWrites} writes failed`);
+      }
+      return { ok: failures.length === 0, failures, warnings, oversold: null, units: null, stock: null, staleness: probe, detail: { badBodies: result.badBodies } };
     },
   };
 
