@@ -8,7 +8,7 @@ import type { Env } from "../workers/env";
 import { pageName, pageOf, type PagePart } from "./availability-page";
 
 /** A change waits this long for others to share its publish: at most 1 / window sends per writer. */
-export const PUBLISH_WINDOW_MS = 200;
+export const PUBLISH_WINDOW_MS = 100;
 /**
  * What the edge allows for the window plus the call to the page: an answer counts as this much
  * older than its page (so the staleness bound holds end to end, publish lag included).

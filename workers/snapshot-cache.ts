@@ -107,9 +107,10 @@ export async function availabilityOf(env: Env, ctx: WaitUntil, region: string, s
     const copy = held.get(name);
     const fresh = freshMs(env);
     if (copy && now - copy.readAt <= fresh) {
-      // Fresh: answer now; past half its life (or after a local write), refresh it in the background.
-      if ((now - copy.readAt > fresh / 2 || (copy.refreshAfter !== undefined && now >= copy.refreshAfter)) && !isLoading(name, now)) {
-        void load(env, ctx, region, n, Math.max(copy.readAt, copy.refreshAfter ?? 0)).catch(() => undefined);
+      // Fresh: answer now; past a third of its life (or after a local write), refresh it in the background.
+      if ((now - copy.readAt > fresh / 3 || (copy.refreshAfter !== undefined && now >= copy.refreshAfter)) && !isLoading(name, now)) {
+        // Straight to the page: a copy in the cache would be about as old as this one.
+        void load(env, ctx, region, n, Math.max(copy.readAt, copy.refreshAfter ?? 0), false).catch(() => undefined);
       }
       pages.set(n, copy);
       sources.memory++;
@@ -156,13 +157,13 @@ async function resolvePage(env: Env, ctx: WaitUntil, region: string, n: number, 
  * Loads page `n` once per isolate at a time: from the data centre's cache if another isolate put a
  * copy there newer than `newerThan` and still in the first half of its life, else from the page.
  */
-function load(env: Env, ctx: WaitUntil, region: string, n: number, newerThan: number): Promise<{ page: HeldPage; source: PageSource }> {
+function load(env: Env, ctx: WaitUntil, region: string, n: number, newerThan: number, lookInCache = true): Promise<{ page: HeldPage; source: PageSource }> {
   const name = pageName(region, n);
   const running = isLoading(name, Date.now()) ? loading.get(name) : undefined;
   if (running) return running.run.then((page) => ({ page, source: "page" as const }));
   let source: PageSource = "page";
   const run = (async () => {
-    const cached = await fromCache(name);
+    const cached = lookInCache ? await fromCache(name) : undefined;
     if (cached && cached.readAt > Math.max(newerThan, ignoreCacheBefore) && Date.now() - cached.readAt <= freshMs(env) / 2) {
       source = "cache";
       return keep(name, cached);
