@@ -110,5 +110,5 @@ function key(sku: string, part: number): string {
   return `${part}:${sku}`;
 }
 
-failDuringOutage(AvailabilityPage, ["publish", "read"]);
+failDuringOutage(AvailabilityPage, ["publish", "read"], "read-model");
 meterCalls(AvailabilityPage, ["publish", "read"]);

@@ -675,7 +675,7 @@ export class InventoryObject extends DurableObject<Env> {
 publishAfter(InventoryObject, [
   "reserve", "confirmReservation", "releaseReservation", "hold", "confirm", "prepare", "commit", "release",
   "revertConfirmation", "setStock", "warehouseEvent", "markDispatched", "dispatchFailed", "setShards",
-  "grantQuota", "returnQuota", "confirmFromShard", "snapshot", "state", "recordedState", "alarm",
+  "grantQuota", "returnQuota", "confirmFromShard", "snapshot", "recordedState", "alarm",
 ], (o) => o.readModelPart());
 failDuringOutage(InventoryObject, [
   "reserve", "reservation", "confirmReservation", "releaseReservation", "hold", "confirm", "prepare", "commit",
