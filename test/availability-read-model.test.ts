@@ -60,6 +60,20 @@ describe("availability from the read model", () => {
     expect(again.headers.get("cache-control")).toBe("private, max-age=2");
   });
 
+  it("lets another isolate of the data centre take the pages from the cache, without a page call", async () => {
+    const skus = await Promise.all(Array.from({ length: 5 }, (_, i) => stocked(20 + i)));
+    await published();
+    const first = await availability("eu", skus);
+    const pages = new Set(skus.map(pageOf)).size;
+    expect(pagesFrom(first).page).toBe(pages);
+    await sleep(100); // the cache puts run after the answer
+    forgetAllPages(true); // a second isolate: nothing in memory, the same data centre's cache
+    let second: any;
+    expect(await callsDuring(async () => (second = await availability("eu", skus)))).toEqual({});
+    expect(pagesFrom(second)).toEqual({ memory: 0, cache: pages, page: 0, stale: 0 });
+    expect(second.body.items).toEqual(first.body.items);
+  });
+
   it("answers never-stocked SKUs as out of stock without calling any SKU object, first time included", async () => {
     const unknown = Array.from({ length: 100 }, () => uniqueSku("NEVER"));
     let res: any;

@@ -109,8 +109,8 @@ export async function availabilityOf(env: Env, ctx: WaitUntil, region: string, s
     if (copy && now - copy.readAt <= fresh) {
       // Fresh: answer now; past a third of its life (or after a local write), refresh it in the background.
       if ((now - copy.readAt > fresh / 3 || (copy.refreshAfter !== undefined && now >= copy.refreshAfter)) && !isLoading(name, now)) {
-        // Straight to the page: a copy in the cache would be about as old as this one.
-        void load(env, ctx, region, n, Math.max(copy.readAt, copy.refreshAfter ?? 0), false).catch(() => undefined);
+        // Another isolate of this data centre may have refreshed it already: the cache first.
+        void load(env, ctx, region, n, Math.max(copy.readAt, copy.refreshAfter ?? 0)).catch(() => undefined);
       }
       pages.set(n, copy);
       sources.memory++;
@@ -155,16 +155,17 @@ async function resolvePage(env: Env, ctx: WaitUntil, region: string, n: number, 
 
 /**
  * Loads page `n` once per isolate at a time: from the data centre's cache if another isolate put a
- * copy there newer than `newerThan` and still in the first half of its life, else from the page.
+ * copy there newer than `newerThan` and still in the first third of its life, else from the page
+ * (then puts it in the cache): about one page call per page per data centre per third of the window.
  */
-function load(env: Env, ctx: WaitUntil, region: string, n: number, newerThan: number, lookInCache = true): Promise<{ page: HeldPage; source: PageSource }> {
+function load(env: Env, ctx: WaitUntil, region: string, n: number, newerThan: number): Promise<{ page: HeldPage; source: PageSource }> {
   const name = pageName(region, n);
   const running = isLoading(name, Date.now()) ? loading.get(name) : undefined;
   if (running) return running.run.then((page) => ({ page, source: "page" as const }));
   let source: PageSource = "page";
   const run = (async () => {
-    const cached = lookInCache ? await fromCache(name) : undefined;
-    if (cached && cached.readAt > Math.max(newerThan, ignoreCacheBefore) && Date.now() - cached.readAt <= freshMs(env) / 2) {
+    const cached = await fromCache(name);
+    if (cached && cached.readAt > Math.max(newerThan, ignoreCacheBefore) && Date.now() - cached.readAt <= freshMs(env) / 3) {
       source = "cache";
       return keep(name, cached);
     }
@@ -254,12 +255,15 @@ export function forgetSnapshots(region: string, skus: readonly string[], alsoCac
   }
 }
 
-/** Test hook: this isolate forgets every page it holds, and takes no copy older than now from the cache. */
-export function forgetAllPages(): void {
+/**
+ * Test hook: this isolate forgets every page it holds (as a new isolate would) and, unless
+ * `keepCache`, also takes no copy older than now from the data centre's cache.
+ */
+export function forgetAllPages(keepCache = false): void {
   held.clear();
   loading.clear();
   backOffUntil.clear();
-  ignoreCacheBefore = Date.now();
+  if (!keepCache) ignoreCacheBefore = Date.now();
 }
 
 export { PAGES_PER_REGION };
