@@ -31,7 +31,7 @@ const SPEC = {
   connections: { env: "BENCH_CONNECTIONS", type: "int", default: 64, help: "concurrent connections, one request in flight each (closed loop)" },
   duration: { env: "BENCH_DURATION", type: "number", default: 10, help: "seconds of measured load per scenario and runner" },
   warmup: { env: "BENCH_WARMUP", type: "number", default: 1, help: "seconds of unmeasured warm-up load before each measurement (0 to skip)" },
-  scenarios: { env: "BENCH_SCENARIOS", type: "string", default: "flash,carts,reads", help: "which scenarios to run: flash, carts, reads" },
+  scenarios: { env: "BENCH_SCENARIOS", type: "string", default: "flash,carts,reads", help: "which scenarios to run: flash, carts, reads, outage (ours only; not in the default set)" },
   runners: { env: "BENCH_RUNNERS", type: "string", default: "ours,redis,postgres,ceiling", help: "which runners: ours, redis, postgres, ceiling (no-op route in ours)" },
   stock: { env: "BENCH_STOCK", type: "int", default: 500, help: "flash sale: units of the hot SKU (fewer than the shoppers who ask)" },
   "confirm-ratio": { env: "BENCH_CONFIRM_RATIO", type: "number", default: 0.5, help: "flash sale: share of shoppers with a hold who confirm (the others release)" },
@@ -151,7 +151,7 @@ async function main() {
           scriptPath: build.main,
           configPath: join(ROOT, "wrangler.toml"),
           env: "",
-          bindings: { REGIONS: "eu,us,apac", LOW_STOCK_THRESHOLD: "5", ...secrets },
+          bindings: { REGIONS: "eu,us,apac", LOW_STOCK_THRESHOLD: "5", ...secrets, ...(scenarios.some((sc) => sc.needsFaultInjection) && { FAULT_INJECTION: "on" }) },
           queueConsumers: false,
           storage: opts.storage,
           viaEntry: false,
@@ -190,7 +190,7 @@ async function main() {
     for (const scenario of scenarios) {
       for (const id of runnerIds) {
         if (id === "ours") for (const k of scenario.shardable ? shards : [1]) plan.push({ scenario, runner: "ours", shards: k });
-        else if (id !== "ceiling") plan.push({ scenario, runner: id });
+        else if (id !== "ceiling" && !scenario.oursOnly) plan.push({ scenario, runner: id });
       }
     }
     const estimate = plan.length * (opts.duration + opts.warmup + 4);
@@ -311,6 +311,7 @@ async function measure({ step, instance, api, loadgen, opts, runId, label, onExi
   let costRaw = null;
   let probeResult = null;
   const probe = scenario?.during ? scenario.during(api, instance.url) : null;
+  if (probe?.ready) await probe.ready;
   try {
     raw = await loadgen.run(spec(scenario ? scenario.workload(`bench-${runId}-${step.runner}-${step.shards ?? 1}-${scenario.id}-`) : ceilingWorkload, opts.duration), {
       watch: watched,

@@ -5,11 +5,11 @@
 // recovery nothing committed is lost and the read model catches up.
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { endOutage, startOutage } from "../durable-objects/fault-injection";
+import { endOutage, outageIn, startOutage } from "../durable-objects/fault-injection";
 import { pageName, pageOf } from "../durable-objects/availability-page";
 import { PUBLISH_WINDOW_MS } from "../durable-objects/availability-publisher";
 import { availabilityOf, forgetAllPages } from "../workers/snapshot-cache";
-import { availabilityNow as availability, confirm, reserve, setStock, stockState, uniqueSku } from "./client";
+import { adminHeaders, availabilityNow as availability, call, confirm, reserve, setStock, stockState, uniqueSku } from "./client";
 
 const FRESH_MS = 1_500; // the 2 s bound less the 500 ms publish lag
 const READ_DEADLINE_MS = 1_000;
@@ -33,6 +33,15 @@ beforeEach(() => forgetAllPages());
 afterEach(() => {
   endOutage("eu");
   endOutage("us");
+});
+
+describe("the outage switch", () => {
+  it("does not exist unless FAULT_INJECTION is on (never in wrangler.toml's envs)", async () => {
+    const res = await call("PUT", "/v1/admin/eu/outage", { headers: adminHeaders(), body: { mode: "throw" } });
+    expect(res.status).toBe(404);
+    expect(res.headers.get("content-type")).toBe("application/problem+json");
+    expect(outageIn("eu")).toBeNull();
+  });
 });
 
 describe("reads when the read model does not answer", () => {

@@ -14,6 +14,7 @@ import { stockDeadline } from "./stock-deadline";
 import { admin } from "./routes/admin";
 import { availability } from "./routes/availability";
 import { catalog } from "./routes/catalog";
+import { faults } from "./routes/faults";
 import { privacy } from "./routes/privacy";
 import { recommendations } from "./routes/recommendations";
 import { operations } from "./routes/operations";
@@ -49,6 +50,7 @@ app.route("/", warehouseInbound);
 app.route("/", catalog);
 app.route("/", recommendations);
 app.route("/", privacy);
+app.route("/", faults);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "storefrontKey", { type: "apiKey", in: "header", name: "X-Api-Key" });
 app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer" });
