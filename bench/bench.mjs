@@ -31,7 +31,7 @@ const SPEC = {
   connections: { env: "BENCH_CONNECTIONS", type: "int", default: 64, help: "concurrent connections, one request in flight each (closed loop)" },
   duration: { env: "BENCH_DURATION", type: "number", default: 10, help: "seconds of measured load per scenario and runner" },
   warmup: { env: "BENCH_WARMUP", type: "number", default: 1, help: "seconds of unmeasured warm-up load before each measurement (0 to skip)" },
-  scenarios: { env: "BENCH_SCENARIOS", type: "string", default: "flash,carts,reads", help: "which scenarios to run: flash, carts, reads" },
+  scenarios: { env: "BENCH_SCENARIOS", type: "string", default: "flash,carts,reads", help: "which scenarios to run: flash, carts, reads, outage (ours only; not in the default set)" },
   runners: { env: "BENCH_RUNNERS", type: "string", default: "ours,redis,postgres,ceiling", help: "which runners: ours, redis, postgres, ceiling (no-op route in ours)" },
   stock: { env: "BENCH_STOCK", type: "int", default: 500, help: "flash sale: units of the hot SKU (fewer than the shoppers who ask)" },
   "confirm-ratio": { env: "BENCH_CONFIRM_RATIO", type: "number", default: 0.5, help: "flash sale: share of shoppers with a hold who confirm (the others release)" },
@@ -39,6 +39,7 @@ const SPEC = {
   "cart-lines": { env: "BENCH_CART_LINES", type: "int", default: 3, help: "carts: lines per reservation" },
   "cart-stock": { env: "BENCH_CART_STOCK", type: "int", default: 1_000_000, help: "carts: units of each SKU (ample: the scenario measures holds)" },
   "read-skus": { env: "BENCH_READ_SKUS", type: "int", default: 20, help: "reads: SKUs per availability request" },
+  "staleness-bound-ms": { env: "BENCH_STALENESS_BOUND_MS", type: "int", default: 2000, help: "reads: an answer further behind its stock object's own state than this fails the run" },
   shards: { env: "BENCH_SHARDS", type: "string", default: "1", help: "stock shards for the flash SKU: only 1 here; `npm run bench:reserve -- --shards 1,2,4` measures K > 1" },
   storage: { env: "BENCH_STORAGE", type: "string", default: "disk", help: "where our Durable Objects keep SQLite files: disk (OS temp dir) or tmpfs (/dev/shm)" },
   "pg-admin-url": { env: "BENCH_PG_ADMIN_URL", type: "string", default: DEFAULT_PG_ADMIN_URL, help: "Postgres to create the throwaway database in" },
@@ -150,7 +151,7 @@ async function main() {
           scriptPath: build.main,
           configPath: join(ROOT, "wrangler.toml"),
           env: "",
-          bindings: { REGIONS: "eu,us,apac", LOW_STOCK_THRESHOLD: "5", ...secrets },
+          bindings: { REGIONS: "eu,us,apac", LOW_STOCK_THRESHOLD: "5", ...secrets, ...(scenarios.some((sc) => sc.needsFaultInjection) && { FAULT_INJECTION: "on" }) },
           queueConsumers: false,
           storage: opts.storage,
           viaEntry: false,
@@ -189,7 +190,7 @@ async function main() {
     for (const scenario of scenarios) {
       for (const id of runnerIds) {
         if (id === "ours") for (const k of scenario.shardable ? shards : [1]) plan.push({ scenario, runner: "ours", shards: k });
-        else if (id !== "ceiling") plan.push({ scenario, runner: id });
+        else if (id !== "ceiling" && !scenario.oursOnly) plan.push({ scenario, runner: id });
       }
     }
     const estimate = plan.length * (opts.duration + opts.warmup + 4);
@@ -308,19 +309,23 @@ async function measure({ step, instance, api, loadgen, opts, runId, label, onExi
   if (stracePid) watched.strace = stracePid;
   let raw;
   let costRaw = null;
+  let probeResult = null;
+  const probe = scenario?.during ? scenario.during(api, instance.url) : null;
+  if (probe?.ready) await probe.ready;
   try {
     raw = await loadgen.run(spec(scenario ? scenario.workload(`bench-${runId}-${step.runner}-${step.shards ?? 1}-${scenario.id}-`) : ceilingWorkload, opts.duration), {
       watch: watched,
       onTick: tickPrinter(label),
     });
   } finally {
+    probeResult = probe ? await probe.stop() : null;
     costRaw = meter ? await meter.end() : null;
     if (attachedPid) onExit.pids.delete(attachedPid);
   }
   if (isTTY) process.stderr.write("\r\x1b[K");
   const metrics = summarize(raw);
   const cost = costRaw && { ...costRaw, perRequest: perRequest(costRaw, metrics.requests) };
-  const verification = scenario ? await scenario.verify(api, raw) : null;
+  const verification = scenario ? await scenario.verify(api, raw, probeResult) : null;
   return { setup, metrics, verification, cost };
 }
 

@@ -23,6 +23,8 @@ import {
 import { Escrow, MAX_SHARDS, shardName, type GrantResult, type ShardConfirmResult } from "./escrow";
 import { meterCalls, meterStorage } from "./cost-meter";
 import { checkShopper, clampExpiry, hasRules, readRules, writeRules, type DropRefusal, type DropRules } from "./drop-rules";
+import { publishAfter, type Published } from "./availability-publisher";
+import { failDuringOutage } from "./fault-injection";
 import { INVENTORY_MIGRATIONS, migrate } from "./inventory-schema";
 import {
   archiveChunk, CHUNK_EVENTS, CHUNKS_PER_RUN, EMPTY_AGGREGATE, foldLog, retentionMs, type LogAggregate,
@@ -546,6 +548,15 @@ export class InventoryObject extends DurableObject<Env> {
     return this.ledger.snapshot(Date.now());
   }
 
+  /** This SKU-region's entry in the read model (availability-publisher.ts); null if never stocked. */
+  readModelPart(): Published | null {
+    const id = this.ledger.identity;
+    if (!id) return null;
+    const now = Date.now();
+    const s = this.ledger.snapshot(now);
+    return { region: id.region, part: { sku: id.sku, part: 0, available: s.available, version: s.version, shards: s.shards ?? 1, at: now } };
+  }
+
   async state(sku: string, region: string): Promise<StockState> {
     const now = Date.now();
     const snapshot = await this.snapshot(sku, region);
@@ -820,6 +831,17 @@ export class InventoryObject extends DurableObject<Env> {
     await this.ctx.storage.setAlarm(when);
   }
 }
+
+// The read model hears of every committed change (and of reads that wake an object it may not know).
+publishAfter(InventoryObject, [
+  "reserve", "confirmReservation", "releaseReservation", "hold", "confirm", "prepare", "commit", "release",
+  "revertConfirmation", "setStock", "warehouseEvent", "markDispatched", "dispatchFailed", "setShards",
+  "grantQuota", "returnQuota", "confirmFromShard", "snapshot", "recordedState", "alarm",
+], (o) => o.readModelPart());
+failDuringOutage(InventoryObject, [
+  "reserve", "reservation", "confirmReservation", "releaseReservation", "hold", "confirm", "prepare", "commit",
+  "release", "revertConfirmation", "setStock", "warehouseEvent", "snapshot", "state", "alarm",
+]);
 
 meterCalls(InventoryObject, [
   "reserve", "reservation", "confirmReservation", "releaseReservation",

@@ -14,6 +14,8 @@ import type { Env } from "../workers/env";
 import { inventoryName, OUTBOX_RETRY_MS, type ConfirmResult, type ReleaseResult } from "./inventory";
 import { shardName } from "./escrow";
 import { meterCalls, meterStorage } from "./cost-meter";
+import { publishAfter, type Published } from "./availability-publisher";
+import { failDuringOutage } from "./fault-injection";
 import { migrate } from "./inventory-schema";
 
 export { shardName };
@@ -225,6 +227,15 @@ export class StockShard extends DurableObject<Env> {
       version: this.version(),
       pendingTransfers: pending,
     };
+  }
+
+  /** This shard's part of its SKU-region in the read model: the idle units of its quota. */
+  readModelPart(): Published | null {
+    if (!this.identity) return null;
+    const { sku, region, index } = this.identity;
+    const row = this.sql.exec<{ shards: number; retired: number }>("SELECT shards, retired FROM shard").toArray()[0];
+    const available = row?.retired === 1 ? 0 : this.totals().available;
+    return { region, part: { sku, part: index, available, version: this.version(), shards: row?.shards ?? 1, at: Date.now() } };
   }
 
   async events(after: number, limit: number): Promise<ShardEvent[]> {
@@ -485,4 +496,6 @@ export class StockShard extends DurableObject<Env> {
   }
 }
 
+publishAfter(StockShard, ["hold", "confirm", "release", "returnIdle", "retire", "enable", "topUp", "state", "alarm"], (s) => s.readModelPart());
+failDuringOutage(StockShard, ["hold", "confirm", "release", "returnIdle", "retire", "enable", "topUp", "state", "alarm"]);
 meterCalls(StockShard, ["hold", "confirm", "release", "returnIdle", "retire", "enable", "topUp", "holdStatus", "state", "events", "alarm"]);

@@ -105,8 +105,10 @@ export const AvailabilityResponse = z
     items: z.array(AvailabilityItem),
     asOf: z.string().openapi({
       format: "date-time",
-      description: "When the oldest of these snapshots was read from its stock object (at most AVAILABILITY_MAX_AGE_SECONDS ago)",
+      description: "Every answer reflects its stock object's state at least as of this time (at most AVAILABILITY_MAX_AGE_SECONDS ago unless `stale`)",
     }),
+    stale: z.literal(true).optional().openapi({ description: "Stock objects did not answer in time: these are the last known snapshots" }),
+    ageSeconds: z.number().optional().openapi({ description: "With `stale`: how old the oldest answer is" }),
   })
   .openapi("Availability");
 

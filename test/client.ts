@@ -3,6 +3,8 @@ import { exports } from "cloudflare:workers";
 import { digest, hex } from "../workers/auth";
 import { requestHash } from "../workers/routes/common";
 import { signWebhook } from "../warehouses/signing";
+import { PUBLISH_WINDOW_MS } from "../durable-objects/availability-publisher";
+import { forgetAllPages } from "../workers/snapshot-cache";
 
 
 export const STOREFRONT_KEY = "test-storefront-key";
@@ -79,8 +81,24 @@ export function getReservation(region: string, id: string, token: string) {
   return call("GET", `/v1/${region}/reservations/${id}`, { headers: storefront({ "x-reservation-token": token }) });
 }
 
-export function availability(region: string, skus: string[]) {
+/**
+ * Availability once the read model has heard of every write made so far: the writers' publish
+ * window, then a fresh page (as a storefront sees it at most 2 s later; `availabilityNow` reads
+ * what the edge answers at this very moment).
+ */
+export async function availability(region: string, skus: string[]) {
+  await readModelSettled();
+  return availabilityNow(region, skus);
+}
+
+export function availabilityNow(region: string, skus: string[]) {
   return call("GET", `/v1/${region}/availability?skus=${skus.join(",")}`, { headers: storefront() });
+}
+
+/** Waits out the writers' publish window, then makes this isolate read its pages afresh. */
+export async function readModelSettled(): Promise<void> {
+  await new Promise((r) => setTimeout(r, PUBLISH_WINDOW_MS + 250));
+  forgetAllPages();
 }
 
 /** The id a reservation made with this Idempotency-Key gets, derived as the route derives it. */

@@ -5,7 +5,7 @@ import { expect } from "vitest";
 import { reservationLedger, shopperOrders } from "../schema/tables";
 import { pseudonymise } from "../workers/privacy";
 import { inventoryName } from "../durable-objects/inventory";
-import { adminHeaders, call, storefront } from "./client";
+import { adminHeaders, call, readModelSettled, storefront } from "./client";
 import { database } from "./db";
 
 const used = new Set<string>();
@@ -71,7 +71,9 @@ export async function build(region: string) {
   return res.body;
 }
 
-export function recommend(region: string, q: { context?: string[]; user?: string; limit?: number; consent?: string }) {
+/** Recommendations once the read model has heard of every write so far (its availability filter). */
+export async function recommend(region: string, q: { context?: string[]; user?: string; limit?: number; consent?: string }) {
+  await readModelSettled();
   const params = new URLSearchParams();
   if (q.context) params.set("context", q.context.join(","));
   if (q.user) params.set("user", q.user);

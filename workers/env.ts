@@ -1,6 +1,7 @@
 import type { InventoryObject } from "../durable-objects/inventory";
 import type { ReservationObject } from "../durable-objects/reservation";
 import type { StockShard } from "../durable-objects/stock-shard";
+import type { AvailabilityPage } from "../durable-objects/availability-page";
 import type { DispatchMessage, InventoryEventMessage, ShopperOrderMessage } from "../schema/messages";
 import type { WarehouseCircuit } from "../durable-objects/warehouse-circuit";
 
@@ -9,6 +10,8 @@ export interface Env {
   RESERVATIONS: DurableObjectNamespace<ReservationObject>;
   /** Stock shards 1..K-1 of hot SKU-regions (shard 0 is the INVENTORY object itself). */
   STOCK_SHARDS: DurableObjectNamespace<StockShard>;
+  /** The availability read model: a few pages per region, each the snapshots of many SKU-regions. */
+  AVAILABILITY_PAGES: DurableObjectNamespace<AvailabilityPage>;
   /** Every committed stock event, on its way to Postgres (and later to warehouses). */
   INVENTORY_EVENTS: Queue<InventoryEventMessage>;
   /** Confirmed sales on their way to the warehouse that ships them. */
@@ -34,6 +37,14 @@ export interface Env {
   USER_ID_SECRET: string;
   /** How stale a cached availability snapshot may be, in seconds (default 2; 0 turns the cache off). */
   AVAILABILITY_MAX_AGE_SECONDS?: string;
+  /** How long a read waits for a read-model page before it answers from its last copy (default 1000 ms). */
+  AVAILABILITY_DEADLINE_MS?: string;
+  /** How old that last copy may be, marked `stale`, before reads answer 503 stock_unavailable (default 300 s). */
+  AVAILABILITY_STALE_LIMIT_SECONDS?: string;
+  /** How long a reservation, confirm or release waits for its stock objects before 503 stock_unavailable (default 3000 ms). */
+  STOCK_DEADLINE_MS?: string;
+  /** Local only: "on" enables PUT /v1/admin/{region}/outage (simulated regional outage). Never set in production. */
+  FAULT_INJECTION?: string;
   /** Secret: the region's Postgres (Neon) connection string. */
   DATABASE_URL: string;
   /** Local only: host:port of the WebSocket-to-TCP bridge in front of a plain Postgres. */

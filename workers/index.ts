@@ -10,9 +10,11 @@ import { consumeDispatchDeadLetters, consumeWarehouseDispatch } from "./queues/w
 import { consumeShopperOrders } from "./queues/shopper-orders";
 import { onError, Problem } from "./problems";
 import { onSchedule } from "./scheduled";
+import { stockDeadline } from "./stock-deadline";
 import { admin } from "./routes/admin";
 import { availability } from "./routes/availability";
 import { catalog } from "./routes/catalog";
+import { faults } from "./routes/faults";
 import { privacy } from "./routes/privacy";
 import { recommendations } from "./routes/recommendations";
 import { operations } from "./routes/operations";
@@ -24,6 +26,7 @@ export { InventoryObject } from "../durable-objects/inventory";
 export { ReservationObject } from "../durable-objects/reservation";
 export { StockShard } from "../durable-objects/stock-shard";
 export { WarehouseCircuit } from "../durable-objects/warehouse-circuit";
+export { AvailabilityPage } from "../durable-objects/availability-page";
 
 const app = new OpenAPIHono<AppEnv>();
 
@@ -36,6 +39,10 @@ app.use("/v1/*", bodyLimit({ maxSize: 64 * 1024, onError: (c) => bodyTooLarge(c,
 // The ceiling for benchmarks: the cheapest possible answer through the same runtime.
 app.get("/healthz", (c) => c.json({ ok: true }));
 
+// Writes to stock answer within a deadline, whatever their objects do (stock-deadline.ts).
+app.use("/v1/:region/reservations", stockDeadline());
+app.use("/v1/:region/reservations/*", stockDeadline());
+
 app.route("/", admin);
 app.route("/", availability);
 app.route("/", reservations);
@@ -45,6 +52,7 @@ app.route("/", warehouseCircuits);
 app.route("/", catalog);
 app.route("/", recommendations);
 app.route("/", privacy);
+app.route("/", faults);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "storefrontKey", { type: "apiKey", in: "header", name: "X-Api-Key" });
 app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer" });

@@ -32,6 +32,7 @@ export const PROBLEMS = {
   shopper_required: [422, "This SKU is limited per shopper: the reservation needs a shopper id"],
   database_unavailable: [503, "The system of record (Postgres) cannot be reached; retry shortly"],
   recommendations_unavailable: [503, "The recommendation lists cannot be read right now; retry shortly"],
+  stock_unavailable: [503, "Stock cannot be read or changed in this region right now; retry shortly (a reservation with the same Idempotency-Key)"],
   try_again: [503, "A stock object did not answer in time; retry with the same Idempotency-Key"],
   setting_missing: [503, "A setting this deployment needs is not configured"],
   archive_corrupt: [500, "An archived chunk does not match its checksum"],
@@ -73,6 +74,7 @@ export function problemResponse(c: Context, problem: Problem): Response {
   const headers: Record<string, string> = { "content-type": "application/problem+json" };
   if (problem.code === "try_again") headers["retry-after"] = "1";
   if (problem.code === "rate_limited") headers["retry-after"] = String(problem.extra.retryAfter ?? 10);
+  if (problem.code === "stock_unavailable") headers["retry-after"] = "2";
   return c.body(JSON.stringify(body), status as ContentfulStatusCode, headers);
 }
 

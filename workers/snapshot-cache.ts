@@ -1,145 +1,269 @@
-// Availability at the edge: SKU-region snapshots kept in this data centre's cache for at most
-// AVAILABILITY_MAX_AGE_SECONDS (default 2), and one object call per SKU-region however many shoppers
-// ask for it at the same moment. A snapshot is advisory; the object decides every reservation.
-import { shardStub } from "../durable-objects/shard-routing";
+// Availability at the edge, from the read model (durable-objects/availability-page.ts): whole pages
+// of a region's SKU snapshots, kept in this isolate's memory and the data centre's cache. A read
+// never asks SKU objects; it asks a page at most once per page per freshness window per isolate
+// (fewer with the data centre's cache), however many shoppers and SKUs. A snapshot is advisory;
+// the object decides every reservation.
+//
+// Freshness: an answer is counted as old as its page copy plus PUBLISH_LAG_MS (the writer's
+// coalescing window and its call to the page), so AVAILABILITY_MAX_AGE_SECONDS (default 2) holds
+// end to end. When a page does not answer within AVAILABILITY_DEADLINE_MS, reads answer from the
+// last copy this isolate or data centre has, marked stale with its age, up to
+// AVAILABILITY_STALE_LIMIT_SECONDS; past that, 503 stock_unavailable with Retry-After.
+import { pageName, pageOf, PAGES_PER_REGION, type PageCopy, type PagePart } from "../durable-objects/availability-page";
+import { PUBLISH_LAG_MS, PUBLISH_WINDOW_MS } from "../durable-objects/availability-publisher";
 import type { Env } from "./env";
-import { inventoryStub } from "./routes/common";
+import { Problem } from "./problems";
 
-export interface CachedSnapshot {
-  sku: string;
-  region: string;
+export interface SkuAvailability {
   available: number;
+  /** The SKU object's version; 0: never stocked in this region. */
   version: number;
-  /** When the object was asked (ms since the epoch): the snapshot's age is measured from here. */
+}
+
+export interface AvailabilityRead {
+  /** One entry per requested SKU. */
+  items: Map<string, SkuAvailability>;
+  /** The state of every answer is at least this recent (ms since the epoch). */
   asOf: number;
+  /** Some page did not answer in time: answers come from an older copy (see asOf). */
+  stale: boolean;
+  /** Where the pages came from, for Server-Timing and tests. */
+  sources: Record<PageSource, number>;
 }
 
 /** All a cache refresh needs of the request's execution context. */
 export type WaitUntil = Pick<ExecutionContext, "waitUntil">;
-
-/** Where a snapshot came from, for the Server-Timing header and the tests. */
-export type SnapshotSource = "memory" | "cache" | "object" | "shared";
+export type PageSource = "memory" | "cache" | "page" | "stale";
 
 const DEFAULT_MAX_AGE_SECONDS = 2;
-/** A waiter on another request's object call gives up and asks the object itself after this long. */
-const SHARED_WAIT_MS = 1_500;
+const DEFAULT_DEADLINE_MS = 1_000;
+const DEFAULT_STALE_LIMIT_SECONDS = 300;
+/** After a page missed its deadline, reads use the last copy for this long without waiting again. */
+const BACK_OFF_MS = 1_000;
 
-// Per isolate: object calls in flight (request coalescing) and when a write here last touched a key.
-const inFlight = new Map<string, Promise<{ snapshot: CachedSnapshot; source: SnapshotSource }>>();
-const writtenAt = new Map<string, number>();
-// Per isolate: the last snapshot seen of each key, within the same bound. A hot SKU read by every
-// shopper on this isolate then costs no cache lookup at all for up to the bound.
-const remembered = new Map<string, CachedSnapshot>();
-const MAX_REMEMBERED = 20_000;
+/** A page as this isolate keeps it: each SKU's availability summed over its parts (stock shards). */
+interface HeldPage {
+  skus: Map<string, SkuAvailability>;
+  /** When the page was asked (ms): everything on it is at least as recent as this minus the lag. */
+  readAt: number;
+  /** A write through this isolate touched the page: refresh once its publish has landed. */
+  refreshAfter?: number;
+}
 
-function remember(key: string, snapshot: CachedSnapshot): void {
-  if (remembered.size >= MAX_REMEMBERED) remembered.clear(); // crude, and only ever makes a read slower
-  remembered.set(key, snapshot);
+// Per isolate: the pages, the calls in flight (one per page), and pages that missed a deadline.
+const held = new Map<string, HeldPage>();
+const loading = new Map<string, { run: Promise<HeldPage>; startedAt: number }>();
+/** A call older than this is not waited for: the request that made it may be gone, and its call with it. */
+const ABANDON_MS = 5_000;
+const backOffUntil = new Map<string, number>();
+let ignoreCacheBefore = 0;
+
+function seconds(value: string | undefined, fallback: number): number {
+  const n = Number(value ?? fallback);
+  return Number.isFinite(n) && n >= 0 ? n : fallback;
 }
 
 export function maxAgeMs(env: Pick<Env, "AVAILABILITY_MAX_AGE_SECONDS">): number {
-  const seconds = Number(env.AVAILABILITY_MAX_AGE_SECONDS ?? DEFAULT_MAX_AGE_SECONDS);
-  return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : DEFAULT_MAX_AGE_SECONDS * 1000;
+  return seconds(env.AVAILABILITY_MAX_AGE_SECONDS, DEFAULT_MAX_AGE_SECONDS) * 1000;
 }
 
-function cacheKey(region: string, sku: string): string {
-  return `https://snapshots.edge-inventory.internal/${region}/${encodeURIComponent(sku)}`;
+/** How long a page copy is served as fresh: the bound less the publish lag (0: ask every time). */
+function freshMs(env: Env): number {
+  return Math.max(0, maxAgeMs(env) - PUBLISH_LAG_MS);
 }
 
-/**
- * The snapshot of one SKU-region no older than the bound: from the cache, from a call another
- * request already has in flight, or from the object (which then refreshes the cache).
- */
-export async function readSnapshot(
-  env: Env,
-  ctx: WaitUntil,
-  region: string,
-  sku: string,
-): Promise<{ snapshot: CachedSnapshot; source: SnapshotSource }> {
-  const key = cacheKey(region, sku);
-  const bound = maxAgeMs(env);
-  const known = bound > 0 ? remembered.get(key) : undefined;
-  if (known && isFresh(known, key, bound)) return { snapshot: known, source: "memory" };
-  const shared = inFlight.get(key);
-  if (shared) {
-    const read = await withinWait(shared);
-    if (read) return { snapshot: read.snapshot, source: "shared" };
-  }
-  // The cache lookup is part of the shared work too, so a burst on a cold key makes one call.
-  const read = lookUp(env, ctx, key, region, sku).finally(() => {
-    if (inFlight.get(key) === read) inFlight.delete(key);
-  });
-  inFlight.set(key, read);
-  return read;
+function deadlineMs(env: Env): number {
+  return seconds(env.AVAILABILITY_DEADLINE_MS, DEFAULT_DEADLINE_MS);
 }
 
-async function lookUp(env: Env, ctx: WaitUntil, key: string, region: string, sku: string) {
-  const bound = maxAgeMs(env);
-  if (bound > 0) {
-    const hit = await caches.default.match(key);
-    if (hit) {
-      const snapshot = (await hit.json()) as CachedSnapshot;
-      if (isFresh(snapshot, key, bound)) {
-        remember(key, snapshot);
-        return { snapshot, source: "cache" as const };
-      }
-    }
-  }
-  const snapshot = await fromObject(env, region, sku);
-  if (bound > 0 && !((writtenAt.get(key) ?? 0) >= snapshot.asOf)) {
-    remember(key, snapshot);
-    const seconds = Math.max(1, Math.ceil(bound / 1000));
-    const body = new Response(JSON.stringify(snapshot), {
-      headers: { "content-type": "application/json", "cache-control": `max-age=${seconds}` },
-    });
-    ctx.waitUntil(caches.default.put(key, body));
-  }
-  return { snapshot, source: "object" as const };
+export function staleLimitMs(env: Env): number {
+  return seconds(env.AVAILABILITY_STALE_LIMIT_SECONDS, DEFAULT_STALE_LIMIT_SECONDS) * 1000;
+}
+
+function cacheKey(name: string): string {
+  return `https://read-model.edge-inventory.internal/${encodeURIComponent(name)}`;
 }
 
 /**
- * After a write: this isolate stops serving older snapshots of these SKUs at once. `alsoCache`
- * (operator writes, not the reservation hot path) also deletes them from the data centre's cache.
+ * The availability of `skus` in `region`: one page lookup per page the SKUs are on, none for a page
+ * this isolate holds fresh. A SKU absent from its page was never stocked here (available 0,
+ * version 0) and costs nothing. Throws 503 stock_unavailable when a page cannot be had fresh and
+ * the last copy is older than the stale limit (or there is none).
  */
-export function forgetSnapshots(region: string, skus: readonly string[], alsoCache?: WaitUntil): void {
-  const now = Date.now();
-  if (writtenAt.size > 10_000) {
-    for (const [key, at] of writtenAt) if (at < now - 60_000) writtenAt.delete(key);
-  }
+export async function availabilityOf(env: Env, ctx: WaitUntil, region: string, skus: readonly string[]): Promise<AvailabilityRead> {
+  const wanted = new Map<number, string[]>();
   for (const sku of skus) {
-    const key = cacheKey(region, sku);
-    writtenAt.set(key, now);
-    remembered.delete(key);
-    alsoCache?.waitUntil(caches.default.delete(key).catch(() => false));
+    const n = pageOf(sku);
+    const list = wanted.get(n);
+    if (list) list.push(sku);
+    else wanted.set(n, [sku]);
+  }
+  const sources: Record<PageSource, number> = { memory: 0, cache: 0, page: 0, stale: 0 };
+  const now = Date.now();
+  const pages = new Map<number, HeldPage>();
+  let pending: Promise<void>[] | undefined;
+  for (const n of wanted.keys()) {
+    const name = pageName(region, n);
+    const copy = held.get(name);
+    const fresh = freshMs(env);
+    if (copy && now - copy.readAt <= fresh) {
+      // Fresh: answer now; past a third of its life (or after a local write), refresh it in the background.
+      if ((now - copy.readAt > fresh / 3 || (copy.refreshAfter !== undefined && now >= copy.refreshAfter)) && !isLoading(name, now)) {
+        // Another isolate of this data centre may have refreshed it already: the cache first.
+        void load(env, ctx, region, n, Math.max(copy.readAt, copy.refreshAfter ?? 0)).catch(() => undefined);
+      }
+      pages.set(n, copy);
+      sources.memory++;
+      continue;
+    }
+    (pending ??= []).push(
+      resolvePage(env, ctx, region, n, now).then(({ page, source }) => {
+        pages.set(n, page);
+        sources[source]++;
+      }),
+    );
+  }
+  if (pending) await Promise.all(pending);
+  const items = new Map<string, SkuAvailability>();
+  let oldest = Infinity;
+  for (const [n, list] of wanted) {
+    const page = pages.get(n)!;
+    oldest = Math.min(oldest, page.readAt);
+    for (const sku of list) items.set(sku, page.skus.get(sku) ?? NEVER_STOCKED);
+  }
+  return { items, asOf: oldest - PUBLISH_LAG_MS, stale: sources.stale > 0, sources };
+}
+
+const NEVER_STOCKED: SkuAvailability = Object.freeze({ available: 0, version: 0 });
+
+/** A page this isolate does not hold fresh: loaded within the deadline, else the last copy. */
+async function resolvePage(env: Env, ctx: WaitUntil, region: string, n: number, now: number): Promise<{ page: HeldPage; source: PageSource }> {
+  const name = pageName(region, n);
+  if ((backOffUntil.get(name) ?? 0) <= now) {
+    const loaded = await withinDeadline(load(env, ctx, region, n, held.get(name)?.readAt ?? 0), deadlineMs(env));
+    if (loaded) return loaded;
+    backOffUntil.set(name, Date.now() + BACK_OFF_MS);
+  }
+  const last = held.get(name) ?? (await fromCache(name));
+  const age = last ? Date.now() - last.readAt : Infinity;
+  if (last && age <= freshMs(env)) return { page: last, source: "memory" }; // refreshed meanwhile
+  if (last && age <= staleLimitMs(env)) return { page: last, source: "stale" };
+  throw new Problem("stock_unavailable", "Stock levels for this region cannot be read right now; retry shortly", {
+    ...(last && { lastKnownAt: new Date(last.readAt).toISOString() }),
+  });
+}
+
+/**
+ * Loads page `n` once per isolate at a time: from the data centre's cache if another isolate put a
+ * copy there newer than `newerThan` and still in the first third of its life, else from the page
+ * (then puts it in the cache): about one page call per page per data centre per third of the window.
+ */
+function load(env: Env, ctx: WaitUntil, region: string, n: number, newerThan: number): Promise<{ page: HeldPage; source: PageSource }> {
+  const name = pageName(region, n);
+  const running = isLoading(name, Date.now()) ? loading.get(name) : undefined;
+  if (running) return running.run.then((page) => ({ page, source: "page" as const }));
+  let source: PageSource = "page";
+  const run = (async () => {
+    const cached = await fromCache(name);
+    if (cached && cached.readAt > Math.max(newerThan, ignoreCacheBefore) && Date.now() - cached.readAt <= freshMs(env) / 3) {
+      source = "cache";
+      return keep(name, cached);
+    }
+    const askedAt = Date.now();
+    const copy: PageCopy = await env.AVAILABILITY_PAGES.get(env.AVAILABILITY_PAGES.idFromName(name)).read();
+    const page = keep(name, toHeld(copy, askedAt));
+    backOffUntil.delete(name);
+    const body = JSON.stringify({ parts: copy.parts, readAt: askedAt });
+    const maxAge = Math.max(1, Math.ceil(staleLimitMs(env) / 1000));
+    ctx.waitUntil(
+      caches.default
+        .put(cacheKey(name), new Response(body, { headers: { "content-type": "application/json", "cache-control": `max-age=${maxAge}` } }))
+        .catch(() => undefined),
+    );
+    return page;
+  })().finally(() => {
+    if (loading.get(name)?.run === run) loading.delete(name);
+  });
+  loading.set(name, { run, startedAt: Date.now() });
+  // Outlives a request that gives up at its deadline, so that the next request can use the answer.
+  ctx.waitUntil(run.catch(() => undefined));
+  return run.then((page) => ({ page, source }));
+}
+
+function isLoading(name: string, now: number): boolean {
+  const running = loading.get(name);
+  return running !== undefined && now - running.startedAt < ABANDON_MS;
+}
+
+/** Keeps the newer of this copy and the one held (a slow call may finish after a faster one). */
+function keep(name: string, page: HeldPage): HeldPage {
+  const current = held.get(name);
+  if (current && current.readAt >= page.readAt) return current;
+  held.set(name, page);
+  return page;
+}
+
+async function fromCache(name: string): Promise<HeldPage | undefined> {
+  try {
+    const hit = await caches.default.match(cacheKey(name));
+    if (!hit) return undefined;
+    const { parts, readAt } = (await hit.json()) as PageCopy & { readAt: number };
+    return toHeld({ parts, at: readAt }, readAt);
+  } catch {
+    return undefined; // the cache is an optimisation; never a reason to fail a read
   }
 }
 
-function isFresh(snapshot: CachedSnapshot, key: string, bound: number): boolean {
-  const age = Date.now() - snapshot.asOf;
-  return age >= 0 && age <= bound && !((writtenAt.get(key) ?? 0) >= snapshot.asOf);
-}
-
-async function fromObject(env: Env, region: string, sku: string): Promise<CachedSnapshot> {
-  const asOf = Date.now();
-  const s = await inventoryStub(env, region, sku).snapshot(sku, region);
-  // A sharded SKU-region's units are in its main object and in the quotas of shards 1..K-1.
-  let inShards = 0;
-  if (s.shards && s.shards > 1) {
-    const states = await Promise.all(Array.from({ length: s.shards - 1 }, (_, i) => shardStub(env, region, sku, i + 1).state()));
-    inShards = states.reduce((n, st) => n + (st.retired ? 0 : st.available), 0);
+/** Sums each SKU's parts: the SKU object's own units and, if split, its live shards' idle quotas. */
+function toHeld(copy: PageCopy, readAt: number): HeldPage {
+  const mains = new Map<string, PagePart>();
+  for (const p of copy.parts) if (p.part === 0) mains.set(p.sku, p);
+  const skus = new Map<string, SkuAvailability>();
+  for (const [sku, main] of mains) skus.set(sku, { available: main.available, version: main.version });
+  for (const p of copy.parts) {
+    const main = p.part > 0 ? mains.get(p.sku) : undefined;
+    if (main && p.part < main.shards) skus.get(p.sku)!.available += p.available;
   }
-  return { sku, region, available: s.available + inShards, version: s.version, asOf };
+  return { skus, readAt };
 }
 
-/** Another request's call, unless it takes too long (say that request was cancelled). */
-async function withinWait<T>(shared: Promise<T>): Promise<T | undefined> {
+async function withinDeadline<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), SHARED_WAIT_MS);
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
   });
   try {
-    return await Promise.race([shared.catch(() => undefined), timeout]);
+    return await Promise.race([work.catch(() => undefined), late]);
   } finally {
     clearTimeout(timer);
   }
 }
+
+/**
+ * After a write through this isolate: refresh the pages of these SKUs (in the background) once the
+ * writer's publish has landed, rather than at the end of their freshness window. One page call per
+ * page per publish window at most, never one per write. `alsoCache`: the data centre's copies of
+ * those pages go too (operator writes, not the reservation hot path).
+ */
+export function forgetSnapshots(region: string, skus: readonly string[], alsoCache?: WaitUntil): void {
+  const at = Date.now() + PUBLISH_WINDOW_MS + 50;
+  for (const n of new Set(skus.map(pageOf))) {
+    const name = pageName(region, n);
+    const copy = held.get(name);
+    if (copy && (copy.refreshAfter === undefined || copy.refreshAfter > at)) copy.refreshAfter = at;
+    alsoCache?.waitUntil(caches.default.delete(cacheKey(name)).catch(() => false));
+  }
+}
+
+/**
+ * Test hook: this isolate forgets every page it holds (as a new isolate would) and, unless
+ * `keepCache`, also takes no copy older than now from the data centre's cache.
+ */
+export function forgetAllPages(keepCache = false): void {
+  held.clear();
+  loading.clear();
+  backOffUntil.clear();
+  if (!keepCache) ignoreCacheBefore = Date.now();
+}
+
+export { PAGES_PER_REGION };

@@ -65,7 +65,7 @@ function run(spec) {
     const latency = new Samples();
     const statusCounts = {};
     const byKind = {};
-    const counters = { sent: 0, badBodies: 0 };
+    const counters = { sent: 0, badBodies: 0, staleReads: 0 };
     let lastKind = null;
     const tag = (kind) => {
       lastKind = kind;
@@ -113,6 +113,7 @@ function run(spec) {
           expected: workload.expected,
           byKind: Object.fromEntries(Object.entries(byKind).map(([k, v]) => [k, { responses: v.responses, statusCounts: v.statusCounts, latencyMs: v.latency.summary() }])),
           badBodies: counters.badBodies,
+          staleReads: counters.staleReads,
           responses,
           statusCounts,
           socketErrors,

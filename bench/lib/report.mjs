@@ -94,6 +94,22 @@ export function report({ opts, runs, runnerInfo, scenarios, machine: m, build, a
     lines.push(`### ${scenario.name}`, "", renderTable(columns, ceiling ? [...rows, ceiling] : rows), "");
     lines.push("outcomes (status x count per request kind):");
     for (const r of rows) lines.push(`- ${rowLabel(r, runnerInfo)}: ${outcomes(r)}`);
+    for (const r of rows.filter((r) => r.verification?.outage)) {
+      const o = r.verification.outage;
+      lines.push(
+        "",
+        `outage: availability (share of answers that were not 5xx) in the region that was down ${pct(o.availabilityDown)}, in the other ${pct(o.availabilityUp)}; ` +
+          `reads answered in the region that was down ${pct(o.readsAnsweredDown)} (${int(o.staleReads)} marked stale); read model caught up ${o.recoveredMs == null ? "NOT within 30 s" : `${int(o.recoveredMs)} ms`} after recovery`,
+      );
+    }
+    const probed = rows.filter((r) => r.verification?.staleness);
+    if (probed.length) {
+      lines.push("", `staleness (answers to a probe reading 20 SKUs whose stock changes ~10 times/s, against each change's start; bound ${opts["staleness-bound-ms"]} ms):`);
+      for (const r of probed) {
+        const s = r.verification.staleness;
+        lines.push(`- ${rowLabel(r, runnerInfo)}: largest ${int(s.maxMs)} ms, p99 ${int(s.p99Ms)} ms, ${pct(s.staleShare)} of ${int(s.answers)} answers behind, ${int(s.writes)} changes`);
+      }
+    }
     const ratios = [];
     for (const o of rows.filter((r) => r.runner === "ours")) {
       const name = rowLabel(o, runnerInfo);

@@ -3,6 +3,7 @@
 // Each scenario has: setup(api) before the run, workload(...) for the load generator (see
 // workloads.mjs), and verify(api, result) after it, which reads the stock back through
 // GET /v1/admin/{region}/stock/{sku} and checks that nothing was oversold.
+import { stalenessProbe } from "./staleness.mjs";
 import { skuName } from "./workloads.mjs";
 
 export const REGION = "eu";
@@ -24,6 +25,7 @@ export function adminApi(url) {
     return JSON.parse(text);
   }
   return {
+    url,
     setStock: (sku, onHand, safetyStock = 0) => call("PUT", sku, { warehouse: WAREHOUSE, onHand, safetyStock }),
     state: (sku) => call("GET", sku),
     /** Runs fn over items, `concurrency` at a time; returns the results in order. */
@@ -144,14 +146,118 @@ export function scenarioCatalog(opts) {
     async warmupSetup() {},
     warmup: () => ({ ...common, kind: "reads", skuPrefix: "BENCH-CART-", skuCount: cartSkus.length, perRequest: opts["read-skus"] }),
     workload: () => ({ ...common, kind: "reads", skuPrefix: "BENCH-CART-", skuCount: cartSkus.length, perRequest: opts["read-skus"] }),
-    async verify(api, result) {
+    /** While the load runs: stock changes on 20 of the read SKUs, and answers checked against them. */
+    during: (api, url) => stalenessProbe({ url, region: REGION, apiKey: STOREFRONT_KEY, api, skus: cartSkus.slice(0, 20) }),
+    async verify(api, result, probe) {
       const failures = [];
+      const warnings = [];
       if (result.badBodies > 0) failures.push(`${result.badBodies} availability answers did not list every SKU asked for`);
-      return { ok: failures.length === 0, failures, warnings: [], oversold: null, units: null, stock: null, detail: { badBodies: result.badBodies } };
+      if (probe) {
+        if (probe.maxMs > opts["staleness-bound-ms"]) failures.push(`an answer was ${probe.maxMs} ms behind its stock object's own state (bound ${opts["staleness-bound-ms"]} ms)`);
+        if (probe.failedReads || probe.failedWrites) warnings.push(`staleness probe: ${probe.failedReads} reads and ${probe.failedWrites} writes failed`);
+      }
+      return { ok: failures.length === 0, failures, warnings, oversold: null, units: null, stock: null, staleness: probe, detail: { badBodies: result.badBodies } };
     },
   };
 
-  return { flash, carts, reads };
+  // A regional outage (ours only: the peers have no objects to take down). eu's objects and pages
+  // hang for the whole measured run; us carries on. Reads and one-line reservations in both.
+  const OUTAGE_SKUS = 200;
+  const outageSkus = skuList("BENCH-OUT-", OUTAGE_SKUS);
+  const admin = (url, method, path, body) =>
+    fetch(`${url}/v1/admin/${path}`, {
+      method,
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body && { "content-type": "application/json" }) },
+      ...(body && { body: JSON.stringify(body) }),
+    }).then(async (res) => {
+      const text = await res.text();
+      if (res.status !== 200) throw new Error(`${method} /v1/admin/${path} answered ${res.status}: ${text.slice(0, 300)}`);
+      return JSON.parse(text);
+    });
+  const outageWorkload = (prefix, keyPrefix) => ({
+    ...common, kind: "outage", regions: ["eu", "us"], skuPrefix: prefix, skuCount: prefix === "BENCH-OUT-" ? OUTAGE_SKUS : 50,
+    perRequest: opts["read-skus"], readShare: 0.8, keyPrefix,
+  });
+  const outage = {
+    id: "outage",
+    name: `regional outage: every eu object hangs for the run; reads of ${opts["read-skus"]} SKUs (80%) and one-line reservations in eu and us`,
+    oursOnly: true,
+    needsFaultInjection: true,
+    async setup(api) {
+      const url = api.url;
+      await api.each([...outageSkus.map((sku) => ["eu", "eu-ams", sku]), ...outageSkus.map((sku) => ["us", "us-nj", sku])], ([region, warehouse, sku]) =>
+        admin(url, "PUT", `${region}/stock/${sku}`, { warehouse, onHand: 1_000_000 }));
+      return { stock: null };
+    },
+    async warmupSetup(api) {
+      const url = api.url;
+      await api.each([...skuList("BENCH-WARM-OUT-", 50).map((sku) => ["eu", "eu-ams", sku]), ...skuList("BENCH-WARM-OUT-", 50).map((sku) => ["us", "us-nj", sku])], ([region, warehouse, sku]) =>
+        admin(url, "PUT", `${region}/stock/${sku}`, { warehouse, onHand: 1_000_000 }));
+    },
+    warmup: (keyPrefix) => outageWorkload("BENCH-WARM-OUT-", keyPrefix),
+    workload: (keyPrefix) => outageWorkload("BENCH-OUT-", keyPrefix),
+    /** Reads eu once the set-up's publishes landed (so the edge holds pages with these SKUs), then takes eu down. */
+    during(api, url) {
+      const started = (async () => {
+        const read = () => fetch(`${url}/v1/eu/availability?skus=${outageSkus.slice(0, 100).join(",")}`, { headers: { "x-api-key": STOREFRONT_KEY } }).then((r) => r.json());
+        for (let i = 0; i < 50; i++) {
+          await new Promise((r) => setTimeout(r, 200));
+          if ((await read()).items.every((it) => it.available > 0)) break;
+        }
+        await admin(url, "PUT", "eu/outage", { mode: "hang" });
+      })();
+      return {
+        ready: started,
+        async stop() {
+          await started;
+          await admin(url, "PUT", "eu/outage", { mode: "none" });
+          const endedAt = Date.now();
+          // Recovery: the read model answers fresh and equal to the objects' own state again.
+          const sample = outageSkus.slice(0, 20);
+          for (;;) {
+            const res = await fetch(`${url}/v1/eu/availability?skus=${sample.join(",")}`, { headers: { "x-api-key": STOREFRONT_KEY } });
+            const body = res.status === 200 ? await res.json() : null;
+            const own = await api.each(sample, (sku) => admin(url, "GET", `eu/stock/${sku}`));
+            if (body && !body.stale && body.items.every((it, k) => it.available === own[k].available)) return { recoveredMs: Date.now() - endedAt };
+            if (Date.now() - endedAt > 30_000) return { recoveredMs: null };
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        },
+      };
+    },
+    async verify(api, result, probe) {
+      const url = api.url;
+      const failures = [];
+      const warnings = [];
+      const held = {};
+      let oversold = 0;
+      for (const region of ["eu", "us"]) {
+        const states = await api.each(outageSkus, (sku) => admin(url, "GET", `${region}/stock/${sku}`));
+        held[region] = states.reduce((n, s) => n + s.held, 0);
+        oversold += states.reduce((n, s) => n + oversoldOf(s), 0);
+        const holds = count(result.byKind[`reserve-${region}`], 201);
+        if (held[region] !== holds) failures.push(`${region}: ${held[region]} units held != ${holds} reservations answered 201`);
+      }
+      const kinds = Object.entries(result.byKind);
+      const share = (region) => {
+        const mine = kinds.filter(([k]) => k.endsWith(`-${region}`));
+        const all = mine.reduce((n, [, v]) => n + v.responses, 0);
+        const ok = mine.reduce((n, [, v]) => n + Object.entries(v.statusCounts).filter(([st]) => Number(st) < 500).reduce((m, [, c]) => m + c, 0), 0);
+        return all ? ok / all : null;
+      };
+      if (probe?.recoveredMs == null) failures.push("the read model did not catch up within 30 s of the recovery");
+      const outageSummary = {
+        availabilityDown: share("eu"),
+        availabilityUp: share("us"),
+        readsAnsweredDown: count(result.byKind["read-eu"], 200) / Math.max(1, result.byKind["read-eu"]?.responses ?? 0),
+        staleReads: result.staleReads,
+        recoveredMs: probe?.recoveredMs ?? null,
+      };
+      return { ok: failures.length === 0, failures, warnings, oversold, units: null, stock: null, outage: outageSummary, detail: { held } };
+    },
+  };
+
+  return { flash, carts, reads, outage };
 }
 
 /** The no-op ceiling: GET /healthz through our runtime. */

@@ -8,6 +8,9 @@
 //     reservations of `lines` distinct random SKUs (qty 1 each) out of skuCount.
 //   { kind: "reads", region, skuPrefix, skuCount, perRequest, apiKey }
 //     GET availability of `perRequest` distinct random SKUs; the answer must list all of them.
+//   { kind: "outage", regions: [down, up], skuPrefix, skuCount, perRequest, readShare, apiKey, keyPrefix, ttlSeconds }
+//     per request, at random: a read of `perRequest` SKUs or a one-line reservation (qty 1), in
+//     either region; kinds read-<region> and reserve-<region>. Stale reads are counted.
 //   { kind: "get", path }
 //     the same GET again and again (the no-op ceiling).
 //   { kind: "static", method, path, headers, body, uniqueHeader? }
@@ -116,6 +119,40 @@ export function buildWorkload(w, counters, tag) {
           },
         ],
       };
+    case "outage": {
+      const [down, up] = w.regions;
+      return {
+        // The region that is down may answer reads stale (200) and refuse writes (503); the other may not.
+        expected: { [`read-${down}`]: [200], [`reserve-${down}`]: [201, 503], [`read-${up}`]: [200], [`reserve-${up}`]: [201] },
+        requests: [
+          {
+            method: "GET",
+            setupRequest(req, ctx) {
+              counters.sent++;
+              const region = Math.random() < 0.5 ? down : up;
+              const read = Math.random() < w.readShare;
+              ctx.kind = `${read ? "read" : "reserve"}-${region}`;
+              if (read) {
+                const skus = pickDistinct(w.skuCount, w.perRequest).map((i) => skuName(w.skuPrefix, i));
+                return { ...req, method: "GET", path: `/v1/${region}/availability?skus=${skus.join(",")}`, headers: { "x-api-key": w.apiKey }, body: undefined };
+              }
+              const sku = skuName(w.skuPrefix, Math.floor(Math.random() * w.skuCount));
+              return {
+                ...req,
+                method: "POST",
+                path: `/v1/${region}/reservations`,
+                headers: { ...json, "x-api-key": w.apiKey, "idempotency-key": `${w.keyPrefix}${counters.sent}` },
+                body: JSON.stringify({ lines: [{ sku, qty: 1 }], ttlSeconds: w.ttlSeconds }),
+              };
+            },
+            onResponse(status, resBody, ctx) {
+              if (status === 200 && ctx.kind.startsWith("read-") && resBody.includes('"stale":true')) counters.staleReads++;
+              tag(ctx.kind);
+            },
+          },
+        ],
+      };
+    }
     case "get":
       return {
         expected: { get: [200] },

@@ -12,7 +12,7 @@ import { connect } from "../db";
 import type { AppEnv } from "../env";
 import { CONSENT_HEADER, hasConsent, pseudonymise } from "../privacy";
 import { Problem } from "../problems";
-import { readSnapshot } from "../snapshot-cache";
+import { availabilityOf } from "../snapshot-cache";
 import { validationHook } from "../validation";
 import { databaseUnavailable } from "./catalog";
 import { AdminHeaders, problemContent, stockStatus, StorefrontHeaders } from "./common";
@@ -102,9 +102,9 @@ export const recommendations = new OpenAPIHono<AppEnv>({ defaultHook: validation
     const ranked = rankCandidates({ ...lists, context: uniqueContext });
     const status = new Map<string, number>();
     const chosen = await pick(ranked, lists.catalog, limit, async (skus) => {
-      const reads = await Promise.all(skus.map((sku) => readSnapshot(c.env, c.executionCtx, region, sku)));
-      for (const r of reads) status.set(r.snapshot.sku, r.snapshot.available);
-      return new Set(reads.filter((r) => r.snapshot.available > 0).map((r) => r.snapshot.sku));
+      const { items } = await availabilityOf(c.env, c.executionCtx, region, skus);
+      for (const [sku, s] of items) status.set(sku, s.available);
+      return new Set(skus.filter((sku) => items.get(sku)!.available > 0));
     });
     c.header("cache-control", "private, no-store");
     return c.json(
