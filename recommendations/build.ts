@@ -10,7 +10,10 @@ import { and, eq, isNotNull, isNull, lt, ne, notInArray, sql } from "drizzle-orm
 import type { BuildSummary } from "../schema/contracts";
 import { catalogItems, recommendationBuilds, reservationLedger, shopperErasures, shopperOrders } from "../schema/tables";
 import type { Db } from "../system-of-record/projection";
-import { basketCounts, boughtTogether, byScore, type Scored, together } from "./co-purchase";
+import { basketCounts, byScore, type Scored, together } from "./co-purchase";
+import { LIST_LENGTH, SHIPPED_MODEL, shippedLists } from "./shipped";
+
+export { LIST_LENGTH };
 import {
   catalogKey,
   type CatalogSnapshot,
@@ -29,7 +32,6 @@ const UNDONE = ["reverted", "rejected", "timed_out"];
 export type BuildPhase = "reading" | "computing" | "writing" | "switching" | "cleaning";
 export type BuildProgress = (p: { phase: BuildPhase; done: number; total: number }) => void;
 
-export const LIST_LENGTH = { boughtTogether: 30, forYou: 30, popular: 20 } as const;
 /** Lists outlive their build by at most this long even if no later build deletes them. */
 const VERSION_TTL_SECONDS = 30 * 24 * 3600;
 /** A build that never switched the pointer and is older than this died: its keys can go. */
@@ -69,7 +71,9 @@ export async function buildRecommendations(db: Db, kv: KVNamespace, region: stri
     basket.push(line.sku);
     baskets.set(line.reservationId, basket);
   }
-  const itemLists = boughtTogether([...baskets.values()], { neighbours: LIST_LENGTH.boughtTogether });
+  // The model `npm run recs:eval` chose (recommendations/shipped.ts); sparse co-purchase lists
+  // above the dense size limit.
+  const itemLists = shippedLists([...baskets.values()], { ...SHIPPED_MODEL, params: { ...SHIPPED_MODEL.params, neighbours: LIST_LENGTH.boughtTogether } } as typeof SHIPPED_MODEL);
   const popular: PopularLists = {};
   for (const [sku, n] of basketCounts([...baskets.values()])) (popular[catalog[sku]![2]] ??= []).push({ sku, score: n });
   for (const category of Object.keys(popular)) popular[category] = popular[category]!.sort(byScore).slice(0, LIST_LENGTH.popular);
@@ -132,6 +136,7 @@ export async function buildRecommendations(db: Db, kv: KVNamespace, region: stri
     baskets: baskets.size,
     users: userLists.size - erasedMeanwhile.length,
     items: Object.keys(catalog).length,
+    model: itemLists.fallback ? "co-purchase (catalogue above the dense limit)" : SHIPPED_MODEL.kind,
     lists: { boughtTogether: itemLists.size, forYou: userLists.size - erasedMeanwhile.length, popular: Object.keys(popular).length },
     keys: writes.length,
     bytes,

@@ -4,9 +4,10 @@
 // scored on the same cases; paired bootstrap intervals (resampling whole baskets) say whether a
 // difference is more than noise. Hyper-parameters are tuned on a split of the training baskets only.
 // Plain TypeScript, for Node (scripts/recs-eval.ts) and the tests.
-import { boughtTogether, distinctBaskets, together } from "./co-purchase";
+import { rankCandidates } from "./blend";
+import { boughtTogether, distinctBaskets, type Scored, together } from "./co-purchase";
 import { cosineKnn, ease, itemSpace, type ItemSpace, recommendFromWeights, rp3beta } from "./models";
-import { SHIPPED_MODEL, type ShippedModel, shippedLists } from "./shipped";
+import { LIST_LENGTH, SHIPPED_MODEL, type ShippedModel, shippedLists } from "./shipped";
 
 export type Recommend = (context: readonly string[], k: number) => string[];
 
@@ -105,8 +106,23 @@ export function fitMethods(
     return top;
   };
   const weights = (w: ReturnType<typeof ease>): Recommend => (context, k) => recommendFromWeights(w, context, k);
+  // The shipped lists ranked exactly as the route ranks them (blend.ts), with one category for all:
+  // the context's lists summed, popular items blended in at their source weight.
+  const catalog = Object.fromEntries(space.items.map((sku): [string, [string, string, string]] => [sku, [sku, sku, "all"]]));
+  const popularList: Scored[] = space.items.slice(0, LIST_LENGTH.popular).map((sku, i) => ({ sku, score: space.counts[i]! }));
+  const lists = shippedLists(train, shipped);
+  const asRouted: Recommend = (context, k) =>
+    rankCandidates({
+      catalog,
+      popular: { all: popularList },
+      forUser: null,
+      boughtTogether: new Map(context.flatMap((sku) => (lists.has(sku) ? [[sku, lists.get(sku)!]] : []))),
+      context,
+    })
+      .slice(0, k)
+      .map((c) => c.sku);
   return [
-    { method: `shipped: ${shipped.kind} lists`, role: "shipped", params: { ...shipped.params }, recommend: fromLists(shippedLists(train, shipped)) },
+    { method: `shipped: ${shipped.kind} lists`, role: "shipped", params: { ...shipped.params }, recommend: asRouted },
     { method: "co-purchase v1 (before)", role: "previous", params: {}, recommend: fromLists(boughtTogether(train)) },
     { method: "popularity", role: "baseline", params: {}, recommend: popular },
     { method: "cosine item-kNN", role: "baseline", params: { ...params.knn }, recommend: weights(cosineKnn(space, params.knn.neighbours)) },

@@ -4,6 +4,9 @@
 import { boughtTogether, type Scored } from "./co-purchase";
 import { ease, itemSpace, rp3beta, toLists } from "./models";
 
+/** How long each stored list is. */
+export const LIST_LENGTH = { boughtTogether: 30, forYou: 30, popular: 20 } as const;
+
 export type ShippedModel =
   | { kind: "ease"; params: { lambda: number; neighbours: number } }
   | { kind: "rp3beta"; params: { alpha: number; beta: number; neighbours: number } }

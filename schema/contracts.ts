@@ -345,6 +345,7 @@ export const BuildSummary = z
     baskets: z.number().int(),
     users: z.number().int(),
     items: z.number().int(),
+    model: z.string().openapi({ description: "The bought-together model built (recommendations/shipped.ts)" }),
     lists: z.object({ boughtTogether: z.number().int(), forYou: z.number().int(), popular: z.number().int() }),
     keys: z.number().int(),
     bytes: z.number().int(),
