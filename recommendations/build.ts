@@ -14,18 +14,7 @@ import { basketCounts, byScore, type Scored, together } from "./co-purchase";
 import { LIST_LENGTH, SHIPPED_MODEL, shippedLists } from "./shipped";
 
 export { LIST_LENGTH };
-import {
-  catalogKey,
-  type CatalogSnapshot,
-  deleteVersion,
-  itemKey,
-  newVersion,
-  pointerKey,
-  type Pointer,
-  popularKey,
-  type PopularLists,
-  userKey,
-} from "./store";
+import { type Card, cardKey, categoryKey, deleteVersion, itemKey, newVersion, pointerKey, type Pointer, popularKey, userKey } from "./store";
 
 const UNDONE = ["reverted", "rejected", "timed_out"];
 
@@ -44,7 +33,14 @@ export async function buildRecommendations(db: Db, kv: KVNamespace, region: stri
   const started = Date.now();
   onProgress({ phase: "reading", done: 0, total: 3 });
   const catalogRows = await db
-    .select({ sku: catalogItems.sku, name: catalogItems.name, brand: catalogItems.brand, category: catalogItems.category })
+    .select({
+      sku: catalogItems.sku,
+      name: catalogItems.name,
+      brand: catalogItems.brand,
+      category: catalogItems.category,
+      names: catalogItems.names,
+      prices: catalogItems.prices,
+    })
     .from(catalogItems)
     .where(eq(catalogItems.region, region));
   onProgress({ phase: "reading", done: 1, total: 3 });
@@ -62,7 +58,18 @@ export async function buildRecommendations(db: Db, kv: KVNamespace, region: stri
   onProgress({ phase: "reading", done: 3, total: 3 });
 
   onProgress({ phase: "computing", done: 0, total: 1 });
-  const catalog: CatalogSnapshot = Object.fromEntries(catalogRows.map((c) => [c.sku, [c.name, c.brand, c.category]]));
+  const catalog: Record<string, Card> = Object.fromEntries(
+    catalogRows.map((c): [string, Card] => [
+      c.sku,
+      {
+        name: c.name,
+        brand: c.brand,
+        category: c.category,
+        ...(Object.keys(c.names).length && { names: c.names }),
+        ...(Object.keys(c.prices).length && { prices: c.prices }),
+      },
+    ]),
+  );
   // Only what the region sells is ever recommended, or counted.
   const baskets = new Map<string, string[]>();
   for (const line of lines) {
@@ -74,9 +81,13 @@ export async function buildRecommendations(db: Db, kv: KVNamespace, region: stri
   // The model `npm run recs:eval` chose (recommendations/shipped.ts); sparse co-purchase lists
   // above the dense size limit.
   const itemLists = shippedLists([...baskets.values()], { ...SHIPPED_MODEL, params: { ...SHIPPED_MODEL.params, neighbours: LIST_LENGTH.boughtTogether } } as typeof SHIPPED_MODEL);
-  const popular: PopularLists = {};
-  for (const [sku, n] of basketCounts([...baskets.values()])) (popular[catalog[sku]![2]] ??= []).push({ sku, score: n });
-  for (const category of Object.keys(popular)) popular[category] = popular[category]!.sort(byScore).slice(0, LIST_LENGTH.popular);
+  const counts = [...basketCounts([...baskets.values()])].map(([sku, n]) => ({ sku, score: n })).sort(byScore);
+  const popular = counts.slice(0, LIST_LENGTH.popular);
+  const byCategory: Record<string, Scored[]> = {};
+  for (const item of counts) {
+    const list = (byCategory[catalog[item.sku]!.category] ??= []);
+    if (list.length < LIST_LENGTH.popularInCategory) list.push(item);
+  }
   const histories = new Map<string, Map<string, number>>();
   for (const { reservationId, shopper } of links) {
     const basket = baskets.get(reservationId);
@@ -95,8 +106,9 @@ export async function buildRecommendations(db: Db, kv: KVNamespace, region: stri
   const version = newVersion();
   await db.insert(recommendationBuilds).values({ region, version, startedAt: new Date(started) });
   const writes: [string, string][] = [
-    [catalogKey(region, version), JSON.stringify(catalog)],
     [popularKey(region, version), JSON.stringify(popular)],
+    ...Object.entries(byCategory).map(([category, list]): [string, string] => [categoryKey(region, version, category), JSON.stringify(list)]),
+    ...Object.entries(catalog).map(([sku, card]): [string, string] => [cardKey(region, version, sku), JSON.stringify(card)]),
     ...[...itemLists].map(([sku, list]): [string, string] => [itemKey(region, version, sku), JSON.stringify(list)]),
     ...[...userLists].map(([shopper, list]): [string, string] => [userKey(region, version, shopper), JSON.stringify(list)]),
   ];
@@ -137,7 +149,7 @@ export async function buildRecommendations(db: Db, kv: KVNamespace, region: stri
     users: userLists.size - erasedMeanwhile.length,
     items: Object.keys(catalog).length,
     model: itemLists.fallback ? "co-purchase (catalogue above the dense limit)" : SHIPPED_MODEL.kind,
-    lists: { boughtTogether: itemLists.size, forYou: userLists.size - erasedMeanwhile.length, popular: Object.keys(popular).length },
+    lists: { boughtTogether: itemLists.size, forYou: userLists.size - erasedMeanwhile.length, popular: Object.keys(byCategory).length },
     keys: writes.length,
     bytes,
     deletedVersions,

@@ -108,13 +108,12 @@ export function fitMethods(
   const weights = (w: ReturnType<typeof ease>): Recommend => (context, k) => recommendFromWeights(w, context, k);
   // The shipped lists ranked exactly as the route ranks them (blend.ts), with one category for all:
   // the context's lists summed, popular items blended in at their source weight.
-  const catalog = Object.fromEntries(space.items.map((sku): [string, [string, string, string]] => [sku, [sku, sku, "all"]]));
   const popularList: Scored[] = space.items.slice(0, LIST_LENGTH.popular).map((sku, i) => ({ sku, score: space.counts[i]! }));
   const lists = shippedLists(train, shipped);
   const asRouted: Recommend = (context, k) =>
     rankCandidates({
-      catalog,
-      popular: { all: popularList },
+      popular: popularList,
+      popularByCategory: context.length ? { all: popularList.slice(0, LIST_LENGTH.popularInCategory) } : {},
       forUser: null,
       boughtTogether: new Map(context.flatMap((sku) => (lists.has(sku) ? [[sku, lists.get(sku)!]] : []))),
       context,

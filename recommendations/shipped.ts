@@ -5,7 +5,7 @@ import { boughtTogether, type Scored } from "./co-purchase";
 import { ease, itemSpace, rp3beta, toLists } from "./models";
 
 /** How long each stored list is. */
-export const LIST_LENGTH = { boughtTogether: 30, forYou: 30, popular: 20 } as const;
+export const LIST_LENGTH = { boughtTogether: 30, forYou: 30, popular: 50, popularInCategory: 20 } as const;
 
 export type ShippedModel =
   | { kind: "ease"; params: { lambda: number; neighbours: number } }
@@ -17,11 +17,11 @@ export const SHIPPED_MODEL: ShippedModel = { kind: "blend", params: { lambda: 40
 
 /**
  * The dense models hold an n-by-n matrix of doubles (8·n² bytes; EASE also inverts it, ~n³
- * multiply-adds). 2,000 items is 32 MB and a few seconds of CPU: inside a Worker's 128 MB and a
+ * multiply-adds). 1,500 items: two 18 MB matrices and about 5 s of CPU (measured in Node): inside a Worker's 128 MB and a
  * cron invocation's CPU budget. Beyond it the build falls back to the sparse co-purchase lists
  * (co-purchase.ts), and the offline build (scripts/recs-offline-build.ts) is the path for EASE.
  */
-export const MAX_DENSE_ITEMS = 2_000;
+export const MAX_DENSE_ITEMS = 1_500;
 
 export function shippedLists(
   baskets: readonly (readonly string[])[],

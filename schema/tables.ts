@@ -113,6 +113,10 @@ export const catalogItems = pgTable(
     name: text("name").notNull(),
     brand: text("brand").notNull(),
     category: text("category").notNull(),
+    /** Translations of the name: language tag -> name (recommendations answer in the shopper's language). */
+    names: jsonb("names").$type<Record<string, string>>().notNull().default({}),
+    /** Price per market: ISO country code -> amount in minor units and currency. */
+    prices: jsonb("prices").$type<Record<string, { amount: number; currency: string }>>().notNull().default({}),
     updatedAt: at("updated_at").notNull().default(sql`now()`),
   },
   (t) => [primaryKey({ columns: [t.region, t.sku] })],

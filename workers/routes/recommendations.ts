@@ -2,20 +2,35 @@
 // side: run a build now (what `npm run recs:build` calls; the cron trigger runs the same build).
 import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
 import { desc, eq } from "drizzle-orm";
-import { BuildSummary, RecommendationsQuery, RecommendationsResponse, RegionParams } from "../../schema/contracts";
+import { createMiddleware } from "hono/factory";
+import { BuildSummary, RecommendationsQuery, RecommendationsResponse, RegionParams, UserId } from "../../schema/contracts";
 import { recommendationBuilds } from "../../schema/tables";
 import { buildRecommendations, type BuildPhase } from "../../recommendations/build";
 import { pick, rankCandidates } from "../../recommendations/blend";
-import { readLists } from "../../recommendations/store";
+import { acceptedLanguages, localName, MARKETS, REGION_MARKETS } from "../../recommendations/markets";
+import { READ_BOUNDS, readCards, readLists, type RequestLists } from "../../recommendations/store";
 import { adminToken, knownRegion, storefrontKey } from "../auth";
 import { connect } from "../db";
 import type { AppEnv } from "../env";
-import { CONSENT_HEADER, hasConsent, pseudonymise } from "../privacy";
+import { CONSENT_HEADER, hasConsent, pseudonymise, SHOPPER_ID_HEADER } from "../privacy";
 import { Problem } from "../problems";
 import { readSnapshot } from "../snapshot-cache";
 import { validationHook } from "../validation";
 import { databaseUnavailable } from "./catalog";
 import { AdminHeaders, problemContent, stockStatus, StorefrontHeaders } from "./common";
+
+/** Availability reads a request may spend before it answers unfiltered, marked `availability: "unknown"`. */
+export const SNAPSHOT_BUDGET_MS = 300;
+/** The most SKUs one request asks availability for (each a cache lookup, at most one object call). */
+export const maxAvailabilityChecks = (limit: number) => 2 * limit + 10;
+
+/** The shopper id once came as `?user=`; a URL lands in logs and traces, so it is refused there. */
+const noShopperIdInUrl = createMiddleware(async (c, next) => {
+  if (new URL(c.req.url).searchParams.has("user")) {
+    throw new Problem("shopper_id_in_url", `Send the shopper id in the ${SHOPPER_ID_HEADER} header, never in the URL`, { header: SHOPPER_ID_HEADER });
+  }
+  await next();
+});
 
 const getRecommendations = createRoute({
   method: "get",
@@ -23,21 +38,25 @@ const getRecommendations = createRoute({
   tags: ["storefront"],
   summary: "Products to show next: bought together with the context, for this shopper (with consent), popular in the category",
   description:
-    "Send `Personalization-Consent: granted` only when the shopper agreed to personalised recommendations; without it " +
-    "`user` is ignored and only the context and popular lists are used. Items the region does not sell, cannot sell " +
-    "right now, or that are already in the context are left out; a brand fills at most a third of the list.",
-  middleware: [storefrontKey(), knownRegion()] as const,
+    "Send the shopper id in the `Shopper-Id` header (never in the URL) and `Personalization-Consent: granted` only when " +
+    "the shopper agreed to personalised recommendations; without consent the id is ignored and only the context and popular " +
+    "lists are used. Items the region does not sell, cannot sell right now, or that are already in the context are left " +
+    "out; a brand fills at most a third of the list. Names follow Accept-Language, then the market's language; prices " +
+    "are the market's. With no context and no shopper, the region's best-sellers by baskets.",
+  middleware: [storefrontKey(), knownRegion(), noShopperIdInUrl] as const,
   request: {
     params: RegionParams,
     query: RecommendationsQuery,
     headers: StorefrontHeaders.extend({
       [CONSENT_HEADER]: z.string().optional().openapi({ description: "`granted` allows user-level personalisation", example: "granted" }),
+      [SHOPPER_ID_HEADER]: UserId.optional().openapi({ description: "The storefront's shopper id; pseudonymised at the edge, used only with consent" }),
+      "accept-language": z.string().max(500).optional().openapi({ example: "fr-CH, fr;q=0.9, en;q=0.5" }),
     }),
   },
   responses: {
     200: { description: "Up to `limit` items, best first, each with its reason", content: { "application/json": { schema: RecommendationsResponse } } },
-    400: problemContent("Bad context, user or limit"),
-    503: problemContent("The lists could not be read"),
+    400: problemContent("Bad context, market, shopper id or limit; or a shopper id in the URL (shopper_id_in_url)"),
+    503: problemContent("The lists could not be read, or USER_ID_SECRET is not configured (setting_missing)"),
   },
 });
 
@@ -88,34 +107,63 @@ const listBuilds = createRoute({
 export const recommendations = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
   .openapi(getRecommendations, async (c) => {
     const { region } = c.req.valid("param");
-    const { user, context, limit } = c.req.valid("query");
-    const consent = hasConsent(c.req.valid("header")[CONSENT_HEADER]);
-    const shopper = consent && user ? await pseudonymise(c.env, region, user) : undefined;
+    const { context, limit, market: asked } = c.req.valid("query");
+    const headers = c.req.valid("header");
+    const market = asked ?? REGION_MARKETS[region]?.[0] ?? null;
+    if (market && !MARKETS[market]) throw new Problem("invalid_request", `Unknown market ${market}; known: ${Object.keys(MARKETS).join(", ")}`);
+    const user = headers[SHOPPER_ID_HEADER];
+    const shopper = hasConsent(headers[CONSENT_HEADER]) && user ? await pseudonymise(c.env, region, user) : undefined;
     const uniqueContext = [...new Set(context)];
-    let lists: Awaited<ReturnType<typeof readLists>>;
+    const kv = c.env.RECOMMENDATIONS;
+    let lists: RequestLists;
     try {
-      lists = await readLists(c.env.RECOMMENDATIONS, region, { shopper, context: uniqueContext });
+      lists = await readLists(kv, region, { shopper, context: uniqueContext });
     } catch (err) {
       console.warn("recommendations: KV read failed", err);
       throw new Problem("recommendations_unavailable");
     }
     const ranked = rankCandidates({ ...lists, context: uniqueContext });
-    const status = new Map<string, number>();
-    const chosen = await pick(ranked, lists.catalog, limit, async (skus) => {
-      const reads = await Promise.all(skus.map((sku) => readSnapshot(c.env, c.executionCtx, region, sku)));
-      for (const r of reads) status.set(r.snapshot.sku, r.snapshot.available);
-      return new Set(reads.filter((r) => r.snapshot.available > 0).map((r) => r.snapshot.sku));
-    });
+    const version = lists.version;
+    const available = new Map<string, number>();
+    let picked: Awaited<ReturnType<typeof pick>>;
+    try {
+      picked = await pick(ranked, limit, {
+        cardPages: READ_BOUNDS.cardPages,
+        cards: async (skus) => {
+          await readCards(kv, region, version!, skus, lists.cards);
+          return lists.cards;
+        },
+        maxChecks: maxAvailabilityChecks(limit),
+        available: async (skus) => {
+          const reads = await withinBudget(Promise.all(skus.map((sku) => readSnapshot(c.env, c.executionCtx, region, sku))));
+          if (!reads) return null;
+          for (const r of reads) available.set(r.snapshot.sku, r.snapshot.available);
+          return new Set(reads.filter((r) => r.snapshot.available > 0).map((r) => r.snapshot.sku));
+        },
+      });
+    } catch (err) {
+      console.warn("recommendations: KV read failed", err);
+      throw new Problem("recommendations_unavailable");
+    }
+    const accepted = acceptedLanguages(headers["accept-language"]);
+    const language = market ? MARKETS[market]!.language : undefined;
     c.header("cache-control", "private, no-store");
+    c.header("vary", "accept-language");
     return c.json(
       {
         region,
         personalised: Boolean(lists.forUser?.length),
-        listsVersion: lists.version,
-        items: chosen.map((r) => {
-          const [name, brand, category] = lists.catalog[r.sku]!;
-          return { ...r, name, brand, category, status: stockStatus(status.get(r.sku) ?? 0, c.env) };
-        }),
+        listsVersion: version,
+        market,
+        availability: picked.availability,
+        items: picked.chosen.map(({ card, buyable, ...r }) => ({
+          ...r,
+          ...localName(card, accepted, language),
+          brand: card.brand,
+          category: card.category,
+          price: (market && card.prices?.[market]) || null,
+          status: buyable === null ? ("unknown" as const) : stockStatus(available.get(r.sku) ?? 0, c.env),
+        })),
       },
       200,
     );
@@ -182,3 +230,18 @@ export const recommendations = new OpenAPIHono<AppEnv>({ defaultHook: validation
       c.executionCtx.waitUntil(close());
     }
   });
+
+/** The snapshot reads, or null when they fail or take longer than the budget. */
+async function withinBudget<T>(reads: Promise<T>): Promise<T | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), SNAPSHOT_BUDGET_MS)));
+  reads.catch(() => undefined); // a read that fails after the budget ran out has nobody to tell
+  try {
+    return await Promise.race([reads, late]);
+  } catch (err) {
+    console.warn("recommendations: availability unknown, answering unfiltered", err);
+    return null;
+  } finally {
+    clearTimeout(timer);
+  }
+}
