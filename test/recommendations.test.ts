@@ -376,5 +376,20 @@ describe("localized", () => {
     expect(await item({ market: "JP" })).toMatchObject({ price: null });
     // No market and none by default for this region: base name, no price.
     expect(await item({})).toMatchObject({ market: null, name: "Product CREAM-1", price: null });
+
+    // Bad translations or prices are refused with a 4xx and change nothing.
+    const base = { name: "Product CREAM-1", brand: "Brand B", category: "lipstick" };
+    for (const bad of [
+      { names: { FR: "Crème" } },
+      { prices: { FR: { amount: 31.99, currency: "EUR" } } },
+      { prices: { FR: { amount: 3199, currency: "euro" } } },
+      { prices: { france: { amount: 3199, currency: "EUR" } } },
+    ]) {
+      const res = await call("PUT", `/v1/admin/${region}/catalog/CREAM-1`, { headers: adminHeaders(), body: { ...base, ...bad } });
+      expect(res.status, JSON.stringify(bad)).toBe(400);
+      expect(res.body.code).toBe("invalid_request");
+    }
+    await build(region);
+    expect(await item({ market: "FR" })).toMatchObject({ name: "Crème nuage", price: { amount: 3200, currency: "EUR" } });
   });
 });
