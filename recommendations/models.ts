@@ -69,14 +69,17 @@ export function invertInPlace(a: Float64Array, n: number): Float64Array {
 }
 
 export function ease(space: ItemSpace, lambda: number): Weights {
-  const n = space.items.length;
-  const p = gram(space);
+  return { space, w: easeFromGram(gram(space), space.items.length, lambda) };
+}
+
+/** EASE's weights from XᵀX (overwritten: the result is returned in the same array). */
+export function easeFromGram(p: Float64Array, n: number, lambda: number): Float64Array {
   for (let i = 0; i < n; i++) p[i * n + i]! += lambda;
   invertInPlace(p, n);
   // B(i,j) = -P(i,j) / P(j,j) off the diagonal, 0 on it; P is reused as B.
   const diag = Float64Array.from({ length: n }, (_, j) => p[j * n + j]!);
   for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) p[i * n + j] = i === j ? 0 : -p[i * n + j]! / diag[j]!;
-  return { space, w: p };
+  return p;
 }
 
 export function cosineKnn(space: ItemSpace, neighbours: number): Weights {

@@ -125,7 +125,7 @@ export const catalogItems = pgTable(
 /**
  * Personal data: which pseudonymous shopper made which reservation, kept only for shoppers who
  * consented to personalisation. The reservation's lines are in reservation_ledger. Erased by
- * DELETE /v1/admin/{region}/users/{userId}.
+ * POST /v1/admin/{region}/erasures.
  */
 export const shopperOrders = pgTable(
   "shopper_orders",

@@ -5,7 +5,8 @@ import { describe, expect, it } from "vitest";
 import { boughtTogether, together } from "../recommendations/co-purchase";
 import { bootstrap, evaluate, holdOut, parseBaskets, scoreCases, tune } from "../recommendations/evaluate";
 import { ease, invertInPlace, itemSpace, toLists } from "../recommendations/models";
-import { shippedLists } from "../recommendations/shipped";
+import { PairCounts, listsFromCounts } from "../recommendations/offline";
+import { SHIPPED_MODEL, shippedLists } from "../recommendations/shipped";
 import trainCsv from "../data/groceries-train.csv?raw";
 import testCsv from "../data/groceries-test.csv?raw";
 
@@ -148,6 +149,33 @@ describe("the shipped model on baskets it never saw", () => {
     expect(shippedLists(baskets, undefined, 2).fallback).toBe(true);
     expect(shippedLists(baskets, undefined, 2).get("A")).toEqual(boughtTogether(baskets, { neighbours: 30 }).get("A"));
     expect(shippedLists(baskets).fallback).toBeUndefined();
+  });
+});
+
+describe("the offline build's model from counts", () => {
+  const baskets = parseBaskets(trainCsv).slice(0, 800);
+  const skus = [...new Set(baskets.flat())];
+  const index = new Map(skus.map((s, i) => [s, i]));
+  const counts = new PairCounts(skus.length);
+  for (const b of baskets) counts.add(b.map((s) => index.get(s)!));
+
+  it("computes the same lists as the Worker build, a page of baskets at a time", () => {
+    const fromBaskets = shippedLists(baskets);
+    const { lists, model } = listsFromCounts(counts, skus, SHIPPED_MODEL, 1_500);
+    expect(model).toBe("blend");
+    expect([...lists.keys()].sort()).toEqual([...fromBaskets.keys()].sort());
+    for (const [sku, list] of fromBaskets) {
+      const other = lists.get(sku)!;
+      // Float32 sums may move the sixth decimal, never the ranking by more than a near-tie.
+      list.forEach((x, r) => expect(other[r]!.score, `${sku} #${r}`).toBeCloseTo(x.score, 4));
+    }
+  });
+
+  it("falls back to RP3beta from the same counts above the dense limit", () => {
+    const { lists, model } = listsFromCounts(counts, skus, SHIPPED_MODEL, 10);
+    expect(model).toMatch(/^rp3beta/);
+    const rp3 = shippedLists(baskets, { kind: "rp3beta", params: { alpha: 0.5, beta: 0.2, neighbours: 30 } });
+    for (const [sku, list] of rp3) list.forEach((x, r) => expect(lists.get(sku)![r]!.score).toBeCloseTo(x.score, 4));
   });
 });
 
