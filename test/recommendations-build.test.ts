@@ -30,6 +30,9 @@ describe("switching versions", () => {
         const res = await recommend(region, { context: ["BASE"], limit: 2 });
         expect(res.status).toBe(200);
         reads.push({ version: res.body.listsVersion, top: res.body.items[0].sku });
+        // A storefront's pace, not a spin: four unpaced loops in the one local isolate starve the
+        // build's Postgres connection (locally only; production spreads them over isolates).
+        await new Promise((r) => setTimeout(r, 10));
       }
     });
     const second = await build(region).finally(() => {
