@@ -14,7 +14,7 @@ import { basketCounts, byScore, type Scored, together } from "./co-purchase";
 import { LIST_LENGTH, SHIPPED_MODEL, shippedLists } from "./shipped";
 
 export { LIST_LENGTH };
-import { type Card, cardKey, categoryKey, deleteVersion, itemKey, newVersion, pointerKey, type Pointer, popularKey, userKey } from "./store";
+import { type Card, categoryKey, deleteVersion, type ItemEntry, itemKey, newVersion, pointerKey, type Pointer, popularKey, userKey } from "./store";
 
 const UNDONE = ["reverted", "rejected", "timed_out"];
 
@@ -29,7 +29,22 @@ const ABANDONED_BUILD_MS = 3600_000;
 export const ERASURE_MEMORY_DAYS = 15;
 const WRITE_CONCURRENCY = 16;
 
-export async function buildRecommendations(db: Db, kv: KVNamespace, region: string, onProgress: BuildProgress = () => {}): Promise<BuildSummary> {
+/**
+ * Keys one Worker build may write: with the deletion of an older version of the same size and the
+ * reads around them, within the 1,000 KV calls an invocation may make.
+ */
+export const MAX_KEYS_PER_WORKER_BUILD = 450;
+
+/** The region's lists do not fit one Worker invocation: nothing was written. */
+export class BuildTooLarge extends Error {}
+
+export async function buildRecommendations(
+  db: Db,
+  kv: KVNamespace,
+  region: string,
+  onProgress: BuildProgress = () => {},
+  maxKeys = MAX_KEYS_PER_WORKER_BUILD,
+): Promise<BuildSummary> {
   const started = Date.now();
   onProgress({ phase: "reading", done: 0, total: 3 });
   const catalogRows = await db
@@ -103,13 +118,24 @@ export async function buildRecommendations(db: Db, kv: KVNamespace, region: stri
   }
   onProgress({ phase: "computing", done: 1, total: 1 });
 
+  // One key per list; a Worker invocation may make 1,000 KV calls, and deleting an older version
+  // of the same size later costs as many again: beyond the budget, build offline instead.
+  const keys = 1 + Object.keys(byCategory).length + Object.keys(catalog).length + userLists.size;
+  if (keys > maxKeys) {
+    throw new BuildTooLarge(
+      `${region} needs ${keys} KV keys (1 + ${Object.keys(byCategory).length} categories + ${Object.keys(catalog).length} SKUs + ` +
+        `${userLists.size} shoppers); a Worker build writes at most ${maxKeys}. Run npm run recs:offline-build (docs/recommendations.md, "Scale")`,
+    );
+  }
   const version = newVersion();
   await db.insert(recommendationBuilds).values({ region, version, startedAt: new Date(started) });
   const writes: [string, string][] = [
     [popularKey(region, version), JSON.stringify(popular)],
     ...Object.entries(byCategory).map(([category, list]): [string, string] => [categoryKey(region, version, category), JSON.stringify(list)]),
-    ...Object.entries(catalog).map(([sku, card]): [string, string] => [cardKey(region, version, sku), JSON.stringify(card)]),
-    ...[...itemLists].map(([sku, list]): [string, string] => [itemKey(region, version, sku), JSON.stringify(list)]),
+    ...Object.entries(catalog).map(([sku, card]): [string, string] => {
+      const entry: ItemEntry = { card, together: itemLists.get(sku) ?? [] };
+      return [itemKey(region, version, sku), JSON.stringify(entry)];
+    }),
     ...[...userLists].map(([shopper, list]): [string, string] => [userKey(region, version, shopper), JSON.stringify(list)]),
   ];
   let written = 0;

@@ -5,14 +5,14 @@
 //   recs:{region}:current                        -> Pointer
 //   recs:{region}:{version}:popular              -> Scored[]   the region's best-sellers (cold start)
 //   recs:{region}:{version}:popular:{category}   -> Scored[]
-//   recs:{region}:{version}:item:{sku}           -> Scored[]   bought together
+//   recs:{region}:{version}:item:{sku}           -> ItemEntry  the SKU's card and its bought-together list
 //   recs:{region}:{version}:user:{pseudonym}     -> Scored[]   for one consenting shopper
-//   recs:{region}:{version}:sku:{sku}            -> Card       brand, category, names, prices
 //
-// A request reads only what it needs, in a bounded number of KV calls (READ_BOUNDS): the pointer;
-// the context's lists and cards, the shopper's list and the best-sellers in one bulk read; the
-// popular lists of the context's categories in a second; and the cards of the candidates it shows,
-// a page at a time.
+// One key per SKU (card and list together), so a build writes 1 + categories + SKUs + shoppers
+// keys. A request reads only what it needs, in a bounded number of KV calls (READ_BOUNDS): the
+// pointer; the context's entries, the shopper's list and the best-sellers in one bulk read; the
+// popular lists of the context's categories in a second; and the entries of the candidates it
+// shows, a page at a time.
 import type { Scored } from "./co-purchase";
 
 export interface Pointer {
@@ -32,13 +32,19 @@ export interface Card {
   prices?: Record<string, { amount: number; currency: string }>;
 }
 
+/** What the build stores per SKU the region sells. */
+export interface ItemEntry {
+  card: Card;
+  /** Bought together, best first (empty when the SKU has no co-purchases yet). */
+  together: Scored[];
+}
+
 export const pointerKey = (region: string) => `recs:${region}:current`;
 export const versionPrefix = (region: string, version: string) => `recs:${region}:${version}:`;
 export const popularKey = (region: string, version: string) => `${versionPrefix(region, version)}popular`;
 export const categoryKey = (region: string, version: string, category: string) => `${versionPrefix(region, version)}popular:${category}`;
 export const itemKey = (region: string, version: string, sku: string) => `${versionPrefix(region, version)}item:${sku}`;
 export const userKey = (region: string, version: string, shopper: string) => `${versionPrefix(region, version)}user:${shopper}`;
-export const cardKey = (region: string, version: string, sku: string) => `${versionPrefix(region, version)}sku:${sku}`;
 
 /** A new version id: sorts by time, unique even for two builds in the same millisecond. */
 export function newVersion(now = Date.now()): string {
@@ -66,15 +72,15 @@ export async function readLists(kv: KVNamespace, region: string, request: { shop
   const pointer = await kv.get<Pointer>(pointerKey(region), "json");
   if (!pointer) return empty;
   const v = pointer.version;
-  const keys = [popularKey(region, v), ...request.context.flatMap((sku) => [itemKey(region, v, sku), cardKey(region, v, sku)])];
+  const keys = [popularKey(region, v), ...request.context.map((sku) => itemKey(region, v, sku))];
   if (request.shopper) keys.push(userKey(region, v, request.shopper));
   const values = await kv.get(keys, "json");
   const lists: RequestLists = { ...empty, version: v, popular: (values.get(popularKey(region, v)) as Scored[] | null) ?? [] };
   for (const sku of request.context) {
-    const list = values.get(itemKey(region, v, sku)) as Scored[] | null;
-    if (list) lists.boughtTogether.set(sku, list);
-    const card = values.get(cardKey(region, v, sku)) as Card | null;
-    if (card) lists.cards.set(sku, card);
+    const entry = values.get(itemKey(region, v, sku)) as ItemEntry | null;
+    if (!entry) continue;
+    lists.boughtTogether.set(sku, entry.together);
+    lists.cards.set(sku, entry.card);
   }
   if (request.shopper) lists.forUser = (values.get(userKey(region, v, request.shopper)) as Scored[] | null) ?? null;
   const categories = [...new Set([...lists.cards.values()].map((c) => c.category))];
@@ -88,17 +94,17 @@ export async function readLists(kv: KVNamespace, region: string, request: { shop
   return lists;
 }
 
-/** The cards of `skus` not read yet, in one bulk read (at most 100). */
+/** The cards of `skus` not read yet, from their entries, in one bulk read (at most 100). */
 export async function readCards(kv: KVNamespace, region: string, version: string, skus: readonly string[], into: Map<string, Card>): Promise<void> {
   const missing = skus.filter((s) => !into.has(s)).slice(0, KV_BULK_READ);
   if (!missing.length) return;
   const values = await kv.get(
-    missing.map((s) => cardKey(region, version, s)),
+    missing.map((s) => itemKey(region, version, s)),
     "json",
   );
   for (const s of missing) {
-    const card = values.get(cardKey(region, version, s)) as Card | null;
-    if (card) into.set(s, card);
+    const entry = values.get(itemKey(region, version, s)) as ItemEntry | null;
+    if (entry) into.set(s, entry.card);
   }
 }
 

@@ -16,7 +16,7 @@ import pg from "pg";
 import { byScore, type Scored, together } from "../recommendations/co-purchase";
 import { listsFromCounts, PairCounts } from "../recommendations/offline";
 import { LIST_LENGTH, SHIPPED_MODEL } from "../recommendations/shipped";
-import { type Card, cardKey, categoryKey, itemKey, newVersion, pointerKey, popularKey, userKey } from "../recommendations/store";
+import { type Card, categoryKey, type ItemEntry, itemKey, newVersion, pointerKey, popularKey, userKey } from "../recommendations/store";
 import { progressBar } from "./progress.mjs";
 
 const usage = "usage: npm run recs:offline-build -- --region R [--database URL] [--sink count|cloudflare] [--page 200000] [--dense-max 3000]";
@@ -209,10 +209,10 @@ try {
   for (const [category, list] of Object.entries(byCategory)) await out.add(categoryKey(region, version, category), JSON.stringify(list));
   for (const c of catalogue) {
     const card: Card = { name: c.name, brand: c.brand, category: c.category, ...(Object.keys(c.names).length && { names: c.names }), ...(Object.keys(c.prices ?? {}).length && { prices: c.prices }) };
-    await out.add(cardKey(region, version, c.sku), JSON.stringify(card));
+    const entry: ItemEntry = { card, together: itemLists.get(c.sku) ?? [] };
+    await out.add(itemKey(region, version, c.sku), JSON.stringify(entry));
   }
-  for (const [sku, list] of itemLists) await out.add(itemKey(region, version, sku), JSON.stringify(list));
-  phase("writing item lists and cards");
+  phase("writing item entries (card + list)");
 
   // 5. One list per consenting shopper, a page of shoppers at a time.
   const shoppersTotal = Number((await db.query("SELECT count(DISTINCT shopper) AS n FROM shopper_orders WHERE region = $1", [region])).rows[0].n);

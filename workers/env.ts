@@ -27,6 +27,8 @@ export interface Env {
   RECOMMENDATIONS: KVNamespace;
   /** Secret: the key user ids are pseudonymised with (HMAC-SHA256) before they are stored anywhere. */
   USER_ID_SECRET: string;
+  /** Optional: fewer KV keys per Worker recommendation build than the default 450. */
+  RECS_MAX_KEYS_PER_BUILD?: string;
   /** How stale a cached availability snapshot may be, in seconds (default 2; 0 turns the cache off). */
   AVAILABILITY_MAX_AGE_SECONDS?: string;
   /** Secret: the region's Postgres (Neon) connection string. */

@@ -27,6 +27,7 @@ export const PROBLEMS = {
   payload_too_large: [413, "The body is too large"],
   unsupported_media_type: [415, "Send the body as application/json"],
   idempotency_key_reused: [422, "This Idempotency-Key was used with a different request"],
+  build_too_large: [422, "The region's recommendation lists do not fit one Worker invocation; build them offline"],
   database_unavailable: [503, "The system of record (Postgres) cannot be reached; retry shortly"],
   recommendations_unavailable: [503, "The recommendation lists cannot be read right now; retry shortly"],
   try_again: [503, "A stock object did not answer in time; retry with the same Idempotency-Key"],

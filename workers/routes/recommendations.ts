@@ -5,7 +5,7 @@ import { desc, eq } from "drizzle-orm";
 import { createMiddleware } from "hono/factory";
 import { BuildSummary, RecommendationsQuery, RecommendationsResponse, RegionParams, UserId } from "../../schema/contracts";
 import { recommendationBuilds } from "../../schema/tables";
-import { buildRecommendations, type BuildPhase } from "../../recommendations/build";
+import { BuildTooLarge, buildRecommendations, type BuildPhase, MAX_KEYS_PER_WORKER_BUILD } from "../../recommendations/build";
 import { pick, rankCandidates } from "../../recommendations/blend";
 import { acceptedLanguages, localName, MARKETS, REGION_MARKETS } from "../../recommendations/markets";
 import { READ_BOUNDS, readCards, readLists, type RequestLists } from "../../recommendations/store";
@@ -76,6 +76,7 @@ const startBuild = createRoute({
       content: { "application/x-ndjson": { schema: z.string() } },
     },
     201: { description: "The build is live", content: { "application/json": { schema: BuildSummary } } },
+    422: problemContent("The lists need more KV keys than one Worker invocation may write (build_too_large); nothing was written"),
     503: problemContent("Postgres could not be reached"),
   },
 });
@@ -173,8 +174,9 @@ export const recommendations = new OpenAPIHono<AppEnv>({ defaultHook: validation
     const { db, close } = connect(c.env);
     if (!/application\/x-ndjson/.test(c.req.valid("header").accept ?? "")) {
       try {
-        return c.json(await buildRecommendations(db, c.env.RECOMMENDATIONS, region), 201);
+        return c.json(await buildRecommendations(db, c.env.RECOMMENDATIONS, region, undefined, maxKeysPerBuild(c.env)), 201);
       } catch (err) {
+        if (err instanceof BuildTooLarge) throw new Problem("build_too_large", err.message);
         throw databaseUnavailable(err);
       } finally {
         c.executionCtx.waitUntil(close());
@@ -186,16 +188,22 @@ export const recommendations = new OpenAPIHono<AppEnv>({ defaultHook: validation
     const encoder = new TextEncoder();
     const send = (line: unknown) => writer.write(encoder.encode(`${JSON.stringify(line)}\n`)).catch(() => undefined);
     let last = { phase: "" as BuildPhase | "", at: 0 };
-    const run = buildRecommendations(db, c.env.RECOMMENDATIONS, region, (progress) => {
+    const run = buildRecommendations(
+      db,
+      c.env.RECOMMENDATIONS,
+      region,
+      (progress) => {
       const now = Date.now();
       if (progress.phase === last.phase && now - last.at < 100 && progress.done < progress.total) return;
       last = { phase: progress.phase, at: now };
       void send({ progress });
-    })
+      },
+      maxKeysPerBuild(c.env),
+    )
       .then((summary) => send({ summary }))
       .catch((err) => {
         console.warn("recommendation build failed", err);
-        return send({ error: { code: "build_failed", detail: String((err as Error)?.message ?? err) } });
+        return send({ error: { code: err instanceof BuildTooLarge ? "build_too_large" : "build_failed", detail: String((err as Error)?.message ?? err) } });
       })
       .finally(async () => {
         await writer.close().catch(() => undefined);
@@ -244,4 +252,10 @@ async function withinBudget<T>(reads: Promise<T>): Promise<T | null> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** `RECS_MAX_KEYS_PER_BUILD` lowers the budget (tests, or a tighter account); it cannot raise it. */
+function maxKeysPerBuild(env: { RECS_MAX_KEYS_PER_BUILD?: string }): number {
+  const n = Number(env.RECS_MAX_KEYS_PER_BUILD);
+  return Number.isInteger(n) && n > 0 ? Math.min(n, MAX_KEYS_PER_WORKER_BUILD) : MAX_KEYS_PER_WORKER_BUILD;
 }
