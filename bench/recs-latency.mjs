@@ -16,7 +16,7 @@ await fetch(`${BASE}/v1/admin/eu/stock/${sku}`, {
 const key = { "x-api-key": storefrontKey };
 let n = 0;
 const routes = [
-  ["GET  /v1/eu/recommendations (context, consented user)", { path: "/v1/eu/recommendations?context=SERUM-VITC-30,LIP-ROUGE-01&user=shopper-2&limit=10", headers: { ...key, "personalization-consent": "granted" } }],
+  ["GET  /v1/eu/recommendations (context, consented user)", { path: "/v1/eu/recommendations?context=SERUM-VITC-30,LIP-ROUGE-01&limit=10", headers: { ...key, "personalization-consent": "granted", "shopper-id": "shopper-2" } }],
   ["GET  /v1/eu/availability (3 SKUs, cached)", { path: "/v1/eu/availability?skus=LIP-ROUGE-01,SERUM-VITC-30,FDN-SKIN-420", headers: key }],
   [`POST /v1/eu/reservations (hot SKU, qty 1)`, {
     method: "POST",

@@ -1,10 +1,11 @@
 // Blending at request time: the context's bought-together lists (the product viewed, the cart), the
 // shopper's own list (only with consent) and popular items, into one ranked list. Nothing the
-// region does not sell, nothing already in the context; at most a few items per brand; and the
-// caller's availability check drops what cannot be bought right now.
+// region does not sell (no card in the build), nothing already in the context; at most a few items
+// per brand; and the caller's availability check drops what cannot be bought right now, or, when
+// the check fails or is slow, lets everything through marked as unknown.
 import type { RecommendationReason } from "../schema/contracts";
 import { type Scored, together } from "./co-purchase";
-import type { CatalogSnapshot, PopularLists } from "./store";
+import type { Card } from "./store";
 
 export interface Candidate {
   sku: string;
@@ -13,34 +14,44 @@ export interface Candidate {
   score: number;
 }
 
-/** How much each source counts once its scores are scaled to 0..1. */
+/**
+ * How much each source counts once its scores are scaled to 0..1. Popular items: 0.1 ranked best
+ * of 0, 0.1, 0.2, 0.3 on the tuning split of the groceries training file (within noise of each
+ * other); small enough that a true companion keeps its place ahead of a best-seller.
+ */
 export const SOURCE_WEIGHT: Record<RecommendationReason, number> = {
   bought_together: 1,
   for_you: 0.8,
-  popular_in_category: 0.3,
+  popular_in_category: 0.1,
 };
 
 /** Variety: at most this many items of one brand in a list of `limit`. */
 export const maxPerBrand = (limit: number) => Math.max(2, Math.ceil(limit / 3));
 
 export interface BlendSources {
-  catalog: CatalogSnapshot;
-  popular: PopularLists;
+  /** The region's best-sellers by baskets (cold start, and the popularity scale of every category). */
+  popular: readonly Scored[];
+  /** Best-sellers of the context's categories. */
+  popularByCategory: Readonly<Record<string, readonly Scored[]>>;
   /** The shopper's own list; null without consent (or without history). */
-  forUser: Scored[] | null;
-  boughtTogether: ReadonlyMap<string, Scored[]>;
+  forUser: readonly Scored[] | null;
+  boughtTogether: ReadonlyMap<string, readonly Scored[]>;
   context: readonly string[];
 }
 
-/** Every candidate the region sells that is not in the context, best first, with its main reason. */
+/** Every candidate that is not in the context, best first, with its main reason. */
 export function rankCandidates(s: BlendSources): Candidate[] {
   const inContext = new Set(s.context);
   const best = new Map<string, Candidate>();
-  const offer = (reason: RecommendationReason, list: readonly (Scored & { because?: string })[]) => {
-    const top = list[0]?.score ?? 0;
+  // Popularity is one scale for every list: baskets over the region's best-seller's baskets, so a
+  // category's top item bought 3 times never ranks level with one bought 5,000 times.
+  const baskets = new Map<string, number>();
+  for (const list of [s.popular, ...Object.values(s.popularByCategory)]) for (const p of list) baskets.set(p.sku, p.score);
+  const bestSeller = Math.max(0, ...baskets.values());
+  const offer = (reason: RecommendationReason, list: readonly (Scored & { because?: string })[], top = list[0]?.score ?? 0) => {
     if (top <= 0) return;
     for (const item of list) {
-      if (inContext.has(item.sku) || !s.catalog[item.sku]) continue;
+      if (inContext.has(item.sku)) continue;
       const score = (item.score / top) * SOURCE_WEIGHT[reason];
       const seen = best.get(item.sku);
       if (!seen) best.set(item.sku, { sku: item.sku, reason, ...(item.because && { because: item.because }), score });
@@ -54,53 +65,76 @@ export function rankCandidates(s: BlendSources): Candidate[] {
   };
   offer("bought_together", together(s.boughtTogether, s.context.map((sku) => ({ sku }))));
   if (s.forUser) offer("for_you", s.forUser);
-  for (const category of popularCategories(s)) offer("popular_in_category", s.popular[category] ?? []);
+  const categories = Object.values(s.popularByCategory);
+  if (categories.length) for (const list of categories) offer("popular_in_category", list, bestSeller);
+  else offer("popular_in_category", s.popular, bestSeller);
+  // Ties go to the item in more baskets, then to the SKU, so the order is stable.
   return [...best.values()]
-    .map((c) => ({ ...c, score: Math.round(c.score * 1e4) / 1e4 }))
-    .sort((a, b) => b.score - a.score || (a.sku < b.sku ? -1 : 1));
+    .map((c) => ({ ...c, score: Math.round(c.score * 1e6) / 1e6 }))
+    .sort((a, b) => b.score - a.score || (baskets.get(b.sku) ?? 0) - (baskets.get(a.sku) ?? 0) || (a.sku < b.sku ? -1 : 1));
 }
 
-/** The categories of the context and of the shopper's top items; every category when there are none. */
-function popularCategories(s: BlendSources): string[] {
-  const categories = new Set<string>();
-  for (const sku of [...s.context, ...(s.forUser ?? []).slice(0, 5).map((x) => x.sku)]) {
-    const entry = s.catalog[sku];
-    if (entry) categories.add(entry[2]);
-  }
-  return categories.size ? [...categories] : Object.keys(s.popular);
+export interface PickSources {
+  /** Reads the cards of these SKUs (one bulk read) and returns every card known so far. */
+  cards: (skus: string[]) => Promise<ReadonlyMap<string, Card>>;
+  /** How many card reads the request may make. */
+  cardPages: number;
+  /** The buyable SKUs among these, or null when availability cannot be known in time. */
+  available: (skus: string[]) => Promise<Set<string> | null>;
+  /** How many SKUs' availability the request may ask for in all. */
+  maxChecks: number;
 }
 
 /**
- * Walks the ranking, skipping brands already at their cap and SKUs `available` turns down, until
- * `limit` items are chosen. Availability is asked a few candidates ahead at a time, so the long
- * tail of the ranking costs nothing.
+ * Walks the ranking, skipping SKUs without a card (not sold in the region), brands already at their
+ * cap and SKUs `available` turns down, until `limit` items are chosen. Cards are read a page ahead
+ * and availability a few candidates ahead, so the long tail costs nothing. When availability fails,
+ * the rest of the walk is unfiltered and the answer says `availability: "unknown"`.
  */
 export async function pick(
   ranked: readonly Candidate[],
-  catalog: CatalogSnapshot,
   limit: number,
-  available: (skus: string[]) => Promise<Set<string>>,
-): Promise<Candidate[]> {
+  sources: PickSources,
+): Promise<{ chosen: (Candidate & { card: Card; buyable: boolean | null })[]; availability: "checked" | "unknown" }> {
   const cap = maxPerBrand(limit);
-  const brandOf = (c: Candidate) => catalog[c.sku]![1];
+  const pageSize = Math.min(100, Math.max(20, 3 * limit));
+  let cards: ReadonlyMap<string, Card> = new Map();
+  let cardsUpTo = 0;
+  let pages = 0;
   const perBrand = new Map<string, number>();
-  const capped = (c: Candidate) => (perBrand.get(brandOf(c)) ?? 0) >= cap;
   const buyable = new Map<string, boolean>();
-  const chosen: Candidate[] = [];
+  let checks = 0;
+  let unknown = false;
+  const chosen: (Candidate & { card: Card; buyable: boolean | null })[] = [];
+  const usable = (c: Candidate) => {
+    const card = cards.get(c.sku);
+    return card !== undefined && (perBrand.get(card.brand) ?? 0) < cap;
+  };
   for (let i = 0; i < ranked.length && chosen.length < limit; i++) {
-    const c = ranked[i]!;
-    if (capped(c)) continue;
-    if (!buyable.has(c.sku)) {
-      const ahead: string[] = [];
-      for (let j = i; j < ranked.length && ahead.length < limit - chosen.length + 2; j++) {
-        if (!capped(ranked[j]!) && !buyable.has(ranked[j]!.sku)) ahead.push(ranked[j]!.sku);
-      }
-      const ok = await available(ahead);
-      for (const sku of ahead) buyable.set(sku, ok.has(sku));
+    if (i >= cardsUpTo) {
+      if (pages >= sources.cardPages) break;
+      cards = await sources.cards(ranked.slice(i, i + pageSize).map((c) => c.sku));
+      cardsUpTo = i + pageSize;
+      pages++;
     }
-    if (!buyable.get(c.sku)) continue;
-    perBrand.set(brandOf(c), (perBrand.get(brandOf(c)) ?? 0) + 1);
-    chosen.push(c);
+    const c = ranked[i]!;
+    if (!usable(c)) continue;
+    if (!unknown && !buyable.has(c.sku)) {
+      if (checks >= sources.maxChecks) break;
+      const ahead: string[] = [];
+      for (let j = i; j < Math.min(ranked.length, cardsUpTo) && ahead.length < limit - chosen.length + 2; j++) {
+        if (usable(ranked[j]!) && !buyable.has(ranked[j]!.sku)) ahead.push(ranked[j]!.sku);
+      }
+      const batch = ahead.slice(0, sources.maxChecks - checks);
+      checks += batch.length;
+      const ok = await sources.available(batch);
+      if (ok === null) unknown = true;
+      else for (const sku of batch) buyable.set(sku, ok.has(sku));
+    }
+    if (!unknown && !buyable.get(c.sku)) continue;
+    const card = cards.get(c.sku)!;
+    perBrand.set(card.brand, (perBrand.get(card.brand) ?? 0) + 1);
+    chosen.push({ ...c, card, buyable: unknown ? null : true });
   }
-  return chosen;
+  return { chosen, availability: unknown ? "unknown" : "checked" };
 }

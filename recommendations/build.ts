@@ -10,26 +10,17 @@ import { and, eq, isNotNull, isNull, lt, ne, notInArray, sql } from "drizzle-orm
 import type { BuildSummary } from "../schema/contracts";
 import { catalogItems, recommendationBuilds, reservationLedger, shopperErasures, shopperOrders } from "../schema/tables";
 import type { Db } from "../system-of-record/projection";
-import { basketCounts, boughtTogether, byScore, type Scored, together } from "./co-purchase";
-import {
-  catalogKey,
-  type CatalogSnapshot,
-  deleteVersion,
-  itemKey,
-  newVersion,
-  pointerKey,
-  type Pointer,
-  popularKey,
-  type PopularLists,
-  userKey,
-} from "./store";
+import { basketCounts, byScore, type Scored, together } from "./co-purchase";
+import { LIST_LENGTH, SHIPPED_MODEL, shippedLists } from "./shipped";
+
+export { LIST_LENGTH };
+import { type Card, categoryKey, deleteVersion, type ItemEntry, itemKey, newVersion, pointerKey, type Pointer, popularKey, userKey } from "./store";
 
 const UNDONE = ["reverted", "rejected", "timed_out"];
 
 export type BuildPhase = "reading" | "computing" | "writing" | "switching" | "cleaning";
 export type BuildProgress = (p: { phase: BuildPhase; done: number; total: number }) => void;
 
-export const LIST_LENGTH = { boughtTogether: 30, forYou: 30, popular: 20 } as const;
 /** Lists outlive their build by at most this long even if no later build deletes them. */
 const VERSION_TTL_SECONDS = 30 * 24 * 3600;
 /** A build that never switched the pointer and is older than this died: its keys can go. */
@@ -38,11 +29,33 @@ const ABANDONED_BUILD_MS = 3600_000;
 export const ERASURE_MEMORY_DAYS = 15;
 const WRITE_CONCURRENCY = 16;
 
-export async function buildRecommendations(db: Db, kv: KVNamespace, region: string, onProgress: BuildProgress = () => {}): Promise<BuildSummary> {
+/**
+ * Keys one Worker build may write: with the deletion of an older version of the same size and the
+ * reads around them, within the 1,000 KV calls an invocation may make.
+ */
+export const MAX_KEYS_PER_WORKER_BUILD = 450;
+
+/** The region's lists do not fit one Worker invocation: nothing was written. */
+export class BuildTooLarge extends Error {}
+
+export async function buildRecommendations(
+  db: Db,
+  kv: KVNamespace,
+  region: string,
+  onProgress: BuildProgress = () => {},
+  maxKeys = MAX_KEYS_PER_WORKER_BUILD,
+): Promise<BuildSummary> {
   const started = Date.now();
   onProgress({ phase: "reading", done: 0, total: 3 });
   const catalogRows = await db
-    .select({ sku: catalogItems.sku, name: catalogItems.name, brand: catalogItems.brand, category: catalogItems.category })
+    .select({
+      sku: catalogItems.sku,
+      name: catalogItems.name,
+      brand: catalogItems.brand,
+      category: catalogItems.category,
+      names: catalogItems.names,
+      prices: catalogItems.prices,
+    })
     .from(catalogItems)
     .where(eq(catalogItems.region, region));
   onProgress({ phase: "reading", done: 1, total: 3 });
@@ -60,7 +73,18 @@ export async function buildRecommendations(db: Db, kv: KVNamespace, region: stri
   onProgress({ phase: "reading", done: 3, total: 3 });
 
   onProgress({ phase: "computing", done: 0, total: 1 });
-  const catalog: CatalogSnapshot = Object.fromEntries(catalogRows.map((c) => [c.sku, [c.name, c.brand, c.category]]));
+  const catalog: Record<string, Card> = Object.fromEntries(
+    catalogRows.map((c): [string, Card] => [
+      c.sku,
+      {
+        name: c.name,
+        brand: c.brand,
+        category: c.category,
+        ...(Object.keys(c.names).length && { names: c.names }),
+        ...(Object.keys(c.prices).length && { prices: c.prices }),
+      },
+    ]),
+  );
   // Only what the region sells is ever recommended, or counted.
   const baskets = new Map<string, string[]>();
   for (const line of lines) {
@@ -69,10 +93,16 @@ export async function buildRecommendations(db: Db, kv: KVNamespace, region: stri
     basket.push(line.sku);
     baskets.set(line.reservationId, basket);
   }
-  const itemLists = boughtTogether([...baskets.values()], { neighbours: LIST_LENGTH.boughtTogether });
-  const popular: PopularLists = {};
-  for (const [sku, n] of basketCounts([...baskets.values()])) (popular[catalog[sku]![2]] ??= []).push({ sku, score: n });
-  for (const category of Object.keys(popular)) popular[category] = popular[category]!.sort(byScore).slice(0, LIST_LENGTH.popular);
+  // The model `npm run recs:eval` chose (recommendations/shipped.ts); sparse co-purchase lists
+  // above the dense size limit.
+  const itemLists = shippedLists([...baskets.values()], { ...SHIPPED_MODEL, params: { ...SHIPPED_MODEL.params, neighbours: LIST_LENGTH.boughtTogether } } as typeof SHIPPED_MODEL);
+  const counts = [...basketCounts([...baskets.values()])].map(([sku, n]) => ({ sku, score: n })).sort(byScore);
+  const popular = counts.slice(0, LIST_LENGTH.popular);
+  const byCategory: Record<string, Scored[]> = {};
+  for (const item of counts) {
+    const list = (byCategory[catalog[item.sku]!.category] ??= []);
+    if (list.length < LIST_LENGTH.popularInCategory) list.push(item);
+  }
   const histories = new Map<string, Map<string, number>>();
   for (const { reservationId, shopper } of links) {
     const basket = baskets.get(reservationId);
@@ -88,12 +118,24 @@ export async function buildRecommendations(db: Db, kv: KVNamespace, region: stri
   }
   onProgress({ phase: "computing", done: 1, total: 1 });
 
+  // One key per list; a Worker invocation may make 1,000 KV calls, and deleting an older version
+  // of the same size later costs as many again: beyond the budget, build offline instead.
+  const keys = 1 + Object.keys(byCategory).length + Object.keys(catalog).length + userLists.size;
+  if (keys > maxKeys) {
+    throw new BuildTooLarge(
+      `${region} needs ${keys} KV keys (1 + ${Object.keys(byCategory).length} categories + ${Object.keys(catalog).length} SKUs + ` +
+        `${userLists.size} shoppers); a Worker build writes at most ${maxKeys}. Run npm run recs:offline-build (docs/recommendations.md, "Scale")`,
+    );
+  }
   const version = newVersion();
   await db.insert(recommendationBuilds).values({ region, version, startedAt: new Date(started) });
   const writes: [string, string][] = [
-    [catalogKey(region, version), JSON.stringify(catalog)],
     [popularKey(region, version), JSON.stringify(popular)],
-    ...[...itemLists].map(([sku, list]): [string, string] => [itemKey(region, version, sku), JSON.stringify(list)]),
+    ...Object.entries(byCategory).map(([category, list]): [string, string] => [categoryKey(region, version, category), JSON.stringify(list)]),
+    ...Object.entries(catalog).map(([sku, card]): [string, string] => {
+      const entry: ItemEntry = { card, together: itemLists.get(sku) ?? [] };
+      return [itemKey(region, version, sku), JSON.stringify(entry)];
+    }),
     ...[...userLists].map(([shopper, list]): [string, string] => [userKey(region, version, shopper), JSON.stringify(list)]),
   ];
   let written = 0;
@@ -132,7 +174,8 @@ export async function buildRecommendations(db: Db, kv: KVNamespace, region: stri
     baskets: baskets.size,
     users: userLists.size - erasedMeanwhile.length,
     items: Object.keys(catalog).length,
-    lists: { boughtTogether: itemLists.size, forYou: userLists.size - erasedMeanwhile.length, popular: Object.keys(popular).length },
+    model: itemLists.fallback ? "co-purchase (catalogue above the dense limit)" : SHIPPED_MODEL.kind,
+    lists: { boughtTogether: itemLists.size, forYou: userLists.size - erasedMeanwhile.length, popular: Object.keys(byCategory).length },
     keys: writes.length,
     bytes,
     deletedVersions,

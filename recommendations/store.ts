@@ -3,10 +3,16 @@
 // version, so it never mixes two builds.
 //
 //   recs:{region}:current                        -> Pointer
-//   recs:{region}:{version}:catalog              -> CatalogSnapshot (what the region sells)
-//   recs:{region}:{version}:popular              -> { [category]: Scored[] }
-//   recs:{region}:{version}:item:{sku}           -> Scored[]   bought together
+//   recs:{region}:{version}:popular              -> Scored[]   the region's best-sellers (cold start)
+//   recs:{region}:{version}:popular:{category}   -> Scored[]
+//   recs:{region}:{version}:item:{sku}           -> ItemEntry  the SKU's card and its bought-together list
 //   recs:{region}:{version}:user:{pseudonym}     -> Scored[]   for one consenting shopper
+//
+// One key per SKU (card and list together), so a build writes 1 + categories + SKUs + shoppers
+// keys. A request reads only what it needs, in a bounded number of KV calls (READ_BOUNDS): the
+// pointer; the context's entries, the shopper's list and the best-sellers in one bulk read; the
+// popular lists of the context's categories in a second; and the entries of the candidates it
+// shows, a page at a time.
 import type { Scored } from "./co-purchase";
 
 export interface Pointer {
@@ -14,14 +20,29 @@ export interface Pointer {
   builtAt: string;
 }
 
-/** sku -> [name, brand, category]: short, since every recommendation request reads it. */
-export type CatalogSnapshot = Record<string, [name: string, brand: string, category: string]>;
-export type PopularLists = Record<string, Scored[]>;
+/** What a recommendation shows of one SKU: short keys, since every request reads a few. */
+export interface Card {
+  /** The name in the catalogue's own language. */
+  name: string;
+  brand: string;
+  category: string;
+  /** Translations: BCP 47 language tag (lower case) -> name. */
+  names?: Record<string, string>;
+  /** Market (ISO 3166 country code) -> price in minor units and its currency. */
+  prices?: Record<string, { amount: number; currency: string }>;
+}
+
+/** What the build stores per SKU the region sells. */
+export interface ItemEntry {
+  card: Card;
+  /** Bought together, best first (empty when the SKU has no co-purchases yet). */
+  together: Scored[];
+}
 
 export const pointerKey = (region: string) => `recs:${region}:current`;
 export const versionPrefix = (region: string, version: string) => `recs:${region}:${version}:`;
-export const catalogKey = (region: string, version: string) => `${versionPrefix(region, version)}catalog`;
 export const popularKey = (region: string, version: string) => `${versionPrefix(region, version)}popular`;
+export const categoryKey = (region: string, version: string, category: string) => `${versionPrefix(region, version)}popular:${category}`;
 export const itemKey = (region: string, version: string, sku: string) => `${versionPrefix(region, version)}item:${sku}`;
 export const userKey = (region: string, version: string, shopper: string) => `${versionPrefix(region, version)}user:${shopper}`;
 
@@ -30,46 +51,61 @@ export function newVersion(now = Date.now()): string {
   return `v${now.toString(36)}${crypto.randomUUID().slice(0, 4)}`;
 }
 
-/** Everything a recommendation request needs from one version, in two KV round trips. */
-export async function readLists(
-  kv: KVNamespace,
-  region: string,
-  request: { shopper?: string; context: readonly string[] },
-): Promise<{
+/** KV's bulk read takes at most 100 keys. */
+export const KV_BULK_READ = 100;
+/** The most KV calls one recommendation request makes: pointer, lists, categories, card pages. */
+export const READ_BOUNDS = { pointer: 1, lists: 1, categories: 1, cardPages: 2 } as const;
+
+export interface RequestLists {
   version: string | null;
-  catalog: CatalogSnapshot;
-  popular: PopularLists;
+  popular: Scored[];
+  popularByCategory: Record<string, Scored[]>;
   forUser: Scored[] | null;
   boughtTogether: Map<string, Scored[]>;
-}> {
-  const pointer = await kv.get<Pointer>(pointerKey(region), "json");
-  if (!pointer) return { version: null, catalog: {}, popular: {}, forUser: null, boughtTogether: new Map() };
-  const v = pointer.version;
-  const keys = [catalogKey(region, v), popularKey(region, v), ...request.context.map((sku) => itemKey(region, v, sku))];
-  if (request.shopper) keys.push(userKey(region, v, request.shopper));
-  const values = await getMany(kv, keys);
-  const boughtTogether = new Map<string, Scored[]>();
-  for (const sku of request.context) {
-    const list = values.get(itemKey(region, v, sku)) as Scored[] | null | undefined;
-    if (list) boughtTogether.set(sku, list);
-  }
-  return {
-    version: v,
-    catalog: (values.get(catalogKey(region, v)) as CatalogSnapshot | null) ?? {},
-    popular: (values.get(popularKey(region, v)) as PopularLists | null) ?? {},
-    forUser: request.shopper ? ((values.get(userKey(region, v, request.shopper)) as Scored[] | null) ?? null) : null,
-    boughtTogether,
-  };
+  /** Cards read so far: the context's, then the candidates' (see `readCards`). */
+  cards: Map<string, Card>;
 }
 
-/** KV's bulk read takes at most 100 keys; a request needs far fewer, but stay within it. */
-async function getMany(kv: KVNamespace, keys: string[]): Promise<Map<string, unknown>> {
-  const out = new Map<string, unknown>();
-  for (let i = 0; i < keys.length; i += 100) {
-    const page = await kv.get(keys.slice(i, i + 100), "json");
-    for (const [k, v] of page) out.set(k, v);
+/** The lists one request needs: three KV calls at most (pointer, lists, categories). */
+export async function readLists(kv: KVNamespace, region: string, request: { shopper?: string; context: readonly string[] }): Promise<RequestLists> {
+  const empty: RequestLists = { version: null, popular: [], popularByCategory: {}, forUser: null, boughtTogether: new Map(), cards: new Map() };
+  const pointer = await kv.get<Pointer>(pointerKey(region), "json");
+  if (!pointer) return empty;
+  const v = pointer.version;
+  const keys = [popularKey(region, v), ...request.context.map((sku) => itemKey(region, v, sku))];
+  if (request.shopper) keys.push(userKey(region, v, request.shopper));
+  const values = await kv.get(keys, "json");
+  const lists: RequestLists = { ...empty, version: v, popular: (values.get(popularKey(region, v)) as Scored[] | null) ?? [] };
+  for (const sku of request.context) {
+    const entry = values.get(itemKey(region, v, sku)) as ItemEntry | null;
+    if (!entry) continue;
+    lists.boughtTogether.set(sku, entry.together);
+    lists.cards.set(sku, entry.card);
   }
-  return out;
+  if (request.shopper) lists.forUser = (values.get(userKey(region, v, request.shopper)) as Scored[] | null) ?? null;
+  const categories = [...new Set([...lists.cards.values()].map((c) => c.category))];
+  if (categories.length) {
+    const byCategory = await kv.get(
+      categories.map((c) => categoryKey(region, v, c)),
+      "json",
+    );
+    for (const c of categories) lists.popularByCategory[c] = (byCategory.get(categoryKey(region, v, c)) as Scored[] | null) ?? [];
+  }
+  return lists;
+}
+
+/** The cards of `skus` not read yet, from their entries, in one bulk read (at most 100). */
+export async function readCards(kv: KVNamespace, region: string, version: string, skus: readonly string[], into: Map<string, Card>): Promise<void> {
+  const missing = skus.filter((s) => !into.has(s)).slice(0, KV_BULK_READ);
+  if (!missing.length) return;
+  const values = await kv.get(
+    missing.map((s) => itemKey(region, version, s)),
+    "json",
+  );
+  for (const s of missing) {
+    const entry = values.get(itemKey(region, version, s)) as ItemEntry | null;
+    if (entry) into.set(s, entry.card);
+  }
 }
 
 /** Deletes every key of one version (listing by prefix); returns how many. */

@@ -375,11 +375,33 @@ export const ResendBody = z
 
 // ------------------------------------------------------------------ catalog, recommendations, privacy
 
+export const LanguageTag = z
+  .string()
+  .regex(/^[a-z]{2,3}(-[a-z0-9]{2,8})*$/, "a language tag is like fr or pt-br, in lower case")
+  .openapi({ example: "fr" });
+export const Market = z.string().regex(/^[A-Z]{2}$/, "a market is an ISO 3166 country code like FR").openapi({ example: "FR" });
+export const Price = z
+  .strictObject({
+    amount: z.number().int("amount is in minor units (cents), a whole number").min(0).max(100_000_000),
+    currency: z.string().regex(/^[A-Z]{3}$/, "currency is an ISO 4217 code like EUR"),
+  })
+  .openapi("Price");
+
 export const CatalogItemBody = z
   .strictObject({
     name: z.string().min(1).max(200).openapi({ example: "Rouge Velours Lipstick 01 Cerise" }),
     brand: z.string().min(1).max(100).openapi({ example: "Maison Lumière" }),
     category: z.string().min(1).max(64).openapi({ example: "lipstick" }),
+    names: z
+      .record(LanguageTag, z.string().min(1).max(200))
+      .refine((r) => Object.keys(r).length <= 20, "at most 20 translations")
+      .optional()
+      .openapi({ description: "The name per language (BCP 47 tag)", example: { fr: "Rouge Velours 01 Cerise", de: "Rouge Velours Lippenstift 01 Kirsche" } }),
+    prices: z
+      .record(Market, Price)
+      .refine((r) => Object.keys(r).length <= 50, "at most 50 markets")
+      .optional()
+      .openapi({ description: "The price per market (ISO 3166 country code)", example: { FR: { amount: 3200, currency: "EUR" }, GB: { amount: 2800, currency: "GBP" } } }),
   })
   .openapi("CatalogItemBody");
 export type CatalogItemBody = z.infer<typeof CatalogItemBody>;
@@ -396,7 +418,7 @@ export type RecommendationReason = z.infer<typeof RecommendationReason>;
 export const LIMITS_RECS = { maxContext: 20, maxLimit: 50, defaultLimit: 10 } as const;
 
 export const RecommendationsQuery = z.object({
-  user: UserId.optional().openapi({ description: "Used only when the Personalization-Consent header says granted" }),
+  market: Market.optional().openapi({ description: "Where the shopper buys: prices in its currency, names in its language unless Accept-Language says otherwise; defaults to the region's first market" }),
   context: z
     .string()
     .optional()
@@ -412,11 +434,14 @@ export const RecommendedItem = z
     name: z.string(),
     brand: z.string(),
     category: z.string(),
+    /** The language of `name`. */
+    locale: z.string(),
+    price: Price.nullable().openapi({ description: "The market's price; null when the SKU has none there" }),
     reason: RecommendationReason,
     /** For bought_together: the context SKU it goes with. */
     because: z.string().optional(),
     score: z.number(),
-    status: StockStatus,
+    status: z.union([StockStatus, z.literal("unknown")]).openapi({ description: "`unknown` when availability could not be read in time" }),
   })
   .openapi("RecommendedItem");
 
@@ -425,6 +450,10 @@ export const RecommendationsResponse = z
     region: z.string(),
     personalised: z.boolean().openapi({ description: "Whether the user's own list was used (consent granted and a list exists)" }),
     listsVersion: z.string().nullable().openapi({ description: "The build the lists come from; null before the first build" }),
+    market: Market.nullable(),
+    availability: z.enum(["checked", "unknown"]).openapi({
+      description: "`unknown`: the stock snapshots could not be read in time, so the items are not filtered by availability",
+    }),
     items: z.array(RecommendedItem),
   })
   .openapi("Recommendations");
@@ -436,6 +465,7 @@ export const BuildSummary = z
     baskets: z.number().int(),
     users: z.number().int(),
     items: z.number().int(),
+    model: z.string().openapi({ description: "The bought-together model built (recommendations/shipped.ts)" }),
     lists: z.object({ boughtTogether: z.number().int(), forYou: z.number().int(), popular: z.number().int() }),
     keys: z.number().int(),
     bytes: z.number().int(),
@@ -445,10 +475,13 @@ export const BuildSummary = z
   .openapi("RecommendationBuild");
 export type BuildSummary = z.infer<typeof BuildSummary>;
 
+/** The retired erasure path: it put the raw id in the URL, so it only answers 410 now. */
 export const UserParams = z.object({
   region: Region,
-  userId: UserId.openapi({ param: { name: "userId", in: "path" } }),
+  userId: z.string().openapi({ param: { name: "userId", in: "path" } }),
 });
+
+export const ErasureBody = z.strictObject({ userId: UserId }).openapi("ErasureRequest");
 
 export const ErasureReport = z
   .object({

@@ -113,6 +113,10 @@ export const catalogItems = pgTable(
     name: text("name").notNull(),
     brand: text("brand").notNull(),
     category: text("category").notNull(),
+    /** Translations of the name: language tag -> name (recommendations answer in the shopper's language). */
+    names: jsonb("names").$type<Record<string, string>>().notNull().default({}),
+    /** Price per market: ISO country code -> amount in minor units and currency. */
+    prices: jsonb("prices").$type<Record<string, { amount: number; currency: string }>>().notNull().default({}),
     updatedAt: at("updated_at").notNull().default(sql`now()`),
   },
   (t) => [primaryKey({ columns: [t.region, t.sku] })],
@@ -121,7 +125,7 @@ export const catalogItems = pgTable(
 /**
  * Personal data: which pseudonymous shopper made which reservation, kept only for shoppers who
  * consented to personalisation. The reservation's lines are in reservation_ledger. Erased by
- * DELETE /v1/admin/{region}/users/{userId}.
+ * POST /v1/admin/{region}/erasures.
  */
 export const shopperOrders = pgTable(
   "shopper_orders",

@@ -473,7 +473,9 @@ async function seed(catalog, token) {
   if (failure) throw seedFailure(failure, counts);
   // What each region sells, for recommendations (Postgres): one upsert per region, so always sent.
   for (const region of Object.keys(catalog.warehouses)) {
-    const items = catalog.skus.filter((s) => s.stock[region]).map(({ sku, name, brand, category }) => ({ sku, name, brand, category }));
+    const items = catalog.skus
+      .filter((s) => s.stock[region])
+      .map(({ sku, name, brand, category, names, prices }) => ({ sku, name, brand, category, ...(names && { names }), ...(prices && { prices }) }));
     try {
       if (items.length) await adminCall(token, "POST", `/v1/admin/${region}/catalog`, { items });
     } catch (err) {

@@ -45,7 +45,7 @@ async function kvMentioning(needle: string): Promise<string[]> {
 }
 
 function erase(region: string, userId: string) {
-  return call("DELETE", `/v1/admin/${region}/users/${encodeURIComponent(userId)}`, { headers: adminHeaders() });
+  return call("POST", `/v1/admin/${region}/erasures`, { headers: adminHeaders(), body: { userId } });
 }
 
 describe("erasing a shopper", () => {
@@ -123,9 +123,28 @@ describe("erasing a shopper", () => {
   });
 
   it("refuses a bad user id with a 4xx and erases nothing", async () => {
-    const res = await call("DELETE", `/v1/admin/eu/users/${"x".repeat(201)}`, { headers: adminHeaders() });
-    expect(res.status).toBe(400);
-    expect(res.body.code).toBe("invalid_request");
-    expect((await call("DELETE", `/v1/admin/eu/users/someone`, {})).status).toBe(401);
+    for (const body of [{ userId: "x".repeat(201) }, { userId: "" }, {}, { userId: "a", extra: 1 }]) {
+      const res = await call("POST", "/v1/admin/eu/erasures", { headers: adminHeaders(), body });
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(res.body.code).toBe("invalid_request");
+    }
+    expect((await call("POST", "/v1/admin/eu/erasures", { body: { userId: "someone" } })).status).toBe(401);
+  });
+
+  it("answers the retired URL form with 410 and a pointer to the body form, erasing nothing", async () => {
+    const region = sandboxRegion("erase");
+    await sell(region, [{ sku: "KIT" }]);
+    await ordered(region, [{ skus: ["KIT"], user: "kept@example.com" }]);
+    const res = await call("DELETE", `/v1/admin/${region}/users/kept%40example.com`, { headers: adminHeaders() });
+    expect(res.status).toBe(410);
+    expect(res.headers.get("content-type")).toBe("application/problem+json");
+    expect(res.body).toMatchObject({ code: "moved_to_body", location: `/v1/admin/${region}/erasures` });
+    expect(JSON.stringify(res.body)).not.toContain("kept");
+    const { db, close } = database();
+    try {
+      expect(await db.select().from(shopperOrders).where(sql`region = ${region}`)).toHaveLength(1);
+    } finally {
+      await close();
+    }
   });
 });

@@ -6,7 +6,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../workers/index";
 import { pointerKey, versionPrefix } from "../recommendations/store";
-import { ADMIN_TOKEN } from "./client";
+import { ADMIN_TOKEN, adminHeaders, call } from "./client";
 import { build, ordered, recommend, sandboxRegion, sell } from "./recs";
 import { exports } from "cloudflare:workers";
 
@@ -30,6 +30,9 @@ describe("switching versions", () => {
         const res = await recommend(region, { context: ["BASE"], limit: 2 });
         expect(res.status).toBe(200);
         reads.push({ version: res.body.listsVersion, top: res.body.items[0].sku });
+        // A storefront's pace, not a spin: four unpaced loops in the one local isolate starve the
+        // build's Postgres connection (locally only; production spreads them over isolates).
+        await new Promise((r) => setTimeout(r, 10));
       }
     });
     const second = await build(region).finally(() => {
@@ -69,10 +72,38 @@ describe("switching versions", () => {
       baskets: 3,
       users: 2,
       items: 3,
+      model: "blend",
       lists: { boughtTogether: 3, forYou: 2, popular: 2 },
-      keys: 2 + 3 + 2,
+      // best-sellers, 2 categories, 3 item entries (card and bought-together list), 2 for-you lists
+      keys: 1 + 2 + 3 + 2,
     });
     expect(summary.bytes).toBeGreaterThan(0);
+  });
+});
+
+describe("the Worker's KV budget", () => {
+  it("refuses a build whose lists need more keys than one invocation may write, writing nothing, and points offline", async () => {
+    const region = sandboxRegion("build");
+    await sell(region, [{ sku: "K1" }, { sku: "K2", brand: "Brand B" }, { sku: "K3", brand: "Brand C" }]);
+    await ordered(region, [{ skus: ["K1", "K2", "K3"], times: 2 }]);
+    const tight = { ...env, RECS_MAX_KEYS_PER_BUILD: "4" }; // this region needs 1 + 1 category + 3 SKUs = 5
+    const ctx = createExecutionContext();
+    const res = await worker.fetch(
+      new Request(`http://edge.test/v1/admin/${region}/recommendations/builds`, { method: "POST", headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }),
+      tight as never,
+      ctx,
+    );
+    await waitOnExecutionContext(ctx);
+    const body = (await res.json()) as any;
+    expect(res.status).toBe(422);
+    expect(body.code).toBe("build_too_large");
+    expect(body.detail).toContain("needs 5 KV keys");
+    expect(body.detail).toContain("recs:offline-build");
+    expect((await env.RECOMMENDATIONS.list({ prefix: `recs:${region}:` })).keys).toEqual([]);
+    const builds = await call("GET", `/v1/admin/${region}/recommendations/builds`, { headers: adminHeaders() });
+    expect(builds.body.builds).toEqual([]);
+    // Within the budget the same region builds.
+    expect((await build(region)).keys).toBe(5);
   });
 });
 

@@ -1,9 +1,11 @@
 // A shopper browsing: what the edge recommends next to a product or a cart, what it leaves out
 // (unavailable, not sold here, already in the cart, one brand too many), and what consent changes.
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import worker from "../workers/index";
 import { RecommendationsResponse } from "../schema/contracts";
-import { reserve } from "./client";
+import { call, confirm, reserve, storefront, adminHeaders } from "./client";
 import { build, ordered, recommend, sandboxRegion, sell, skus } from "./recs";
 
 describe("bought together", () => {
@@ -172,7 +174,8 @@ describe("bad requests", () => {
     ["more than 20 context SKUs", `context=${Array.from({ length: 21 }, (_, i) => `S${i}`).join(",")}`],
     ["limit 0", "limit=0"],
     ["limit 51", "limit=51"],
-    ["a user id over 200 characters", `user=${"u".repeat(201)}`],
+    ["an unknown market", "market=XX"],
+    ["a market that is not a country code", "market=france"],
   ])("refuses %s with 400 invalid_request", async (_, query) => {
     const { call, storefront } = await import("./client");
     const res = await call("GET", `/v1/eu/recommendations?${query}`, { headers: storefront() });
@@ -184,7 +187,7 @@ describe("bad requests", () => {
     const region = sandboxRegion("recs");
     const res = await recommend(region, { context: ["ANY"] });
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ region, personalised: false, listsVersion: null, items: [] });
+    expect(res.body).toEqual({ region, personalised: false, listsVersion: null, market: null, availability: "checked", items: [] });
   });
 
   it("refuses a shopper without a consent flag when reserving", async () => {
@@ -195,5 +198,198 @@ describe("bad requests", () => {
     });
     expect(res.status).toBe(400);
     expect(res.body.errors[0].path).toBe("json.shopper.consent");
+  });
+});
+
+describe("cold start", () => {
+  it("ranks the region's best-sellers by how many baskets hold them, across categories, not alphabetically", async () => {
+    const region = sandboxRegion("recs");
+    await sell(region, [
+      { sku: "AA-RARE", category: "lipstick" },
+      { sku: "ZZ-BEST", category: "sunscreen", brand: "Brand B" },
+      { sku: "MM-MID", category: "serum", brand: "Brand C" },
+    ]);
+    await ordered(region, [{ skus: ["ZZ-BEST"], times: 5 }, { skus: ["MM-MID"], times: 3 }, { skus: ["AA-RARE"] }]);
+    await build(region);
+    const res = await recommend(region, {});
+    expect(skus(res)).toEqual(["ZZ-BEST", "MM-MID", "AA-RARE"]);
+    const scores = res.body.items.map((i: any) => i.score);
+    // 5, 3 and 1 baskets on one scale: never the same constant for every category's top item.
+    expect(scores[0] / scores[2]).toBeCloseTo(5, 6);
+    expect(scores[1] / scores[2]).toBeCloseTo(3, 6);
+  });
+});
+
+describe("degraded", () => {
+  /** The worker with every stock object unreachable: failing at once, or never answering. */
+  async function withBrokenStock(region: string, mode: "fails" | "hangs") {
+    const broken = new Proxy({}, { get: () => () => (mode === "fails" ? Promise.reject(new Error("object unreachable")) : new Promise(() => {})) });
+    const brokenEnv = {
+      ...env,
+      AVAILABILITY_MAX_AGE_SECONDS: "0", // no cached snapshot may hide the failure
+      INVENTORY: { idFromName: (n: string) => env.INVENTORY.idFromName(n), get: () => broken },
+    };
+    const ctx = createExecutionContext();
+    const started = Date.now();
+    const res = await worker.fetch(new Request(`http://edge.test/v1/${region}/recommendations?context=BRUSH`, { headers: storefront() }), brokenEnv as never, ctx);
+    await waitOnExecutionContext(ctx);
+    return { status: res.status, body: (await res.json()) as any, ms: Date.now() - started };
+  }
+
+  it("answers unfiltered lists marked availability unknown when the snapshot read fails or is slow", async () => {
+    const region = sandboxRegion("recs");
+    await sell(region, [{ sku: "BRUSH" }, { sku: "POWDER", brand: "Brand B", onHand: 0 }, { sku: "SPONGE", brand: "Brand C" }]);
+    await ordered(region, [{ skus: ["BRUSH", "POWDER"], times: 3 }, { skus: ["BRUSH", "SPONGE"] }]);
+    await build(region);
+    // With stock readable, POWDER (none on hand) is left out.
+    const healthy = await recommend(region, { context: ["BRUSH"] });
+    expect(healthy.body).toMatchObject({ availability: "checked", items: [{ sku: "SPONGE", status: "in_stock" }] });
+    for (const mode of ["fails", "hangs"] as const) {
+      const res = await withBrokenStock(region, mode);
+      expect(res.status, mode).toBe(200);
+      expect(res.body.availability).toBe("unknown");
+      expect(res.body.items.map((i: any) => [i.sku, i.status])).toEqual([
+        ["POWDER", "unknown"],
+        ["SPONGE", "unknown"],
+      ]);
+      if (mode === "hangs") expect(res.ms).toBeLessThan(5_000);
+    }
+  });
+});
+
+describe("missing secret", () => {
+  it("answers a clear 503 naming USER_ID_SECRET when a consenting shopper comes and it is not set", async () => {
+    const region = sandboxRegion("recs");
+    await sell(region, [{ sku: "OIL" }]);
+    await ordered(region, [{ skus: ["OIL"], times: 2 }]);
+    await build(region);
+    const noSecret = { ...env, USER_ID_SECRET: undefined };
+    const ask = async (headers: Record<string, string>) => {
+      const ctx = createExecutionContext();
+      const res = await worker.fetch(new Request(`http://edge.test/v1/${region}/recommendations`, { headers: storefront(headers) }), noSecret as never, ctx);
+      await waitOnExecutionContext(ctx);
+      return { status: res.status, type: res.headers.get("content-type"), body: (await res.json()) as any };
+    };
+    const personal = await ask({ "shopper-id": "ada", "personalization-consent": "granted" });
+    expect(personal).toMatchObject({ status: 503, type: "application/problem+json", body: { code: "setting_missing", setting: "USER_ID_SECRET" } });
+    // Without consent the secret is not needed: the shopper still gets the popular list.
+    expect(await ask({ "shopper-id": "ada" })).toMatchObject({ status: 200, body: { items: [{ sku: "OIL" }] } });
+  });
+});
+
+describe("the shopper's id stays out of URLs and logs", () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it("refuses ?user= with 400 pointing to the Shopper-Id header, without echoing the id", async () => {
+    const res = await call("GET", "/v1/eu/recommendations?user=grace%40example.com", { headers: storefront() });
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ code: "shopper_id_in_url", header: "shopper-id" });
+    expect(JSON.stringify(res.body)).not.toContain("grace");
+  });
+
+  it("never writes the raw id to the worker's log, through orders, recommendations, erasure and the retired forms", async () => {
+    const region = sandboxRegion("recs");
+    const id = `hopper-${crypto.randomUUID()}@example.com`;
+    const lines: string[] = [];
+    for (const level of ["log", "info", "warn", "error", "debug"] as const) {
+      const original = console[level].bind(console);
+      vi.spyOn(console, level).mockImplementation((...args: unknown[]) => {
+        lines.push(args.map((a) => (a instanceof Error ? `${a.message} ${a.stack}` : typeof a === "string" ? a : JSON.stringify(a))).join(" "));
+        original(...args);
+      });
+    }
+    await sell(region, [{ sku: "MIST" }, { sku: "TONIC", brand: "Brand B" }, { sku: "SERUM", brand: "Brand C" }]);
+    await ordered(region, [{ skus: ["MIST", "SERUM"], times: 2 }]); // so the shopper's list has something new
+    const made = await call("POST", `/v1/${region}/reservations`, {
+      headers: storefront({ "idempotency-key": crypto.randomUUID() }),
+      body: { lines: [{ sku: "MIST", qty: 1 }, { sku: "TONIC", qty: 1 }], shopper: { id, consent: true } },
+    });
+    expect(made.status).toBe(201);
+    expect((await confirm(region, made.body.id, made.body.token)).status).toBe(200);
+    const { database, eventually } = await import("./db");
+    const { reservationLedger, shopperOrders } = await import("../schema/tables");
+    const { and, eq, isNotNull } = await import("drizzle-orm");
+    const { db, close } = database();
+    try {
+      // The order link and the confirmed lines reach Postgres through their queues.
+      await eventually(async () => ((await db.select().from(shopperOrders).where(eq(shopperOrders.region, region))).length ? true : undefined), "the order link");
+      await eventually(
+        async () =>
+          (await db.select().from(reservationLedger).where(and(eq(reservationLedger.reservationId, made.body.id), isNotNull(reservationLedger.confirmedAt)))).length === 2
+            ? true
+            : undefined,
+        "the confirmed lines",
+      );
+    } finally {
+      await close();
+    }
+    await build(region);
+    expect((await recommend(region, { user: id, consent: "granted" })).body.personalised).toBe(true);
+    expect((await call("GET", `/v1/${region}/recommendations?user=${encodeURIComponent(id)}`, { headers: storefront() })).status).toBe(400);
+    expect((await call("DELETE", `/v1/admin/${region}/users/${encodeURIComponent(id)}`, { headers: adminHeaders() })).status).toBe(410);
+    const erased = await call("POST", `/v1/admin/${region}/erasures`, { headers: adminHeaders(), body: { userId: id } });
+    expect(erased.body.erased.orders).toBe(1);
+    console.info("log capture works");
+    expect(lines.at(-1)).toBe("log capture works");
+    expect(lines.filter((l) => l.includes(id) || l.includes(encodeURIComponent(id)))).toEqual([]);
+  });
+});
+
+describe("localized", () => {
+  async function localizedRegion() {
+    const region = sandboxRegion("recs");
+    await sell(region, [
+      { sku: "BASE-1" },
+      {
+        sku: "CREAM-1",
+        brand: "Brand B",
+        names: { fr: "Crème nuage", de: "Wolkencreme" },
+        prices: { FR: { amount: 3200, currency: "EUR" }, GB: { amount: 2800, currency: "GBP" }, US: { amount: 3500, currency: "USD" } },
+      },
+    ]);
+    await ordered(region, [{ skus: ["BASE-1", "CREAM-1"], times: 2 }]);
+    await build(region);
+    return region;
+  }
+
+  it("answers in the shopper's language, then the market's, with the market's price", async () => {
+    const region = await localizedRegion();
+    const item = async (q: { market?: string; language?: string }) => {
+      const res = await recommend(region, { context: ["BASE-1"], ...q });
+      expect(res.status).toBe(200);
+      expect(res.headers.get("vary")).toContain("accept-language");
+      return { market: res.body.market, ...res.body.items[0] };
+    };
+    expect(await item({ market: "FR", language: "de-AT, en;q=0.5" })).toMatchObject({
+      market: "FR",
+      name: "Wolkencreme",
+      locale: "de",
+      price: { amount: 3200, currency: "EUR" },
+    });
+    // A language the catalogue lacks, or none: the market's language.
+    expect(await item({ market: "FR", language: "es" })).toMatchObject({ name: "Crème nuage", locale: "fr" });
+    expect(await item({ market: "FR" })).toMatchObject({ name: "Crème nuage", locale: "fr" });
+    // q=0 means "not this one".
+    expect(await item({ market: "FR", language: "de;q=0, en" })).toMatchObject({ name: "Product CREAM-1", locale: "en" });
+    expect(await item({ market: "GB" })).toMatchObject({ name: "Product CREAM-1", locale: "en", price: { amount: 2800, currency: "GBP" } });
+    // A market without a price for the SKU: no price rather than another market's.
+    expect(await item({ market: "JP" })).toMatchObject({ price: null });
+    // No market and none by default for this region: base name, no price.
+    expect(await item({})).toMatchObject({ market: null, name: "Product CREAM-1", price: null });
+
+    // Bad translations or prices are refused with a 4xx and change nothing.
+    const base = { name: "Product CREAM-1", brand: "Brand B", category: "lipstick" };
+    for (const bad of [
+      { names: { FR: "Crème" } },
+      { prices: { FR: { amount: 31.99, currency: "EUR" } } },
+      { prices: { FR: { amount: 3199, currency: "euro" } } },
+      { prices: { france: { amount: 3199, currency: "EUR" } } },
+    ]) {
+      const res = await call("PUT", `/v1/admin/${region}/catalog/CREAM-1`, { headers: adminHeaders(), body: { ...base, ...bad } });
+      expect(res.status, JSON.stringify(bad)).toBe(400);
+      expect(res.body.code).toBe("invalid_request");
+    }
+    await build(region);
+    expect(await item({ market: "FR" })).toMatchObject({ name: "Crème nuage", price: { amount: 3200, currency: "EUR" } });
   });
 });

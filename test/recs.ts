@@ -26,6 +26,8 @@ export interface Product {
   brand?: string;
   category?: string;
   onHand?: number;
+  names?: Record<string, string>;
+  prices?: Record<string, { amount: number; currency: string }>;
 }
 
 /** The region sells these, with stock (10 units unless said otherwise). */
@@ -33,7 +35,13 @@ export async function sell(region: string, products: Product[]) {
   for (const p of products) {
     const res = await call("PUT", `/v1/admin/${region}/catalog/${p.sku}`, {
       headers: adminHeaders(),
-      body: { name: `Product ${p.sku}`, brand: p.brand ?? "Brand A", category: p.category ?? "lipstick" },
+      body: {
+        name: `Product ${p.sku}`,
+        brand: p.brand ?? "Brand A",
+        category: p.category ?? "lipstick",
+        ...(p.names && { names: p.names }),
+        ...(p.prices && { prices: p.prices }),
+      },
     });
     expect(res.status).toBe(200);
     // Straight to the object: a test-only region has no configured warehouses for the admin route.
@@ -72,13 +80,20 @@ export async function build(region: string) {
 }
 
 /** Recommendations once the read model has heard of every write so far (its availability filter). */
-export async function recommend(region: string, q: { context?: string[]; user?: string; limit?: number; consent?: string }) {
+export async function recommend(
+  region: string,
+  q: { context?: string[]; user?: string; limit?: number; consent?: string; market?: string; language?: string },
+) {
   await readModelSettled();
   const params = new URLSearchParams();
   if (q.context) params.set("context", q.context.join(","));
-  if (q.user) params.set("user", q.user);
   if (q.limit) params.set("limit", String(q.limit));
-  const headers = storefront(q.consent ? { "personalization-consent": q.consent } : {});
+  if (q.market) params.set("market", q.market);
+  const headers = storefront({
+    ...(q.consent && { "personalization-consent": q.consent }),
+    ...(q.user && { "shopper-id": q.user }),
+    ...(q.language && { "accept-language": q.language }),
+  });
   return call("GET", `/v1/${region}/recommendations?${params}`, { headers });
 }
 

@@ -35,6 +35,8 @@ export interface Env {
   RECOMMENDATIONS: KVNamespace;
   /** Secret: the key user ids are pseudonymised with (HMAC-SHA256) before they are stored anywhere. */
   USER_ID_SECRET: string;
+  /** Optional: fewer KV keys per Worker recommendation build than the default 450. */
+  RECS_MAX_KEYS_PER_BUILD?: string;
   /** How stale a cached availability snapshot may be, in seconds (default 2; 0 turns the cache off). */
   AVAILABILITY_MAX_AGE_SECONDS?: string;
   /** How long a read waits for a read-model page before it answers from its last copy (default 1000 ms). */

@@ -42,4 +42,6 @@ export async function erasureDigest(pseudonym: string): Promise<string> {
  * personalisation for this request; anything else, or no header, does not.
  */
 export const CONSENT_HEADER = "personalization-consent";
+/** Where a storefront sends the shopper's id: a header, never the URL (URLs land in logs and traces). */
+export const SHOPPER_ID_HEADER = "shopper-id";
 export const hasConsent = (value: string | undefined) => value?.trim().toLowerCase() === "granted";

@@ -15,7 +15,7 @@ const putItem = createRoute({
   method: "put",
   path: "/v1/admin/{region}/catalog/{sku}",
   tags: ["admin"],
-  summary: "Sell a SKU in the region (or update its name, brand, category)",
+  summary: "Sell a SKU in the region (or replace its name, brand, category, translations and prices)",
   middleware: [adminToken(), knownRegion(), jsonBody()] as const,
   request: {
     params: StockParams,
@@ -66,7 +66,8 @@ export function databaseUnavailable(err: unknown): Problem {
 export const catalog = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
   .openapi(putItem, async (c) => {
     const { region, sku } = c.req.valid("param");
-    const item = c.req.valid("json");
+    // A PUT replaces the entry: translations and prices it leaves out are gone.
+    const item = { names: {}, prices: {}, ...c.req.valid("json") };
     const { db, close } = connect(c.env);
     try {
       await db
@@ -87,10 +88,17 @@ export const catalog = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
     try {
       await db
         .insert(catalogItems)
-        .values(items.map((i) => ({ region, ...i })))
+        .values(items.map((i) => ({ region, names: {}, prices: {}, ...i })))
         .onConflictDoUpdate({
           target: [catalogItems.region, catalogItems.sku],
-          set: { name: sql`excluded.name`, brand: sql`excluded.brand`, category: sql`excluded.category`, updatedAt: sql`now()` },
+          set: {
+            name: sql`excluded.name`,
+            brand: sql`excluded.brand`,
+            category: sql`excluded.category`,
+            names: sql`excluded.names`,
+            prices: sql`excluded.prices`,
+            updatedAt: sql`now()`,
+          },
         });
     } catch (err) {
       throw databaseUnavailable(err);

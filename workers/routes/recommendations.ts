@@ -2,20 +2,35 @@
 // side: run a build now (what `npm run recs:build` calls; the cron trigger runs the same build).
 import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
 import { desc, eq } from "drizzle-orm";
-import { BuildSummary, RecommendationsQuery, RecommendationsResponse, RegionParams } from "../../schema/contracts";
+import { createMiddleware } from "hono/factory";
+import { BuildSummary, RecommendationsQuery, RecommendationsResponse, RegionParams, UserId } from "../../schema/contracts";
 import { recommendationBuilds } from "../../schema/tables";
-import { buildRecommendations, type BuildPhase } from "../../recommendations/build";
+import { BuildTooLarge, buildRecommendations, type BuildPhase, MAX_KEYS_PER_WORKER_BUILD } from "../../recommendations/build";
 import { pick, rankCandidates } from "../../recommendations/blend";
-import { readLists } from "../../recommendations/store";
+import { acceptedLanguages, localName, MARKETS, REGION_MARKETS } from "../../recommendations/markets";
+import { READ_BOUNDS, readCards, readLists, type RequestLists } from "../../recommendations/store";
 import { adminToken, knownRegion, storefrontKey } from "../auth";
 import { connect } from "../db";
 import type { AppEnv } from "../env";
-import { CONSENT_HEADER, hasConsent, pseudonymise } from "../privacy";
+import { CONSENT_HEADER, hasConsent, pseudonymise, SHOPPER_ID_HEADER } from "../privacy";
 import { Problem } from "../problems";
 import { availabilityOf } from "../snapshot-cache";
 import { validationHook } from "../validation";
 import { databaseUnavailable } from "./catalog";
 import { AdminHeaders, problemContent, stockStatus, StorefrontHeaders } from "./common";
+
+/** Availability reads a request may spend before it answers unfiltered, marked `availability: "unknown"`. */
+export const SNAPSHOT_BUDGET_MS = 300;
+/** The most SKUs one request asks availability for (each a cache lookup, at most one object call). */
+export const maxAvailabilityChecks = (limit: number) => 2 * limit + 10;
+
+/** The shopper id once came as `?user=`; a URL lands in logs and traces, so it is refused there. */
+const noShopperIdInUrl = createMiddleware(async (c, next) => {
+  if (new URL(c.req.url).searchParams.has("user")) {
+    throw new Problem("shopper_id_in_url", `Send the shopper id in the ${SHOPPER_ID_HEADER} header, never in the URL`, { header: SHOPPER_ID_HEADER });
+  }
+  await next();
+});
 
 const getRecommendations = createRoute({
   method: "get",
@@ -23,21 +38,25 @@ const getRecommendations = createRoute({
   tags: ["storefront"],
   summary: "Products to show next: bought together with the context, for this shopper (with consent), popular in the category",
   description:
-    "Send `Personalization-Consent: granted` only when the shopper agreed to personalised recommendations; without it " +
-    "`user` is ignored and only the context and popular lists are used. Items the region does not sell, cannot sell " +
-    "right now, or that are already in the context are left out; a brand fills at most a third of the list.",
-  middleware: [storefrontKey(), knownRegion()] as const,
+    "Send the shopper id in the `Shopper-Id` header (never in the URL) and `Personalization-Consent: granted` only when " +
+    "the shopper agreed to personalised recommendations; without consent the id is ignored and only the context and popular " +
+    "lists are used. Items the region does not sell, cannot sell right now, or that are already in the context are left " +
+    "out; a brand fills at most a third of the list. Names follow Accept-Language, then the market's language; prices " +
+    "are the market's. With no context and no shopper, the region's best-sellers by baskets.",
+  middleware: [storefrontKey(), knownRegion(), noShopperIdInUrl] as const,
   request: {
     params: RegionParams,
     query: RecommendationsQuery,
     headers: StorefrontHeaders.extend({
       [CONSENT_HEADER]: z.string().optional().openapi({ description: "`granted` allows user-level personalisation", example: "granted" }),
+      [SHOPPER_ID_HEADER]: UserId.optional().openapi({ description: "The storefront's shopper id; pseudonymised at the edge, used only with consent" }),
+      "accept-language": z.string().max(500).optional().openapi({ example: "fr-CH, fr;q=0.9, en;q=0.5" }),
     }),
   },
   responses: {
     200: { description: "Up to `limit` items, best first, each with its reason", content: { "application/json": { schema: RecommendationsResponse } } },
-    400: problemContent("Bad context, user or limit"),
-    503: problemContent("The lists could not be read"),
+    400: problemContent("Bad context, market, shopper id or limit; or a shopper id in the URL (shopper_id_in_url)"),
+    503: problemContent("The lists could not be read, or USER_ID_SECRET is not configured (setting_missing)"),
   },
 });
 
@@ -57,6 +76,7 @@ const startBuild = createRoute({
       content: { "application/x-ndjson": { schema: z.string() } },
     },
     201: { description: "The build is live", content: { "application/json": { schema: BuildSummary } } },
+    422: problemContent("The lists need more KV keys than one Worker invocation may write (build_too_large); nothing was written"),
     503: problemContent("Postgres could not be reached"),
   },
 });
@@ -88,34 +108,64 @@ const listBuilds = createRoute({
 export const recommendations = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
   .openapi(getRecommendations, async (c) => {
     const { region } = c.req.valid("param");
-    const { user, context, limit } = c.req.valid("query");
-    const consent = hasConsent(c.req.valid("header")[CONSENT_HEADER]);
-    const shopper = consent && user ? await pseudonymise(c.env, region, user) : undefined;
+    const { context, limit, market: asked } = c.req.valid("query");
+    const headers = c.req.valid("header");
+    const market = asked ?? REGION_MARKETS[region]?.[0] ?? null;
+    if (market && !MARKETS[market]) throw new Problem("invalid_request", `Unknown market ${market}; known: ${Object.keys(MARKETS).join(", ")}`);
+    const user = headers[SHOPPER_ID_HEADER];
+    const shopper = hasConsent(headers[CONSENT_HEADER]) && user ? await pseudonymise(c.env, region, user) : undefined;
     const uniqueContext = [...new Set(context)];
-    let lists: Awaited<ReturnType<typeof readLists>>;
+    const kv = c.env.RECOMMENDATIONS;
+    let lists: RequestLists;
     try {
-      lists = await readLists(c.env.RECOMMENDATIONS, region, { shopper, context: uniqueContext });
+      lists = await readLists(kv, region, { shopper, context: uniqueContext });
     } catch (err) {
       console.warn("recommendations: KV read failed", err);
       throw new Problem("recommendations_unavailable");
     }
     const ranked = rankCandidates({ ...lists, context: uniqueContext });
-    const status = new Map<string, number>();
-    const chosen = await pick(ranked, lists.catalog, limit, async (skus) => {
-      const { items } = await availabilityOf(c.env, c.executionCtx, region, skus);
-      for (const [sku, s] of items) status.set(sku, s.available);
-      return new Set(skus.filter((sku) => items.get(sku)!.available > 0));
-    });
+    const version = lists.version;
+    const available = new Map<string, number>();
+    let picked: Awaited<ReturnType<typeof pick>>;
+    try {
+      picked = await pick(ranked, limit, {
+        cardPages: READ_BOUNDS.cardPages,
+        cards: async (skus) => {
+          await readCards(kv, region, version!, skus, lists.cards);
+          return lists.cards;
+        },
+        maxChecks: maxAvailabilityChecks(limit),
+        available: async (skus) => {
+          // One read-model lookup per page of SKUs (workers/snapshot-cache.ts), not one per candidate.
+          const read = await withinBudget(availabilityOf(c.env, c.executionCtx, region, skus));
+          if (!read) return null;
+          for (const [sku, s] of read.items) available.set(sku, s.available);
+          return new Set(skus.filter((sku) => (read.items.get(sku)?.available ?? 0) > 0));
+        },
+      });
+    } catch (err) {
+      console.warn("recommendations: KV read failed", err);
+      throw new Problem("recommendations_unavailable");
+    }
+    const accepted = acceptedLanguages(headers["accept-language"]);
+    const language = market ? MARKETS[market]!.language : undefined;
     c.header("cache-control", "private, no-store");
+    c.header("vary", "accept-language");
     return c.json(
       {
         region,
         personalised: Boolean(lists.forUser?.length),
-        listsVersion: lists.version,
-        items: chosen.map((r) => {
-          const [name, brand, category] = lists.catalog[r.sku]!;
-          return { ...r, name, brand, category, status: stockStatus(status.get(r.sku) ?? 0, c.env) };
-        }),
+        listsVersion: version,
+        market,
+        availability: picked.availability,
+        items: picked.chosen.map(({ card, buyable, ...r }) => ({
+          ...r,
+          ...localName(card, accepted, language),
+          brand: card.brand,
+          category: card.category,
+          price: (market && card.prices?.[market]) || null,
+          status: buyable === null ? ("unknown" as const) : stockStatus(available.get(r.sku) ?? 0, c.env),
+        })),
       },
       200,
     );
@@ -125,8 +175,9 @@ export const recommendations = new OpenAPIHono<AppEnv>({ defaultHook: validation
     const { db, close } = connect(c.env);
     if (!/application\/x-ndjson/.test(c.req.valid("header").accept ?? "")) {
       try {
-        return c.json(await buildRecommendations(db, c.env.RECOMMENDATIONS, region), 201);
+        return c.json(await buildRecommendations(db, c.env.RECOMMENDATIONS, region, undefined, maxKeysPerBuild(c.env)), 201);
       } catch (err) {
+        if (err instanceof BuildTooLarge) throw new Problem("build_too_large", err.message);
         throw databaseUnavailable(err);
       } finally {
         c.executionCtx.waitUntil(close());
@@ -138,16 +189,22 @@ export const recommendations = new OpenAPIHono<AppEnv>({ defaultHook: validation
     const encoder = new TextEncoder();
     const send = (line: unknown) => writer.write(encoder.encode(`${JSON.stringify(line)}\n`)).catch(() => undefined);
     let last = { phase: "" as BuildPhase | "", at: 0 };
-    const run = buildRecommendations(db, c.env.RECOMMENDATIONS, region, (progress) => {
+    const run = buildRecommendations(
+      db,
+      c.env.RECOMMENDATIONS,
+      region,
+      (progress) => {
       const now = Date.now();
       if (progress.phase === last.phase && now - last.at < 100 && progress.done < progress.total) return;
       last = { phase: progress.phase, at: now };
       void send({ progress });
-    })
+      },
+      maxKeysPerBuild(c.env),
+    )
       .then((summary) => send({ summary }))
       .catch((err) => {
         console.warn("recommendation build failed", err);
-        return send({ error: { code: "build_failed", detail: String((err as Error)?.message ?? err) } });
+        return send({ error: { code: err instanceof BuildTooLarge ? "build_too_large" : "build_failed", detail: String((err as Error)?.message ?? err) } });
       })
       .finally(async () => {
         await writer.close().catch(() => undefined);
@@ -182,3 +239,24 @@ export const recommendations = new OpenAPIHono<AppEnv>({ defaultHook: validation
       c.executionCtx.waitUntil(close());
     }
   });
+
+/** The snapshot reads, or null when they fail or take longer than the budget. */
+async function withinBudget<T>(reads: Promise<T>): Promise<T | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), SNAPSHOT_BUDGET_MS)));
+  reads.catch(() => undefined); // a read that fails after the budget ran out has nobody to tell
+  try {
+    return await Promise.race([reads, late]);
+  } catch (err) {
+    console.warn("recommendations: availability unknown, answering unfiltered", err);
+    return null;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** `RECS_MAX_KEYS_PER_BUILD` lowers the budget (tests, or a tighter account); it cannot raise it. */
+function maxKeysPerBuild(env: { RECS_MAX_KEYS_PER_BUILD?: string }): number {
+  const n = Number(env.RECS_MAX_KEYS_PER_BUILD);
+  return Number.isInteger(n) && n > 0 ? Math.min(n, MAX_KEYS_PER_WORKER_BUILD) : MAX_KEYS_PER_WORKER_BUILD;
+}
