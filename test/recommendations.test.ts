@@ -226,8 +226,11 @@ describe("degraded", () => {
     const broken = new Proxy({}, { get: () => () => (mode === "fails" ? Promise.reject(new Error("object unreachable")) : new Promise(() => {})) });
     const brokenEnv = {
       ...env,
-      AVAILABILITY_MAX_AGE_SECONDS: "0", // no cached snapshot may hide the failure
+      // No fresh or stale copy of a read-model page may hide the failure.
+      AVAILABILITY_MAX_AGE_SECONDS: "0",
+      AVAILABILITY_STALE_LIMIT_SECONDS: "0",
       INVENTORY: { idFromName: (n: string) => env.INVENTORY.idFromName(n), get: () => broken },
+      AVAILABILITY_PAGES: { idFromName: (n: string) => env.AVAILABILITY_PAGES.idFromName(n), get: () => broken },
     };
     const ctx = createExecutionContext();
     const started = Date.now();
