@@ -6,7 +6,7 @@ import { sql } from "drizzle-orm";
 import { getTableConfig } from "drizzle-orm/pg-core";
 import { projectionTables } from "../schema/tables";
 import { applyPending, lockPositions, type Db } from "./projection";
-import { SNAPSHOT_SUFFIX, snapshotTakenAt } from "./snapshot";
+import { prunedSince, SNAPSHOT_SUFFIX, snapshotTakenAt } from "./snapshot";
 
 const SUFFIX = "_rebuild";
 
@@ -44,10 +44,8 @@ export async function rebuildProjections(
   const from = opts.from ?? (takenAt ? "snapshot" : "scratch");
   if (from === "snapshot" && !takenAt) throw new Error("there is no projection snapshot: take one with npm run db:snapshot, or rebuild --from scratch");
   if (from === "scratch") {
-    const pruned = await rows<{ region: string; sku: string }>(db, sql`SELECT region, sku FROM inventory_events GROUP BY region, sku HAVING min(seq) > 1 LIMIT 3`);
-    if (pruned.length) {
-      throw new Error(`events were pruned (e.g. ${pruned.map((p) => `${p.region}:${p.sku}`).join(", ")} starts after 1): rebuild from the snapshot instead`);
-    }
+    const pruned = await prunedSince(db);
+    if (pruned) throw new Error(`events were pruned behind the snapshot (first at ${pruned.toISOString()}): rebuild from the snapshot instead`);
   }
   const live = projectionTables();
   const shadow = projectionTables(SUFFIX);

@@ -38,7 +38,8 @@ export async function takeSnapshot(db: Db): Promise<SnapshotSummary> {
         await tx.execute(sql.raw(`INSERT INTO ${name}${SNAPSHOT_SUFFIX} SELECT * FROM ${name}`));
         counts[name] = (await rows<{ n: number }>(tx, sql.raw(`SELECT count(*)::int AS n FROM ${name}${SNAPSHOT_SUFFIX}`)))[0]!.n;
       }
-      await tx.execute(sql.raw(`CREATE TABLE IF NOT EXISTS ${META} (id int PRIMARY KEY CHECK (id = 1), taken_at timestamptz NOT NULL, streams int NOT NULL)`));
+      // pruned_at: when events the snapshot covers were first deleted (a rebuild from scratch is impossible since).
+      await tx.execute(sql.raw(`CREATE TABLE IF NOT EXISTS ${META} (id int PRIMARY KEY CHECK (id = 1), taken_at timestamptz NOT NULL, streams int NOT NULL, pruned_at timestamptz)`));
       takenAt = (await rows<{ now: Date }>(tx, sql`SELECT now() AS now`))[0]!.now;
       await tx.execute(sql.raw(`INSERT INTO ${META} (id, taken_at, streams) VALUES (1, now(), ${counts["stream_positions"] ?? 0})
                                 ON CONFLICT (id) DO UPDATE SET taken_at = excluded.taken_at, streams = excluded.streams`));
@@ -46,6 +47,13 @@ export async function takeSnapshot(db: Db): Promise<SnapshotSummary> {
     { isolationLevel: "repeatable read" },
   );
   return { takenAt: new Date(takenAt), streams: counts["stream_positions"] ?? 0, rows: counts, ms: Date.now() - started };
+}
+
+/** When events were first pruned behind a snapshot, or null when never. */
+export async function prunedSince(db: Db): Promise<Date | null> {
+  if (!(await snapshotTakenAt(db))) return null;
+  const [meta] = await rows<{ pruned_at: Date | null }>(db, sql.raw(`SELECT pruned_at FROM ${META} WHERE id = 1`));
+  return meta?.pruned_at ? new Date(meta.pruned_at) : null;
 }
 
 /** The newest snapshot's time, or null when there is none. */
@@ -79,6 +87,7 @@ export async function pruneEvents(db: Db, opts: { keepMs: number; region?: strin
           RETURNING 1)
         SELECT count(*)::int AS n FROM gone`,
   );
+  if (deleted[0]!.n > 0) await db.execute(sql.raw(`UPDATE ${META} SET pruned_at = coalesce(pruned_at, now()) WHERE id = 1`));
   const kept = await rows<{ n: number }>(db, sql`SELECT count(*)::int AS n FROM inventory_events WHERE ${region}::text IS NULL OR region = ${region}`);
   return { deleted: deleted[0]!.n, keptAfterSnapshot: kept[0]!.n };
 }
