@@ -8,12 +8,15 @@ import { Problem } from "../problems";
 import { forgetSnapshots } from "../snapshot-cache";
 import { warehousesOf } from "../warehouse-config";
 import { validationHook } from "../validation";
-import { AdminHeaders, IdempotencyHeader, inventoryStub, iso, problemContent, requestHash, stockStatus } from "./common";
+import { AdminHeaders, IdempotencyHeader, inventoryStub, iso, requestHash, stockStatus } from "./common";
+import { ADMIN_PROBLEMS, adminAccess, JSON_BODY_PROBLEMS, problems } from "./contract";
 
 const setStock = createRoute({
   method: "put",
   path: "/v1/admin/{region}/stock/{sku}",
+  operationId: "setWarehouseStock",
   tags: ["admin"],
+  security: adminAccess,
   summary: "Set one warehouse's on-hand count (and optionally the safety stock) for a SKU-region",
   middleware: [adminToken(), knownRegion(), jsonBody()] as const,
   request: {
@@ -23,35 +26,46 @@ const setStock = createRoute({
   },
   responses: {
     200: { description: "The new snapshot", content: { "application/json": { schema: StockSnapshot } } },
-    409: problemContent("version_conflict: expectedVersion is stale; `currentVersion` says the current one"),
-    422: problemContent("The Idempotency-Key was used with a different body"),
+    ...problems(...ADMIN_PROBLEMS, ...JSON_BODY_PROBLEMS, "unknown_warehouse", "version_conflict", "idempotency_key_reused", "try_again"),
   },
 });
 
 const getStock = createRoute({
   method: "get",
   path: "/v1/admin/{region}/stock/{sku}",
+  operationId: "getStock",
   tags: ["admin"],
+  security: adminAccess,
   summary: "Full state of a SKU-region, per warehouse",
   middleware: [adminToken(), knownRegion()] as const,
   request: { params: StockParams, headers: AdminHeaders },
-  responses: { 200: { description: "The state", content: { "application/json": { schema: StockState } } } },
+  responses: {
+    200: { description: "The state", content: { "application/json": { schema: StockState } } },
+    ...problems(...ADMIN_PROBLEMS, "try_again"),
+  },
 });
 
 const getEvents = createRoute({
   method: "get",
   path: "/v1/admin/{region}/stock/{sku}/events",
+  operationId: "listStockEvents",
   tags: ["admin"],
+  security: adminAccess,
   summary: "The SKU-region's event log, oldest first; page with ?after=<last seq>",
   middleware: [adminToken(), knownRegion()] as const,
   request: { params: StockParams, query: EventsQuery, headers: AdminHeaders },
-  responses: { 200: { description: "A page of events", content: { "application/json": { schema: EventsPage } } } },
+  responses: {
+    200: { description: "A page of events", content: { "application/json": { schema: EventsPage } } },
+    ...problems(...ADMIN_PROBLEMS, "try_again"),
+  },
 });
 
 const resendEvents = createRoute({
   method: "post",
   path: "/v1/admin/{region}/stock/{sku}/resend",
+  operationId: "resendStockEvents",
   tags: ["admin"],
+  security: adminAccess,
   summary: "Send a SKU-region's events to the system of record again (repairs lost messages; duplicates are skipped)",
   middleware: [adminToken(), knownRegion(), jsonBody()] as const,
   request: {
@@ -64,13 +78,16 @@ const resendEvents = createRoute({
       description: "Queued for sending",
       content: { "application/json": { schema: z.object({ sku: z.string(), region: z.string(), queued: z.number().int() }) } },
     },
+    ...problems(...ADMIN_PROBLEMS, ...JSON_BODY_PROBLEMS, "try_again"),
   },
 });
 
 const setShards = createRoute({
   method: "put",
   path: "/v1/admin/{region}/stock/{sku}/shards",
+  operationId: "setStockShards",
   tags: ["admin"],
+  security: adminAccess,
   summary: "Split a hot SKU-region's stock across `count` objects (escrow shards), or join them back",
   description:
     "The main object keeps the warehouse stock and lends quota to shards 1..count-1, which sell from it. " +
@@ -83,7 +100,7 @@ const setShards = createRoute({
   },
   responses: {
     200: { description: "The shard count now in force", content: { "application/json": { schema: ShardsConfig } } },
-    400: problemContent("count is not 1..16"),
+    ...problems(...ADMIN_PROBLEMS, ...JSON_BODY_PROBLEMS, "try_again"),
   },
 });
 

@@ -10,12 +10,15 @@ import type { AppEnv } from "../env";
 import { erasureDigest, pseudonymise } from "../privacy";
 import { validationHook } from "../validation";
 import { databaseUnavailable } from "./catalog";
-import { AdminHeaders, iso, problemContent } from "./common";
+import { AdminHeaders, iso } from "./common";
+import { ADMIN_PROBLEMS, adminAccess, problems } from "./contract";
 
 const eraseUser = createRoute({
   method: "delete",
   path: "/v1/admin/{region}/users/{userId}",
+  operationId: "eraseShopper",
   tags: ["admin"],
+  security: adminAccess,
   summary: "Erase a shopper's personal data in the region: order links in Postgres and lists in KV",
   description:
     "Idempotent. Order messages still on the queue from before the erasure are dropped when they arrive; reservations " +
@@ -24,7 +27,7 @@ const eraseUser = createRoute({
   request: { params: UserParams, headers: AdminHeaders },
   responses: {
     200: { description: "What was erased", content: { "application/json": { schema: ErasureReport } } },
-    503: problemContent("Postgres could not be reached; nothing is confirmed erased, retry"),
+    ...problems(...ADMIN_PROBLEMS, "database_unavailable", "setting_missing"),
   },
 });
 

@@ -15,12 +15,15 @@ import { Problem } from "../problems";
 import { readSnapshot } from "../snapshot-cache";
 import { validationHook } from "../validation";
 import { databaseUnavailable } from "./catalog";
-import { AdminHeaders, problemContent, stockStatus, StorefrontHeaders } from "./common";
+import { AdminHeaders, stockStatus, StorefrontHeaders } from "./common";
+import { ADMIN_PROBLEMS, adminAccess, problems, STOREFRONT_PROBLEMS, storefrontAccess } from "./contract";
 
 const getRecommendations = createRoute({
   method: "get",
   path: "/v1/{region}/recommendations",
+  operationId: "getRecommendations",
   tags: ["storefront"],
+  security: storefrontAccess,
   summary: "Products to show next: bought together with the context, for this shopper (with consent), popular in the category",
   description:
     "Send `Personalization-Consent: granted` only when the shopper agreed to personalised recommendations; without it " +
@@ -36,15 +39,16 @@ const getRecommendations = createRoute({
   },
   responses: {
     200: { description: "Up to `limit` items, best first, each with its reason", content: { "application/json": { schema: RecommendationsResponse } } },
-    400: problemContent("Bad context, user or limit"),
-    503: problemContent("The lists could not be read"),
+    ...problems(...STOREFRONT_PROBLEMS, "recommendations_unavailable", "setting_missing", "try_again"),
   },
 });
 
 const startBuild = createRoute({
   method: "post",
   path: "/v1/admin/{region}/recommendations/builds",
+  operationId: "buildRecommendations",
   tags: ["admin"],
+  security: adminAccess,
   summary: "Build the region's recommendation lists now and switch readers to them",
   description:
     "Answers with the summary once the new version is live. With `Accept: application/x-ndjson` it streams progress lines " +
@@ -57,14 +61,16 @@ const startBuild = createRoute({
       content: { "application/x-ndjson": { schema: z.string() } },
     },
     201: { description: "The build is live", content: { "application/json": { schema: BuildSummary } } },
-    503: problemContent("Postgres could not be reached"),
+    ...problems(...ADMIN_PROBLEMS, "database_unavailable", "setting_missing"),
   },
 });
 
 const listBuilds = createRoute({
   method: "get",
   path: "/v1/admin/{region}/recommendations/builds",
+  operationId: "listRecommendationBuilds",
   tags: ["admin"],
+  security: adminAccess,
   summary: "Recent recommendation builds, newest first",
   middleware: [adminToken(), knownRegion()] as const,
   request: { params: RegionParams, headers: AdminHeaders },
@@ -82,6 +88,7 @@ const listBuilds = createRoute({
         },
       },
     },
+    ...problems(...ADMIN_PROBLEMS, "database_unavailable", "setting_missing"),
   },
 });
 

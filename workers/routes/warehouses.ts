@@ -12,7 +12,7 @@ import { parseSoapWarehouseEvent, SOAP_CONTENT_TYPE, soapFault, soapResponse } f
 import type { AppEnv } from "../env";
 import { Problem } from "../problems";
 import { warehouse } from "../warehouse-config";
-import { problemContent } from "./common";
+import { problems, warehouseAccess } from "./contract";
 
 type Accepted = { status: "applied" | "ignored" | "duplicate"; detail?: string; version: number };
 
@@ -92,19 +92,28 @@ warehouseInbound.post("/v1/warehouses/:warehouseId/soap", async (c) => {
 
 // Documented by hand: these routes read the raw body (the signature covers its exact bytes).
 const WebhookHeaders = z.object({
-  "webhook-id": z.string().openapi({ example: "evt_2Qh7..." }),
-  "webhook-timestamp": z.string().openapi({ example: "1763895600" }),
+  "webhook-id": z.string().max(255).openapi({ description: "Unique per event; a replay of an id seen in 48 h changes nothing", example: "evt_2Qh7c1b0" }),
+  "webhook-timestamp": z.string().regex(/^[0-9]+$/).openapi({ description: "Unix seconds; refused more than 5 minutes away", example: "1763895600" }),
   "webhook-signature": z.string().openapi({ example: "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=" }),
 });
-const WarehouseParams = z.object({ warehouseId: z.string().openapi({ param: { name: "warehouseId", in: "path" }, example: "eu-ams" }) });
+const WarehouseParams = z.object({ warehouseId: z.string().regex(WAREHOUSE_ID).openapi({ param: { name: "warehouseId", in: "path" }, example: "eu-ams" }) });
 const Accepted = z
   .object({ status: z.enum(["applied", "ignored", "duplicate"]), detail: z.string().optional(), version: z.number().int() })
-  .openapi("WarehouseEventAccepted");
+  .openapi("WarehouseEventAccepted", { example: { status: "applied", version: 12 } });
+const soap = (description: string, example: string) => ({
+  description,
+  content: { "text/xml": { schema: z.string().openapi({ example }) } },
+});
+const SOAP_FAULT_EXAMPLE =
+  '<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>' +
+  "<soap:Fault><faultcode>soap:Client</faultcode><faultstring>invalid_signature: signature does not match; nothing was changed</faultstring></soap:Fault></soap:Body></soap:Envelope>";
 
 warehouseInbound.openAPIRegistry.registerPath({
   method: "post",
   path: "/v1/warehouses/{warehouseId}/events",
+  operationId: "receiveWarehouseEvent",
   tags: ["warehouses"],
+  security: warehouseAccess,
   summary: "A warehouse reports an event (JSON, Standard Webhooks signature)",
   request: {
     params: WarehouseParams,
@@ -113,17 +122,16 @@ warehouseInbound.openAPIRegistry.registerPath({
   },
   responses: {
     200: { description: "Applied, ignored (stale or no-op) or a duplicate of an event already applied", content: { "application/json": { schema: Accepted } } },
-    400: problemContent("Malformed JSON or an invalid event"),
-    401: problemContent("Missing or wrong signature, or a timestamp outside 5 minutes"),
-    404: problemContent("Unknown warehouse or sale"),
-    409: problemContent("The sale ships from another warehouse"),
+    ...problems("invalid_request", "malformed_json", "payload_too_large", "invalid_signature", "unknown_warehouse", "reservation_not_found", "wrong_warehouse", "try_again"),
   },
 });
 
 warehouseInbound.openAPIRegistry.registerPath({
   method: "post",
   path: "/v1/warehouses/{warehouseId}/soap",
+  operationId: "receiveWarehouseSoapEvent",
   tags: ["warehouses"],
+  security: warehouseAccess,
   summary: "A legacy warehouse reports an event (SOAP 1.1 envelope, same signature headers)",
   request: {
     params: WarehouseParams,
@@ -131,8 +139,64 @@ warehouseInbound.openAPIRegistry.registerPath({
     body: { content: { "text/xml": { schema: z.string().openapi({ example: "<soap:Envelope ...><soap:Body><AllocationConfirmed xmlns=\"urn:edge-inventory:warehouse\">...</AllocationConfirmed></soap:Body></soap:Envelope>" }) } }, required: true },
   },
   responses: {
-    200: { description: "<{Operation}Response> with Status, Version and Detail", content: { "text/xml": { schema: z.string() } } },
-    400: { description: "SOAP Fault (Client): malformed XML or an invalid event", content: { "text/xml": { schema: z.string() } } },
-    401: { description: "SOAP Fault (Client): signature", content: { "text/xml": { schema: z.string() } } },
+    200: soap("<{Operation}Response> with Status, Version and Detail", '<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><StockCountedResponse xmlns="urn:edge-inventory:warehouse"><Status>applied</Status><Version>12</Version></StockCountedResponse></soap:Body></soap:Envelope>'),
+    400: soap("SOAP Fault (Client): malformed XML, an unknown operation or an invalid event", SOAP_FAULT_EXAMPLE),
+    401: soap("SOAP Fault (Client): missing or wrong signature, or a timestamp outside 5 minutes", SOAP_FAULT_EXAMPLE),
+    404: soap("SOAP Fault (Client): unknown warehouse or sale", SOAP_FAULT_EXAMPLE),
+    409: soap("SOAP Fault (Client): the sale ships from another warehouse", SOAP_FAULT_EXAMPLE),
+    500: soap("SOAP Fault (Server): retry later", SOAP_FAULT_EXAMPLE),
+  },
+});
+
+// What we send to a JSON warehouse when a sale is final (warehouses/adapters/json.ts). SOAP
+// warehouses get the same order as a <DispatchOrder> envelope.
+const DispatchRequested = z
+  .object({
+    type: z.literal("dispatch.requested"),
+    data: z.object({
+      deliveryId: z.string().openapi({ description: "Stable across retries: deduplicate on it" }),
+      warehouseId: z.string(),
+      region: z.string(),
+      sku: z.string(),
+      reservationId: z.string(),
+      qty: z.number().int().min(1),
+      confirmedAt: z.string().openapi({ format: "date-time" }),
+    }),
+  })
+  .openapi("DispatchRequested", {
+    example: {
+      type: "dispatch.requested",
+      data: {
+        deliveryId: "dlv_eu_LIP-ROUGE-01_41",
+        warehouseId: "eu-ams",
+        region: "eu",
+        sku: "LIP-ROUGE-01",
+        reservationId: "d901208f08855a4b35bff7c93ea6115f9ed0b22dd44afcdace3de7b7970ec56c",
+        qty: 2,
+        confirmedAt: "2026-12-01T07:38:17.815Z",
+      },
+    },
+  });
+
+warehouseInbound.openAPIRegistry.registerWebhook({
+  method: "post",
+  path: "dispatchRequested",
+  operationId: "dispatchToWarehouse",
+  tags: ["warehouses"],
+  summary: "We ask a warehouse to ship a confirmed sale (signed JSON POST to its configured URL)",
+  description:
+    "Signed like inbound events (webhook-id is the deliveryId, webhook-timestamp, webhook-signature with the warehouse's secret). " +
+    "Retried with backoff until the warehouse answers 2xx; then it reports allocation.confirmed or allocation.rejected, and " +
+    "shipment.shipped, to POST /v1/warehouses/{warehouseId}/events.",
+  security: [],
+  request: {
+    headers: WebhookHeaders,
+    body: { content: { "application/json": { schema: DispatchRequested } }, required: true },
+  },
+  responses: {
+    200: { description: "Taken (any 2xx)" },
+    409: { description: "Already taken under this deliveryId: counts as taken" },
+    400: { description: "The request is wrong: not retried, the sale waits for an operator" },
+    503: { description: "Any 5xx, 408 or 429: retried later" },
   },
 });
