@@ -293,10 +293,12 @@ export const CatalogItemBody = z
   .openapi("CatalogItemBody");
 export type CatalogItemBody = z.infer<typeof CatalogItemBody>;
 
-export const CatalogItem = CatalogItemBody.extend({ sku: z.string(), region: z.string() }).openapi("CatalogItem");
+// Spread, not .extend(): extending the strict body would document allOf [body without extra
+// properties, { sku, region }], which no object satisfies.
+export const CatalogItem = z.object({ sku: z.string(), region: z.string(), ...CatalogItemBody.shape }).openapi("CatalogItem");
 
 export const CatalogBatchBody = z
-  .strictObject({ items: z.array(CatalogItemBody.extend({ sku: Sku })).min(1).max(1000, "at most 1000 items per request") })
+  .strictObject({ items: z.array(z.strictObject({ sku: Sku, ...CatalogItemBody.shape })).min(1).max(1000, "at most 1000 items per request") })
   .openapi("CatalogBatch");
 
 export const RecommendationReason = z.enum(["bought_together", "for_you", "popular_in_category"]);

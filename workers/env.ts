@@ -43,6 +43,8 @@ export interface Env {
   STOREFRONT_KEYS: string;
   /** Secret: bearer token for admin routes. */
   ADMIN_TOKEN: string;
+  /** Static assets (public/): the API reference's script for /docs. */
+  ASSETS: Fetcher;
 }
 
 export type AppEnv = { Bindings: Env; Variables: { region: string; storefrontKeyId: string } };

@@ -86,7 +86,9 @@ app.use("/docs", async (c, next) => {
   await next();
   c.header("content-security-policy", DOCS_CSP);
 });
-app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "Edge inventory API", cdn: "/docs/scalar-api-reference.js", withDefaultFonts: false }));
+// Static assets answer before the Worker runs; this only serves callers that reach the Worker first.
+app.get("/docs/:file", (c) => c.env.ASSETS.fetch(c.req.raw));
+app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "Edge inventory API", cdn: "/docs/scalar-api-reference.js", withDefaultFonts: false, defaultOpenAllTags: true }));
 
 export default {
   fetch: app.fetch,

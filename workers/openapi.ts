@@ -60,6 +60,8 @@ export function openApiDocument(app: OpenAPIHono<AppEnv>, env: Pick<Env, "REGION
       }
     }
   }
+  // Webhooks are named, not paths: the registry prefixes their names with "/".
+  if (doc.webhooks) doc.webhooks = Object.fromEntries(Object.entries(doc.webhooks).map(([name, item]) => [name.replace(/^\//, ""), item]));
   cached = { regions: env.REGIONS, doc };
   return doc;
 }
