@@ -213,13 +213,24 @@ export const EventsPage = z
 
 export const Problem = z
   .object({
-    type: z.string(),
+    type: z.string().openapi({ description: "https://docs.edge-inventory.dev/problems/{code}" }),
     title: z.string(),
     status: z.number().int(),
-    code: z.string(),
+    code: z.string().openapi({ description: "Stable: branch on this, not on title or detail" }),
     detail: z.string().optional(),
+    // Extensions, each sent with the codes named.
+    errors: z
+      .array(z.object({ path: z.string(), message: z.string() }))
+      .optional()
+      .openapi({ description: "invalid_request: each field that failed validation" }),
+    lines: z
+      .array(z.object({ sku: z.string(), requested: z.number().int(), available: z.number().int() }))
+      .optional()
+      .openapi({ description: "insufficient_stock: each short line and what is available" }),
+    currentVersion: z.number().int().optional().openapi({ description: "version_conflict: the version to read again" }),
+    setting: z.string().optional().openapi({ description: "setting_missing: the variable or secret to set" }),
+    reservation: Reservation.optional().openapi({ description: "hold_expired: the reservation as it stands" }),
   })
-  .passthrough()
   .openapi("Problem");
 
 export const RegionParams = z.object({ region: Region });

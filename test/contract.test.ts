@@ -102,6 +102,15 @@ describe("the response check every test goes through", () => {
     await breach("GET", `/v1/eu/reservations/${held.id}`, 200, json(), JSON.stringify({ ...held, expiresAt: "tomorrow" }));
   });
 
+  it("rejects a field the document does not have, in an answer or a problem", async () => {
+    await breach("POST", "/v1/eu/reservations", 201, json(), JSON.stringify({ ...held, token: "t0k3n", holdsInternal: [1] }));
+    await breach("GET", "/v1/admin/eu/stock/A", 200, json(), JSON.stringify({ sku: "A", region: "eu", onHand: 1, held: 0, confirmed: 0, safetyStock: 0, available: 1, status: "in_stock", version: 1, warehouses: [], activeHolds: 0, nextDeadline: null, attention: [], debug: true }));
+    const short = JSON.parse(problem("insufficient_stock"));
+    const problemHeaders = new Headers({ "content-type": "application/problem+json" });
+    await checkAgainstContract("POST", "/v1/eu/reservations", 409, problemHeaders, JSON.stringify({ ...short, lines: [{ sku: "A", requested: 2, available: 1 }] }));
+    await breach("POST", "/v1/eu/reservations", 409, problemHeaders, JSON.stringify({ ...short, stack: "Error at ..." }));
+  });
+
   it("rejects a status the operation does not document, and a problem code it does not list", async () => {
     await breach("POST", `/v1/eu/reservations/${held.id}/release`, 410, new Headers({ "content-type": "application/problem+json" }), problem("hold_expired"));
     await breach("POST", "/v1/eu/reservations", 409, new Headers({ "content-type": "application/problem+json" }), problem("version_conflict"));

@@ -29,9 +29,47 @@ function contract() {
     });
     // The most literal template first: /v1/admin/eu/stock/X is an admin route, not a region called admin.
     routes.sort((a, b) => b.literals - a.literals);
-    return { doc, routes, defs: doc.components?.schemas ?? {} };
+    const defs = doc.components?.schemas ?? {};
+    closeObjects(doc, defs);
+    return { doc, routes, defs };
   })();
   return loaded;
+}
+
+/**
+ * The document leaves objects open (a later release may add fields), but today the API may send
+ * only what is documented: here every object that does not say otherwise is closed
+ * (`unevaluatedProperties: false`), so an undocumented field in an answer fails its test. Schemas
+ * that serve as an allOf base stay open where they are defined and are closed where they are used.
+ */
+function closeObjects(doc: Document, defs: Record<string, Schema>) {
+  const bases = new Set<string>();
+  const findBases = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(findBases);
+    if (!node || typeof node !== "object") return;
+    for (const branch of ((node as Schema).allOf as Schema[] | undefined) ?? []) {
+      if (typeof branch.$ref === "string") bases.add(branch.$ref.replace("#/$defs/", ""));
+    }
+    Object.values(node).forEach(findBases);
+  };
+  findBases(doc);
+  const close = (node: unknown, open: boolean): void => {
+    if (Array.isArray(node)) return node.forEach((n) => close(n, false));
+    if (!node || typeof node !== "object") return;
+    const schema = node as Schema;
+    const baseRef = typeof schema.$ref === "string" && bases.has(schema.$ref.replace("#/$defs/", ""));
+    const isObject = schema.properties !== undefined || schema.allOf !== undefined || baseRef;
+    if (isObject && !open && schema.additionalProperties === undefined && schema.unevaluatedProperties === undefined) {
+      schema.unevaluatedProperties = false;
+    }
+    for (const [key, value] of Object.entries(schema)) {
+      if (key === "allOf") (value as Schema[]).forEach((branch) => close(branch, true));
+      else if (key === "properties" || key === "$defs") Object.values(value as object).forEach((v) => close(v, false));
+      else if (key !== "examples" && key !== "example" && key !== "enum" && key !== "const") close(value, false);
+    }
+  };
+  for (const [name, schema] of Object.entries(defs)) close(schema, bases.has(name));
+  for (const item of Object.values(doc.paths)) for (const op of Object.values(item)) close(op.responses, false);
 }
 
 const validators = new Map<string, Validator>();
