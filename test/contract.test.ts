@@ -1,3 +1,4 @@
+/// <reference types="vite/client" />
 // The document itself: what every operation must declare, region names that cannot clash with
 // routes, the reference page without third-party requests, and proof that the response check in
 // test/contract.ts (which every other test goes through) rejects answers that drift.
@@ -8,7 +9,7 @@ import worker from "../workers/index";
 import { RESERVED_REGION_NAMES } from "../workers/openapi";
 import { PROBLEMS } from "../workers/problems";
 import { call, storefront } from "./client";
-import { checkAgainstContract, ContractBreach } from "./contract";
+import { checkAgainstContract, checkedFetch, ContractBreach } from "./contract";
 
 const METHODS = ["get", "put", "post", "delete", "patch"];
 
@@ -59,10 +60,8 @@ describe("regions and routes", () => {
   });
 
   it("refuses to serve a region named like a route word (503 setting_missing naming REGIONS)", async () => {
-    const res = await worker.fetch(
-      new Request("http://edge.test/v1/eu/availability?skus=A", { headers: storefront() }) as Request<unknown, IncomingRequestCfProperties>,
-      { ...env, REGIONS: "eu,admin" },
-      createExecutionContext(),
+    const res = await checkedFetch(new Request("http://edge.test/v1/eu/availability?skus=A", { headers: storefront() }), (request) =>
+      worker.fetch(request as Request<unknown, IncomingRequestCfProperties>, { ...env, REGIONS: "eu,admin" }, createExecutionContext()),
     );
     expect(res.status).toBe(503);
     expect(await res.json()).toMatchObject({ code: "setting_missing", setting: "REGIONS" });
@@ -85,6 +84,19 @@ describe("the reference page", () => {
 });
 
 describe("the response check every test goes through", () => {
+  it("is how every test file reaches the Worker: no bare exports.default.fetch or worker.fetch", () => {
+    const files = import.meta.glob<string>("./*.test.ts", { query: "?raw", import: "default", eager: true });
+    expect(Object.keys(files).length).toBeGreaterThan(20);
+    for (const [file, text] of Object.entries(files)) {
+      const lines = text.split("\n");
+      // A handler call with an env of its own must sit inside checkedFetch (on its line or the one before).
+      const bare = lines.filter(
+        (line, i) => /exports\.default\.fetch\(|[^.\w]worker\.fetch\(/.test(line) && !/checkedFetch|\.js"\)/.test(`${lines[i - 1] ?? ""}${line}`),
+      );
+      expect(bare, file).toEqual([]);
+    }
+  });
+
   const held = { id: "a".repeat(64), region: "eu", status: "held", expiresAt: "2026-12-01T07:48:17.573Z", lines: [{ sku: "LIP-ROUGE-01", qty: 2 }], createdAt: "2026-12-01T07:38:17.573Z" };
   const json = (extra: Record<string, string> = {}) => new Headers({ "content-type": "application/json", ...extra });
   const problem = (code: keyof typeof PROBLEMS) =>

@@ -92,9 +92,9 @@ export function problems(...codes: ProblemCode[]) {
   return responses as Record<number, { description: string; content: { "application/problem+json": { schema: typeof ProblemSchema } } }>;
 }
 
-/** Problems every storefront route can answer with, before its own. */
-export const STOREFRONT_PROBLEMS = ["unauthorized", "unknown_region", "invalid_request"] as const satisfies ProblemCode[];
+/** Problems every storefront route can answer with, before its own (setting_missing: REGIONS names a route word). */
+export const STOREFRONT_PROBLEMS = ["unauthorized", "unknown_region", "invalid_request", "setting_missing"] as const satisfies ProblemCode[];
 /** Problems every admin route can answer with, before its own. */
-export const ADMIN_PROBLEMS = ["unauthorized", "unknown_region", "invalid_request"] as const satisfies ProblemCode[];
+export const ADMIN_PROBLEMS = ["unauthorized", "unknown_region", "invalid_request", "setting_missing"] as const satisfies ProblemCode[];
 /** Problems of a route that takes a JSON body. */
 export const JSON_BODY_PROBLEMS = ["malformed_json", "payload_too_large", "unsupported_media_type"] as const satisfies ProblemCode[];
