@@ -2,6 +2,17 @@
 // OpenAPI document at /openapi.json is generated from them, and tests parse responses with them.
 import { z } from "@hono/zod-openapi";
 
+// Answers of a fresh `npm start` (README, Examples): the document's examples are real answers.
+const HELD = {
+  id: "d901208f08855a4b35bff7c93ea6115f9ed0b22dd44afcdace3de7b7970ec56c",
+  region: "eu",
+  status: "held",
+  expiresAt: "2026-12-01T07:48:17.573Z",
+  lines: [{ sku: "LIP-ROUGE-01", qty: 2 }, { sku: "SERUM-VITC-30", qty: 1 }],
+  createdAt: "2026-12-01T07:38:17.573Z",
+} as const;
+const SNAPSHOT = { sku: "LIP-ROUGE-01", region: "eu", onHand: 238, held: 0, confirmed: 2, safetyStock: 5, available: 231, status: "in_stock", version: 8 } as const;
+
 export const LIMITS = {
   maxLines: 50,
   maxQtyPerLine: 100,
@@ -87,12 +98,12 @@ export const Reservation = z
     confirmedAt: z.string().optional(),
     releasedAt: z.string().optional(),
   })
-  .openapi("Reservation");
+  .openapi("Reservation", { example: { ...HELD, status: "confirmed", confirmedAt: "2026-12-01T07:38:17.815Z" } });
 export type Reservation = z.infer<typeof Reservation>;
 
 export const CreatedReservation = Reservation.extend({
   token: z.string().openapi({ description: "Send as X-Reservation-Token to read, confirm or release" }),
-}).openapi("CreatedReservation");
+}).openapi("CreatedReservation", { example: { ...HELD, token: "_pwy2Mi8rtARi6CDj3DJQltdOa33OcAb" } });
 export type CreatedReservation = z.infer<typeof CreatedReservation>;
 
 export const AvailabilityItem = z
@@ -108,7 +119,17 @@ export const AvailabilityResponse = z
       description: "When the oldest of these snapshots was read from its stock object (at most AVAILABILITY_MAX_AGE_SECONDS ago)",
     }),
   })
-  .openapi("Availability");
+  .openapi("Availability", {
+    example: {
+      region: "eu",
+      items: [
+        { sku: "LIP-ROUGE-01", available: 231, status: "in_stock", version: 2 },
+        { sku: "SERUM-RETI-30", available: 4, status: "low_stock", version: 2 },
+        { sku: "FDN-SKIN-420", available: 0, status: "out_of_stock", version: 2 },
+      ],
+      asOf: "2026-12-01T07:38:17.535Z",
+    },
+  });
 
 export const AvailabilityQuery = z.object({
   skus: z
@@ -147,7 +168,7 @@ export const StockSnapshot = z
     shards: z.number().int().optional().openapi({ description: "Objects selling this SKU-region; only present when it is split into stock shards" }),
     granted: z.number().int().optional().openapi({ description: "Units lent to stock shards 1..K-1 (not available here); only present when sharded" }),
   })
-  .openapi("StockSnapshot");
+  .openapi("StockSnapshot", { example: SNAPSHOT });
 
 export const SetShardsBody = z
   .strictObject({
@@ -191,7 +212,18 @@ export const StockState = StockSnapshot.extend({
     )
     .optional()
     .openapi({ description: "Stock shards 1..K-1 (and removed ones still holding units); `held` above is the main object's own" }),
-}).openapi("StockState");
+}).openapi("StockState", {
+  example: {
+    ...SNAPSHOT,
+    warehouses: [
+      { warehouse: "eu-ams", onHand: 90, updatedAt: "2026-12-01T07:38:18.056Z" },
+      { warehouse: "eu-war", onHand: 148, updatedAt: "2026-12-01T07:37:33.053Z" },
+    ],
+    activeHolds: 0,
+    nextDeadline: "2026-12-01T07:53:17.817Z",
+    attention: [],
+  },
+});
 
 export const InventoryEvent = z
   .object({
@@ -269,7 +301,7 @@ export const ReconcileReport = z
     drift: z.array(SkuRegionCheck),
     at: z.string(),
   })
-  .openapi("ReconcileReport");
+  .openapi("ReconcileReport", { example: { region: "eu", checked: 31, ok: 31, lagging: [], drift: [], at: "2026-11-23T11:16:52.868Z" } });
 
 export const DeadLettersQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).default(100) });
 

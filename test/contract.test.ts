@@ -46,6 +46,38 @@ describe("every operation of /openapi.json", () => {
   });
 });
 
+describe("the document's examples", () => {
+  it("are answers the response check accepts, for every operation and status that shows one", async () => {
+    const doc = (await call("GET", "/openapi.json")).body;
+    const schemas = doc.components.schemas;
+    const concrete = (path: string) =>
+      path.replace("{region}", "eu").replace("{id}", "a".repeat(64)).replace(/\{[a-zA-Z]+\}/g, "eu-ams");
+    let checkedExamples = 0;
+    for (const { path, method, op } of await documentOperations()) {
+      for (const [status, response] of Object.entries(op.responses as Record<string, any>)) {
+        for (const [type, media] of Object.entries((response.content ?? {}) as Record<string, any>)) {
+          if (!type.endsWith("json")) continue;
+          const ref = media.schema?.$ref?.replace("#/components/schemas/", "");
+          const values = [
+            ...Object.values((media.examples ?? {}) as Record<string, { value: unknown }>).map((e) => e.value),
+            ...(media.example !== undefined ? [media.example] : []),
+            ...(ref && schemas[ref].example !== undefined ? [schemas[ref].example] : []),
+          ];
+          const headers = new Headers({ "content-type": type });
+          for (const [name, header] of Object.entries((response.headers ?? {}) as Record<string, any>)) {
+            if (header.schema?.example) headers.set(name, header.schema.example);
+          }
+          for (const value of values) {
+            await checkAgainstContract(method.toUpperCase(), concrete(path), Number(status), headers, JSON.stringify(value));
+            checkedExamples++;
+          }
+        }
+      }
+    }
+    expect(checkedExamples).toBeGreaterThan(100);
+  });
+});
+
 describe("regions and routes", () => {
   it("reserves every word that follows /v1/ in a route, so no region can be taken for a route", async () => {
     const v1 = (await documentOperations()).filter(({ path }) => path.startsWith("/v1/"));

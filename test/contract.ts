@@ -30,10 +30,21 @@ function contract() {
     // The most literal template first: /v1/admin/eu/stock/X is an admin route, not a region called admin.
     routes.sort((a, b) => b.literals - a.literals);
     const defs = doc.components?.schemas ?? {};
+    // Examples are not part of a schema, and the validator would read an example's `id` as a schema id.
+    dropExamples(doc);
     closeObjects(doc, defs);
     return { doc, routes, defs };
   })();
   return loaded;
+}
+
+function dropExamples(node: unknown): void {
+  if (Array.isArray(node)) return node.forEach(dropExamples);
+  if (!node || typeof node !== "object") return;
+  const record = node as Record<string, unknown>;
+  delete record.example;
+  delete record.examples;
+  Object.values(record).forEach(dropExamples);
 }
 
 /**

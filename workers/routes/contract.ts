@@ -28,7 +28,7 @@ export const SECURITY_SCHEMES = {
 
 /** The `detail` the API really sends for these codes, so that examples are real answers. */
 const EXAMPLE_DETAIL: Partial<Record<ProblemCode, string>> = {
-  invalid_request: "json.lines.0.qty: qty must be at least 1",
+  invalid_request: "json.lines.0.qty: qty must be at least 1; json.ttlSeconds: Too small: expected number to be >=2",
   malformed_json: "Malformed JSON in request body",
   idempotency_key_required: "Send an Idempotency-Key header, unique per operation; reuse it only to retry",
   unauthorized: "Send your storefront key in the X-Api-Key header",
@@ -48,12 +48,25 @@ const EXAMPLE_DETAIL: Partial<Record<ProblemCode, string>> = {
   internal_error: "Retry later; if it persists, tell the on-call engineer the time of the request",
 };
 
+/** The extension fields those answers carry (README, Errors and Examples). */
+const EXAMPLE_EXTRA: Partial<Record<ProblemCode, Record<string, unknown>>> = {
+  invalid_request: {
+    errors: [
+      { path: "json.lines.0.qty", message: "qty must be at least 1" },
+      { path: "json.ttlSeconds", message: "Too small: expected number to be >=2" },
+    ],
+  },
+  insufficient_stock: { lines: [{ sku: "LIP-NOIR-LTD", requested: 30, available: 25 }] },
+  version_conflict: { currentVersion: 8 },
+  setting_missing: { setting: "USER_ID_SECRET" },
+};
+
 export const problemType = (code: ProblemCode) => `https://docs.edge-inventory.dev/problems/${code}`;
 
 function example(code: ProblemCode) {
   const [status, title] = PROBLEMS[code];
   const detail = EXAMPLE_DETAIL[code];
-  return { type: problemType(code), title, status, code, ...(detail !== undefined && { detail }) };
+  return { type: problemType(code), title, status, code, ...(detail !== undefined && { detail }), ...EXAMPLE_EXTRA[code] };
 }
 
 const RetryAfter = {
