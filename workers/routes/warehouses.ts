@@ -188,7 +188,8 @@ warehouseInbound.openAPIRegistry.registerWebhook({
     "Signed like inbound events (webhook-id is the deliveryId, webhook-timestamp, webhook-signature with the warehouse's secret). " +
     "Retried with backoff until the warehouse answers 2xx; then it reports allocation.confirmed or allocation.rejected, and " +
     "shipment.shipped, to POST /v1/warehouses/{warehouseId}/events.",
-  security: [],
+  // The warehouse checks our signature as we check theirs.
+  security: warehouseAccess,
   request: {
     headers: WebhookHeaders,
     body: { content: { "application/json": { schema: DispatchRequested } }, required: true },
