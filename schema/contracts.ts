@@ -95,8 +95,8 @@ export const Reservation = z
     expiresAt: z.string().openapi({ format: "date-time" }),
     lines: z.array(z.object({ sku: z.string(), qty: z.number().int() })),
     createdAt: z.string().openapi({ format: "date-time" }),
-    confirmedAt: z.string().optional(),
-    releasedAt: z.string().optional(),
+    confirmedAt: z.string().optional().openapi({ format: "date-time" }),
+    releasedAt: z.string().optional().openapi({ format: "date-time" }),
   })
   .openapi("Reservation", { example: { ...HELD, status: "confirmed", confirmedAt: "2026-12-01T07:38:17.815Z" } });
 export type Reservation = z.infer<typeof Reservation>;

@@ -78,7 +78,10 @@ const RetryAfter = {
  * The error responses of an operation: each code's status, grouped, with `code` and `type` narrowed
  * to the codes listed. internal_error (500) is always added: any route can fail unexpectedly.
  */
-export function problems(...codes: ProblemCode[]) {
+type ProblemResponse = { description: string; content: { "application/problem+json": { schema: typeof ProblemSchema } } };
+type StatusOf<C extends ProblemCode> = (typeof PROBLEMS)[C][0];
+
+export function problems<const C extends readonly ProblemCode[]>(...codes: C): { [S in StatusOf<C[number]> | 500]: ProblemResponse } {
   const byStatus = new Map<number, ProblemCode[]>();
   for (const code of new Set<ProblemCode>([...codes, "internal_error"])) {
     const status = PROBLEMS[code][0];
@@ -102,7 +105,7 @@ export function problems(...codes: ProblemCode[]) {
       },
     };
   }
-  return responses as Record<number, { description: string; content: { "application/problem+json": { schema: typeof ProblemSchema } } }>;
+  return responses as { [S in StatusOf<C[number]> | 500]: ProblemResponse };
 }
 
 /** Problems every storefront route can answer with, before its own (setting_missing: REGIONS names a route word). */
