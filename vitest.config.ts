@@ -18,7 +18,7 @@ const secret = (id: string) => `whsec_${Buffer.from(`test-secret-for-${id}-0001`
 // Test-only regions: every recommendation test builds in a region of its own, because all test
 // files share one Postgres database and a build reads the whole region's order history.
 const letters = "abcdefghijklmnop";
-const sandboxRegions = ["recs", "erase", "build"].flatMap((file) => [...letters].map((l) => `${file}${l}`));
+const sandboxRegions = ["recs", "erase", "build", "logs"].flatMap((file) => [...letters].map((l) => `${file}${l}`));
 
 export default defineConfig({
   plugins: [

@@ -101,6 +101,28 @@ export const INVENTORY_MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE holds ADD COLUMN storefront TEXT;
   `,
+  // Drop rules (drop-rules.ts): per-shopper limits and the longest hold; the shopper (a key derived
+  // from the edge's pseudonym) on each hold, so the limits are counted where the holds are.
+  `
+  ALTER TABLE sku_region ADD COLUMN max_units_per_shopper INTEGER;
+  ALTER TABLE sku_region ADD COLUMN max_holds_per_shopper INTEGER;
+  ALTER TABLE sku_region ADD COLUMN max_hold_ttl_seconds INTEGER;
+  ALTER TABLE holds ADD COLUMN shopper TEXT;
+  CREATE INDEX holds_by_shopper ON holds (shopper, status) WHERE shopper IS NOT NULL;
+  `,
+  // Log compaction (log-compaction.ts): how far the system of record has projected the log, how
+  // far the log has been archived to R2 and dropped here, and the aggregate at that point.
+  `
+  ALTER TABLE sku_region ADD COLUMN projected_seq INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE sku_region ADD COLUMN archived_seq INTEGER NOT NULL DEFAULT 0;
+  CREATE TABLE log_snapshot (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    archive_key TEXT NOT NULL
+  );
+  `,
 ];
 
 export function migrate(sql: SqlStorage, migrations: readonly string[]): void {

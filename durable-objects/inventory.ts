@@ -22,10 +22,14 @@ import {
 } from "./allocation-saga";
 import { Escrow, MAX_SHARDS, shardName, type GrantResult, type ShardConfirmResult } from "./escrow";
 import { meterCalls, meterStorage } from "./cost-meter";
+import { checkShopper, clampExpiry, hasRules, readRules, writeRules, type DropRefusal, type DropRules } from "./drop-rules";
 import { INVENTORY_MIGRATIONS, migrate } from "./inventory-schema";
+import {
+  archiveChunk, CHUNK_EVENTS, CHUNKS_PER_RUN, EMPTY_AGGREGATE, foldLog, retentionMs, type LogAggregate,
+} from "./log-compaction";
 import { Outbox } from "./outbox";
 import {
-  randomToken, sameSecret, singleLineId, type CreateOutcome, type ReservationOutcome, type ReservationView,
+  CONFIRM_GRACE_MS, randomToken, sameSecret, singleLineId, type CreateOutcome, type ReservationOutcome, type ReservationView,
 } from "./reservation-contract";
 import { StockLedger, type EventType, type HoldRow, type Snapshot, type StoredEvent, type Totals } from "./stock-ledger";
 
@@ -39,6 +43,9 @@ export interface StockState extends Snapshot {
   nextDeadline: number | null;
   /** Sales an operator must look at (e.g. allocated by a warehouse after we gave the units back). */
   attention: { holdId: string; reason: string; seq: number; at: number }[];
+  dropRules: DropRules;
+  /** The object's database: its size, and the events it holds (the rest is archived). */
+  storage: { databaseBytes: number; eventsHeld: number; archivedThrough: number };
 }
 
 /** `shards` (when the SKU-region is sharded) and `lentTo` (shards holding lent units) let the
@@ -46,7 +53,8 @@ export interface StockState extends Snapshot {
 export type HoldResult =
   | { ok: true; holdId: string; qty: number; expiresAt: number; version: number; shards?: number }
   | { ok: false; code: "insufficient_stock"; available: number; version: number; shards?: number; lentTo?: number[] }
-  | { ok: false; code: "hold_conflict" | "hold_released" | "hold_expired" | "already_confirmed" | "idempotency_key_reused" };
+  | { ok: false; code: "hold_conflict" | "hold_released" | "hold_expired" | "already_confirmed" | "idempotency_key_reused" }
+  | DropRefusal;
 
 export type ConfirmResult =
   | { ok: true; version: number }
@@ -62,6 +70,8 @@ export interface ReserveRequest {
   ttlSeconds: number;
   /** The storefront making it (a digest of its key): only that storefront may read or change it. */
   storefront?: string;
+  /** Who is making it (a key derived from the shopper's pseudonym), for the drop rules. */
+  shopper?: string;
 }
 
 /** `sharded`: this SKU-region sells from several objects; the caller goes through a coordinator. */
@@ -92,9 +102,28 @@ export const OUTBOX_RETRY_MS = 5_000;
  */
 export const OUTBOX_SAFETY_MS = 30_000;
 export const DEFAULT_ALLOCATION_TIMEOUT_SECONDS = 900;
+/** A compaction whose archive write failed is tried again this much later. */
+const COMPACTION_RETRY_MS = 5 * 60_000;
 const IDEMPOTENCY_RETENTION_MS = 48 * 3600_000; // the API promises at least 24 h
 const TERMINAL_HOLD_RETENTION_MS = 8 * 24 * 3600_000; // outlives the reservation records (7 days)
 const TERMINAL = "('released', 'expired', 'reverted', 'shipped')";
+
+/** What one compaction run did (see log-compaction.ts). */
+export interface CompactionResult {
+  archived: number;
+  chunks: string[];
+  archivedThrough: number;
+  /** Why it stopped before the retention window's end, if it did. */
+  stopped?: string;
+}
+
+/** A page of the event log as this object still holds it, and where older events went. */
+export interface EventLogPage {
+  events: StoredEvent[];
+  /** Events 1..archivedThrough were archived to R2 and dropped here (0: none). */
+  archivedThrough: number;
+  snapshot: LogAggregate | null;
+}
 
 export function inventoryName(region: string, sku: string): string {
   return `${region}:${sku}`;
@@ -107,6 +136,9 @@ export class InventoryObject extends DurableObject<Env> {
   private outbox: Outbox;
   private sendPosition = { sent: 0 };
   private alarmAt: number | null = null;
+  private compacting: Promise<CompactionResult> | null = null;
+  /** After a compaction that could not archive, the next try waits until then. */
+  private compactionRetryAt = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -154,13 +186,17 @@ export class InventoryObject extends DurableObject<Env> {
       const shards = this.ledger.shardCount();
       if (shards > 1) return { ok: false, code: "sharded", shards };
       const now = Date.now();
+      // The drop's rules first: a shopper over their limit is refused whatever the stock.
+      const rules = readRules(this.sql);
+      const breach = checkShopper(this.sql, rules, req.shopper, req.qty, now);
+      if (breach) return { ...breach, sku };
       // Holds past their expiry no longer count (totals(now)); they are recorded by the next write.
       const { available } = this.ledger.totals(now);
       if (available < req.qty) return refused(available);
       this.ledger.expireDue(now);
-      const expiresAt = now + req.ttlSeconds * 1000;
+      const expiresAt = clampExpiry(rules, now, now + req.ttlSeconds * 1000);
       const token = randomToken();
-      this.ledger.insertHold(id, req.qty, "held", expiresAt, now, { token, requestHash: req.requestHash, storefront: req.storefront });
+      this.ledger.insertHold(id, req.qty, "held", expiresAt, now, { token, requestHash: req.requestHash, storefront: req.storefront, shopper: req.shopper });
       this.ledger.append("hold_placed", now, { holdId: id, qty: req.qty, expiresAt });
       placed = true;
       return { ok: true, reservation: this.viewOf(this.ledger.findHold(id)!), token };
@@ -221,7 +257,9 @@ export class InventoryObject extends DurableObject<Env> {
 
   // ------------------------------------------------------------------ cart lines (from a coordinator)
 
-  async hold(sku: string, region: string, holdId: string, qty: number, expiresAt: number): Promise<HoldResult> {
+  /** `shopper`: who makes the cart (for the drop rules); the answer's expiresAt may be shorter. */
+  async hold(sku: string, region: string, holdId: string, qty: number, requestedExpiry: number, shopper?: string): Promise<HoldResult> {
+    let expiresAt = requestedExpiry;
     const result = this.ctx.storage.transactionSync((): HoldResult => {
       const now = Date.now();
       // A SKU never stocked here is simply unavailable; holding it must not create the SKU-region.
@@ -232,6 +270,10 @@ export class InventoryObject extends DurableObject<Env> {
       // The same Idempotency-Key made a single-line reservation of this SKU: not this cart's hold.
       if (this.ledger.findHold(singleLineId(holdId, sku))) return { ok: false, code: "idempotency_key_reused" };
       if (existing) return this.replayHold(existing);
+      const rules = readRules(this.sql);
+      const breach = checkShopper(this.sql, rules, shopper, qty, now);
+      if (breach) return breach;
+      expiresAt = clampExpiry(rules, now, requestedExpiry, CONFIRM_GRACE_MS);
       const totals = this.ledger.totals(now);
       const shards = this.ledger.shardCount();
       const routing = shards > 1 ? { shards } : {};
@@ -239,7 +281,7 @@ export class InventoryObject extends DurableObject<Env> {
         const lentTo = totals.granted ? { lentTo: this.escrow.lentTo() } : {};
         return { ok: false, code: "insufficient_stock", available: totals.available, version: this.ledger.version(), ...routing, ...lentTo };
       }
-      this.ledger.insertHold(holdId, qty, "held", expiresAt, now);
+      this.ledger.insertHold(holdId, qty, "held", expiresAt, now, { shopper });
       const version = this.ledger.append("hold_placed", now, { holdId, qty, expiresAt });
       return { ok: true, holdId, qty, expiresAt, version, ...routing };
     });
@@ -406,6 +448,23 @@ export class InventoryObject extends DurableObject<Env> {
     await this.afterWrite();
   }
 
+  /**
+   * Sets the drop rules (null: no such rule). Refused while the SKU-region is split into shards.
+   * Holds already placed stay as they are; the rules apply to every hold placed from now on.
+   */
+  async setDropRules(sku: string, region: string, rules: DropRules): Promise<{ ok: true; rules: DropRules; version: number } | { ok: false; code: "sharded"; shards: number }> {
+    const result = this.ctx.storage.transactionSync(() => {
+      this.ledger.claimIdentity(sku, region);
+      const shards = this.ledger.shardCount();
+      if (shards > 1 && hasRules(rules)) return { ok: false as const, code: "sharded" as const, shards };
+      writeRules(this.sql, rules);
+      const version = this.ledger.append("drop_rules_set", Date.now(), { ...rules });
+      return { ok: true as const, rules, version };
+    });
+    await this.afterWrite();
+    return result;
+  }
+
   // ------------------------------------------------------------------ stock shards (escrow.ts)
 
   /** Splits the SKU-region into `k` sellers (1 = this object alone). See applyShardCount. */
@@ -413,6 +472,12 @@ export class InventoryObject extends DurableObject<Env> {
     if (!Number.isInteger(k) || k < 1 || k > MAX_SHARDS) throw new RangeError(`shards must be 1..${MAX_SHARDS}, got ${k}`);
     const result = this.ctx.storage.transactionSync(() => {
       this.ledger.claimIdentity(sku, region);
+      // Shards would each count only their own holds against the drop rules: a SKU-region with
+      // rules stays one object (the admin route refuses; an overload does not split it).
+      if (k > 1 && hasRules(readRules(this.sql))) {
+        const previous = this.ledger.shardCount();
+        return { shards: previous, previous, changed: false };
+      }
       this.ledger.expireDue(Date.now());
       return this.escrow.setShards(k, Date.now(), cause, ifCurrent);
     });
@@ -493,7 +558,9 @@ export class InventoryObject extends DurableObject<Env> {
       .exec<{ hold_id: string; reason: string; seq: number; at: number }>("SELECT hold_id, reason, seq, at FROM attention ORDER BY seq")
       .toArray()
       .map((a) => ({ holdId: a.hold_id, reason: a.reason, seq: a.seq, at: a.at }));
-    return { ...snapshot, warehouses, activeHolds, nextDeadline: this.nextDeadline(), attention };
+    const log = this.sql.exec<{ n: number; a: number | null }>("SELECT (SELECT count(*) FROM events) AS n, (SELECT max(archived_seq) FROM sku_region) AS a").one();
+    const storage = { databaseBytes: this.ctx.storage.sql.databaseSize, eventsHeld: log.n, archivedThrough: log.a ?? 0 };
+    return { ...snapshot, warehouses, activeHolds, nextDeadline: this.nextDeadline(), attention, dropRules: readRules(this.sql), storage };
   }
 
   /** Whether this object has a hold (or its tombstone) under `holdId`, and in what status. */
@@ -529,6 +596,13 @@ export class InventoryObject extends DurableObject<Env> {
     warehouses: { warehouse: string; onHand: number }[];
     firstUnprojectedAt: number | null;
   }> {
+    // The caller read the projection at `projectedVersion`: events up to it are in Postgres, which
+    // is what log compaction waits for.
+    if (this.ledger.identity && projectedVersion > 0) {
+      this.sql.exec("UPDATE sku_region SET projected_seq = ? WHERE projected_seq < ?", projectedVersion, projectedVersion);
+      const due = this.compactionDue();
+      if (due !== null) await this.scheduleAlarm(due);
+    }
     const last = this.sql.exec<{ seq: number; payload: string }>("SELECT seq, payload FROM events ORDER BY seq DESC LIMIT 1").toArray()[0];
     const next = this.sql.exec<{ at: number }>("SELECT at FROM events WHERE seq = ?", projectedVersion + 1).toArray()[0];
     const warehouses = this.sql
@@ -543,6 +617,23 @@ export class InventoryObject extends DurableObject<Env> {
     };
   }
 
+  /** The log from `after` on, as far as it is still held here, and where the older part went. */
+  async eventLog(after: number, limit: number): Promise<EventLogPage> {
+    const archivedThrough = this.sql.exec<{ a: number | null }>("SELECT max(archived_seq) AS a FROM sku_region").one().a ?? 0;
+    const snapshot = this.sql.exec<{ state: string }>("SELECT state FROM log_snapshot").toArray()[0];
+    return { events: await this.events(Math.max(after, archivedThrough), limit), archivedThrough, snapshot: snapshot ? (JSON.parse(snapshot.state) as LogAggregate) : null };
+  }
+
+  /**
+   * Archives and drops events older than `retention` (default EVENT_RETENTION_DAYS) that Postgres
+   * and the outbox are past, in chunks, keeping the last event. Runs from the alarm; operators and
+   * tests may run it now. Without an ARCHIVE bucket nothing is dropped.
+   */
+  async compact(retention = retentionMs(this.env), chunkEvents = CHUNK_EVENTS): Promise<CompactionResult> {
+    this.compacting ??= this.compactChunks(retention, chunkEvents).finally(() => (this.compacting = null));
+    return this.compacting;
+  }
+
   async events(after: number, limit: number): Promise<StoredEvent[]> {
     return this.sql
       .exec<{ seq: number; type: EventType; at: number; payload: string }>("SELECT seq, type, at, payload FROM events WHERE seq > ? ORDER BY seq LIMIT ?", after, limit)
@@ -551,6 +642,63 @@ export class InventoryObject extends DurableObject<Env> {
   }
 
   // ------------------------------------------------------------------ alarm
+
+  private async compactChunks(retention: number, chunkEvents: number): Promise<CompactionResult> {
+    const archived = () => this.sql.exec<{ a: number | null }>("SELECT max(archived_seq) AS a FROM sku_region").one().a ?? 0;
+    const result: CompactionResult = { archived: 0, chunks: [], archivedThrough: archived() };
+    const id = this.ledger.identity;
+    if (!id) return result;
+    if (!this.env.ARCHIVE) return { ...result, stopped: "no ARCHIVE bucket is bound: events are kept" };
+    for (let run = 0; run < CHUNKS_PER_RUN; run++) {
+      const from = archived();
+      const limit = this.compactableThrough();
+      const cutoff = Date.now() - retention;
+      const candidates = await this.events(from, Math.min(chunkEvents, Math.max(0, limit - from)));
+      const old = candidates.findIndex((e) => e.at > cutoff);
+      const chunk = old < 0 ? candidates : candidates.slice(0, old);
+      if (chunk.length === 0) break;
+      const written = await archiveChunk(this.env.ARCHIVE, id.region, id.sku, chunk);
+      if (!written.ok) {
+        console.error(`${id.region}:${id.sku}: ${written.reason}`);
+        this.compactionRetryAt = Date.now() + COMPACTION_RETRY_MS;
+        return { ...result, stopped: written.reason };
+      }
+      this.ctx.storage.transactionSync(() => {
+        // The chunk is in the archive and in Postgres: keep its aggregate, drop its events.
+        const previous = this.sql.exec<{ state: string }>("SELECT state FROM log_snapshot").toArray()[0];
+        const aggregate = foldLog(previous ? (JSON.parse(previous.state) as LogAggregate) : EMPTY_AGGREGATE, chunk);
+        const to = chunk.at(-1)!.seq;
+        this.sql.exec(
+          "INSERT INTO log_snapshot (id, seq, at, state, archive_key) VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, at = excluded.at, state = excluded.state, archive_key = excluded.archive_key",
+          to, aggregate.at, JSON.stringify(aggregate), written.key,
+        );
+        this.sql.exec("DELETE FROM events WHERE seq <= ?", to);
+        this.sql.exec("UPDATE sku_region SET archived_seq = ?", to);
+      });
+      result.archived += chunk.length;
+      result.chunks.push(written.key);
+      result.archivedThrough = chunk.at(-1)!.seq;
+      if (old >= 0) break; // the rest is younger than the retention window
+    }
+    return result;
+  }
+
+  /** The last event that may leave: in Postgres, sent, and not the newest (it carries the version). */
+  private compactableThrough(): number {
+    const row = this.sql
+      .exec<{ projected: number; sent: number; version: number }>("SELECT projected_seq AS projected, sent_seq AS sent, version FROM sku_region")
+      .toArray()[0];
+    if (!row) return 0;
+    return Math.min(row.projected, Math.max(row.sent, this.sendPosition.sent), row.version - 1);
+  }
+
+  /** When the oldest event that may leave is past the retention window (null: none may, or no archive). */
+  private compactionDue(): number | null {
+    if (!this.env.ARCHIVE) return null;
+    const limit = this.compactableThrough();
+    const next = this.sql.exec<{ at: number }>("SELECT at FROM events WHERE seq = (SELECT archived_seq + 1 FROM sku_region) AND seq <= ?", limit).toArray()[0];
+    return next ? Math.max(next.at + retentionMs(this.env), this.compactionRetryAt) : null;
+  }
 
   override async alarm(): Promise<void> {
     this.alarmAt = null;
@@ -568,6 +716,8 @@ export class InventoryObject extends DurableObject<Env> {
     // An idle object stores how far it sent now (a busy one does so with its next write).
     this.outbox.persistPosition();
     this.reclaimIfOverLent();
+    const compactAt = this.compactionDue();
+    if (compactAt !== null && compactAt <= Date.now()) await this.compact();
     const next = this.nextDeadline();
     if (next !== null) await this.scheduleAlarm(next);
   }
@@ -633,6 +783,7 @@ export class InventoryObject extends DurableObject<Env> {
       .one();
     const candidates = [
       this.outbox.hasUnsent() ? Date.now() + OUTBOX_RETRY_MS : null,
+      this.compactionDue(),
       row.hold,
       row.allocation,
       row.idem === null ? null : row.idem + IDEMPOTENCY_RETENTION_MS,
@@ -663,7 +814,7 @@ export class InventoryObject extends DurableObject<Env> {
 meterCalls(InventoryObject, [
   "reserve", "reservation", "confirmReservation", "releaseReservation",
   "hold", "confirm", "prepare", "commit", "release", "revertConfirmation",
-  "setStock", "warehouseEvent", "markDispatched", "dispatchFailed",
+  "setStock", "setDropRules", "warehouseEvent", "markDispatched", "dispatchFailed",
   "setShards", "grantQuota", "returnQuota", "confirmFromShard", "quotaGrants",
-  "snapshot", "state", "sale", "holdStatus", "resend", "recordedState", "events", "alarm",
+  "snapshot", "state", "sale", "holdStatus", "resend", "recordedState", "events", "eventLog", "compact", "alarm",
 ]);

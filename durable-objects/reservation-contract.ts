@@ -1,6 +1,11 @@
 // What a reservation is to its callers, whichever object keeps it: a single-line reservation is
 // kept by its SKU-region object itself (inventory.ts), a cart by a coordinator (reservation.ts).
 // Both answer in these shapes, and the route maps them to HTTP the same way.
+import type { DropRefusal } from "./drop-rules";
+
+/** SKU objects keep a cart's hold this much past the reservation's expiry, so a confirm accepted
+ * just before expiry reaches every line even if their clocks differ slightly. */
+export const CONFIRM_GRACE_MS = 2_000;
 
 export interface Line {
   sku: string;
@@ -24,6 +29,8 @@ export type CreateOutcome =
   | { ok: true; reservation: ReservationView; token: string }
   | { ok: false; code: "insufficient_stock"; lines: ShortLine[] }
   | { ok: false; code: "idempotency_key_reused" | "reservation_abandoned" }
+  /** A drop rule of `sku` refused it (durable-objects/drop-rules.ts): nothing was held. */
+  | ({ sku: string } & DropRefusal)
   | { ok: false; code: "try_again"; detail: string };
 
 export type ReservationFailure =

@@ -13,17 +13,19 @@
 // finished by the alarm, retrying with exponential backoff and jitter.
 import { DurableObject } from "cloudflare:workers";
 import { meterCalls, meterStorage } from "./cost-meter";
+import type { DropRefusal } from "./drop-rules";
 import { migrate } from "./inventory-schema";
 import {
   applyShardCount, commitAt, confirmAt, grownShardCount, holdLine, isOverloaded, mainStub, preferredShard, prepareAt, releaseAt, revertAt, shardStub,
   type LineHold, type Placement,
 } from "./shard-routing";
 import {
-  randomToken, sameSecret, type CreateOutcome, type Line, type ReservationFailure, type ReservationOutcome,
+  CONFIRM_GRACE_MS, randomToken, sameSecret, type CreateOutcome, type Line, type ReservationFailure, type ReservationOutcome,
   type ReservationView, type ShortLine,
 } from "./reservation-contract";
 import type { Env } from "../workers/env";
 
+export { CONFIRM_GRACE_MS } from "./reservation-contract";
 export type { CreateOutcome, Line, ReservationFailure, ReservationOutcome, ReservationView, ShortLine } from "./reservation-contract";
 
 export interface ReservationRecord {
@@ -47,6 +49,8 @@ export interface ReservationRecord {
   /** How often the alarm has retried the work due on this cart (for backoff). */
   attempts?: number;
   storefront?: string;
+  /** Who makes it (a key derived from the shopper's pseudonym), for the drop rules. */
+  shopper?: string;
 }
 
 export interface CreateRequest {
@@ -56,11 +60,10 @@ export interface CreateRequest {
   ttlSeconds: number;
   /** The storefront making it (a digest of its key): only that storefront may read or change it. */
   storefront?: string;
+  /** Who makes it (a key derived from the shopper's pseudonym), for the drop rules. */
+  shopper?: string;
 }
 
-/** SKU objects keep a hold this much past the reservation's expiry, so a confirm accepted just
- * before expiry reaches every line even if their clocks differ slightly. */
-export const CONFIRM_GRACE_MS = 2_000;
 /** A create that failed half-way is compensated (its holds released) this long after it began. */
 export const ABANDONED_AFTER_MS = 30_000;
 /** Carts (and so their Idempotency-Keys) are kept this long, well over the promised 24 h. */
@@ -142,6 +145,7 @@ export class ReservationObject extends DurableObject<Env> {
           expiresAt: now + req.ttlSeconds * 1000,
           state: "pending",
           ...(req.storefront !== undefined && { storefront: req.storefront }),
+          ...(req.shopper !== undefined && { shopper: req.shopper }),
         };
         // The intent is durable before any hold is placed: if this object dies half-way, its
         // alarm gives back whatever was held, and a retry with the same key resumes it.
@@ -298,7 +302,7 @@ export class ReservationObject extends DurableObject<Env> {
     const before = r.maybeHeldAt ?? r.lines.map(() => [] as number[]);
     // A line that may already be held somewhere stays there: never the same id in two objects.
     const placed: Placement[] = await Promise.all(
-      r.lines.map((line, i) => holdLine(this.env, r.region, line.sku, r.id, line.qty, skuExpiry, this.shardCount(r.region, line.sku), before[i]![0])),
+      r.lines.map((line, i) => holdLine(this.env, r.region, line.sku, r.id, line.qty, skuExpiry, this.shardCount(r.region, line.sku), before[i]![0], r.shopper)),
     );
     r.maybeHeldAt = placed.map((p, i) => [...new Set([...before[i]!, ...p.maybeHeldAt])]);
     for (const [i, p] of placed.entries()) if (p.shards !== null) this.shardCounts.set(`${r.region}:${r.lines[i]!.sku}`, p.shards);
@@ -337,8 +341,12 @@ export class ReservationObject extends DurableObject<Env> {
     }
     r.maybeHeldAt = r.lines.map(() => []);
     r.state = "rejected";
+    const ruled = results.findIndex((h) => !h.ok && (h.code === "shopper_limit" || h.code === "shopper_required"));
     if (results.some((h) => !h.ok && h.code === "idempotency_key_reused")) {
       r.createOutcome = { ok: false, code: "idempotency_key_reused" };
+    } else if (ruled >= 0) {
+      // A drop rule refused a line (the first such line says which rule): nothing is held.
+      r.createOutcome = { ...(results[ruled] as DropRefusal), sku: r.lines[ruled]!.sku };
     } else {
       const lines = r.lines.flatMap((line, i): ShortLine[] => {
         const h = results[i]!;

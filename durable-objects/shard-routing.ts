@@ -18,6 +18,8 @@ export type Placement =
   /** A call failed: its object may or may not have placed the hold. */
   | { error: unknown; shards: number | null; maybeHeldAt: number[] };
 
+const PLACED_NOTHING: readonly string[] = ["insufficient_stock", "idempotency_key_reused", "shopper_limit", "shopper_required"];
+
 export function mainStub(env: Env, region: string, sku: string) {
   return env.INVENTORY.get(env.INVENTORY.idFromName(inventoryName(region, sku)));
 }
@@ -50,19 +52,19 @@ export function grownShardCount(current: number): number {
  * lives in two objects for one line.
  */
 export async function holdLine(
-  env: Env, region: string, sku: string, holdId: string, qty: number, expiresAt: number, shards: number, pinned?: number,
+  env: Env, region: string, sku: string, holdId: string, qty: number, expiresAt: number, shards: number, pinned?: number, shopper?: string,
 ): Promise<Placement> {
   const maybeHeldAt: number[] = [];
   let known: number | null = null;
   const attempt = async (index: number): Promise<LineHold> => {
     if (!maybeHeldAt.includes(index)) maybeHeldAt.push(index);
     const result = index === 0
-      ? await mainStub(env, region, sku).hold(sku, region, holdId, qty, expiresAt)
+      ? await mainStub(env, region, sku).hold(sku, region, holdId, qty, expiresAt, shopper)
       : await shardStub(env, region, sku, index).hold(sku, region, index, holdId, qty, expiresAt);
     known = "shards" in result && result.shards !== undefined ? result.shards : index === 0 ? 1 : known;
-    // A refused call placed nothing there (nor did a key that belongs to another reservation);
-    // everything else (held, or a replayed outcome) may have.
-    if (!result.ok && (result.code === "insufficient_stock" || result.code === "idempotency_key_reused")) maybeHeldAt.splice(maybeHeldAt.indexOf(index), 1);
+    // A refused call placed nothing there (nor did a key that belongs to another reservation, nor
+    // a drop rule's refusal); everything else (held, or a replayed outcome) may have.
+    if (!result.ok && PLACED_NOTHING.includes(result.code)) maybeHeldAt.splice(maybeHeldAt.indexOf(index), 1);
     return result;
   };
   try {

@@ -26,7 +26,9 @@ export type EventType =
   // Stock shards (durable-objects/escrow.ts): units lent to and returned by the other shards.
   | "shards_set"
   | "quota_granted"
-  | "quota_returned";
+  | "quota_returned"
+  // Drop rules (drop-rules.ts) changed by an operator.
+  | "drop_rules_set";
 
 export interface Totals {
   onHand: number;
@@ -82,6 +84,8 @@ export type HoldRow = {
   shard: number | null;
   /** The storefront that made a single-line reservation (a digest of its key). */
   storefront: string | null;
+  /** Who holds it, for the drop rules' per-shopper limits (a key derived from the pseudonym). */
+  shopper: string | null;
   confirmed_at: number | null;
   created_at: number;
   updated_at: number;
@@ -93,9 +97,10 @@ export interface HoldOrigin {
   requestHash?: string;
   storefront?: string;
   shard?: number;
+  shopper?: string;
 }
 
-const HOLD_COLUMNS = "id, qty, status, expires_at, warehouse, allocation, allocation_due_at, token, request_hash, storefront, shard, confirmed_at, created_at, updated_at";
+const HOLD_COLUMNS = "id, qty, status, expires_at, warehouse, allocation, allocation_due_at, token, request_hash, storefront, shopper, shard, confirmed_at, created_at, updated_at";
 
 export class StockLedger {
   identity: { sku: string; region: string } | null;
@@ -198,8 +203,9 @@ export class StockLedger {
 
   insertHold(id: string, qty: number, status: HoldStatus, expiresAt: number, now: number, origin: HoldOrigin = {}): void {
     this.sql.exec(
-      "INSERT INTO holds (id, qty, status, expires_at, created_at, updated_at, token, request_hash, storefront, shard, confirmed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-      id, qty, status, expiresAt, now, now, origin.token ?? null, origin.requestHash ?? null, origin.storefront ?? null, origin.shard ?? null, status === "confirmed" ? now : null,
+      "INSERT INTO holds (id, qty, status, expires_at, created_at, updated_at, token, request_hash, storefront, shopper, shard, confirmed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      id, qty, status, expiresAt, now, now, origin.token ?? null, origin.requestHash ?? null, origin.storefront ?? null, origin.shopper ?? null, origin.shard ?? null,
+      status === "confirmed" ? now : null,
     );
     if (status === "held") this.sql.exec("UPDATE sku_region SET held = held + ?", qty);
     if (SOLD.includes(status)) this.sql.exec("UPDATE sku_region SET confirmed = confirmed + ?", qty);

@@ -192,7 +192,46 @@ export const ShardsConfig = z
   })
   .openapi("ShardsConfig");
 
+const perShopper = (what: string) =>
+  z
+    .number()
+    .int(`${what} must be a whole number`)
+    .min(1, `${what} must be at least 1 (null: no limit)`)
+    .max(LIMITS.maxQtyPerLine * LIMITS.maxLines, `${what} must be at most ${LIMITS.maxQtyPerLine * LIMITS.maxLines}`)
+    .nullable();
+
+export const DropRules = z
+  .strictObject({
+    maxUnitsPerShopper: perShopper("maxUnitsPerShopper").default(null).openapi({
+      description: "Units one shopper may hold or have bought (held, being confirmed, confirmed, shipped) at a time; null: no limit. A reservation without shopper.id is refused (422 shopper_required)",
+      example: 2,
+    }),
+    maxHoldsPerShopper: perShopper("maxHoldsPerShopper").default(null).openapi({
+      description: "Open holds (carts) one shopper may have on this SKU at a time; null: no limit",
+      example: 1,
+    }),
+    maxHoldTtlSeconds: z
+      .number()
+      .int("maxHoldTtlSeconds must be a whole number")
+      .min(LIMITS.minTtlSeconds, `maxHoldTtlSeconds must be at least ${LIMITS.minTtlSeconds}`)
+      .max(LIMITS.maxTtlSeconds, `maxHoldTtlSeconds must be at most ${LIMITS.maxTtlSeconds}`)
+      .nullable()
+      .default(null)
+      .openapi({ description: "The longest a hold on this SKU lasts; longer ttlSeconds are shortened (expiresAt in the answer says when it ends); null: no limit", example: 300 }),
+  })
+  .openapi("DropRules");
+
+export const DropRulesConfig = z
+  .object({ sku: z.string(), region: z.string(), dropRules: DropRules, version: z.number().int() })
+  .openapi("DropRulesConfig");
+
 export const StockState = StockSnapshot.extend({
+  dropRules: DropRules,
+  storage: z.object({
+    databaseBytes: z.number().int().openapi({ description: "Size of the SKU-region object's SQLite database" }),
+    eventsHeld: z.number().int().openapi({ description: "Events the object still holds (older ones are compacted into the archive)" }),
+    archivedThrough: z.number().int(),
+  }),
   warehouses: z.array(z.object({ warehouse: z.string(), onHand: z.number().int(), updatedAt: z.string() })),
   activeHolds: z.number().int(),
   nextDeadline: z.string().nullable(),
@@ -215,6 +254,8 @@ export const StockState = StockSnapshot.extend({
 }).openapi("StockState", {
   example: {
     ...SNAPSHOT,
+    dropRules: { maxUnitsPerShopper: null, maxHoldsPerShopper: null, maxHoldTtlSeconds: null },
+    storage: { databaseBytes: 28672, eventsHeld: 8, archivedThrough: 0 },
     warehouses: [
       { warehouse: "eu-ams", onHand: 90, updatedAt: "2026-12-01T07:38:18.056Z" },
       { warehouse: "eu-war", onHand: 148, updatedAt: "2026-12-01T07:37:33.053Z" },
@@ -240,8 +281,55 @@ export const EventsQuery = z.object({
 });
 
 export const EventsPage = z
-  .object({ sku: z.string(), region: z.string(), events: z.array(InventoryEvent), nextAfter: z.number().int().nullable() })
+  .object({
+    sku: z.string(),
+    region: z.string(),
+    events: z.array(InventoryEvent),
+    nextAfter: z.number().int().nullable(),
+    archivedThrough: z.number().int().openapi({
+      description: "Events 1..archivedThrough were compacted out of the object into the archive (0: none); the page starts after them. Read them with GET .../archive",
+    }),
+  })
   .openapi("EventsPage");
+
+const LogAggregate = z.object({
+  seq: z.number().int(),
+  at: z.string(),
+  totals: z.record(z.string(), z.number()).nullable(),
+  warehouses: z.record(z.string(), z.number().int()),
+});
+
+export const ArchiveListing = z
+  .object({
+    sku: z.string(),
+    region: z.string(),
+    archivedThrough: z.number().int(),
+    snapshot: LogAggregate.nullable().openapi({ description: "The aggregate at archivedThrough, which the events held after it continue" }),
+    chunks: z.array(z.object({ key: z.string(), from: z.number().int(), to: z.number().int(), count: z.number().int(), sha256: z.string(), bytes: z.number().int(), uploaded: z.string() })),
+  })
+  .openapi("ArchiveListing");
+
+export const ArchiveChunk = z
+  .object({ sku: z.string(), region: z.string(), key: z.string(), from: z.number().int(), to: z.number().int(), sha256: z.string(), events: z.array(InventoryEvent) })
+  .openapi("ArchiveChunk");
+
+export const ArchiveChunkParams = z.object({
+  region: Region,
+  sku: Sku.openapi({ param: { name: "sku", in: "path" } }),
+  from: z.coerce.number().int().min(1).openapi({ param: { name: "from", in: "path" }, description: "The first sequence number of the chunk" }),
+});
+
+export const CompactBody = z
+  .strictObject({
+    retentionSeconds: z.number().int().min(0).max(3650 * 86_400).optional().openapi({
+      description: "Keep events younger than this (default: EVENT_RETENTION_DAYS). Only events Postgres already has are ever archived",
+    }),
+  })
+  .openapi("Compact");
+
+export const CompactionResult = z
+  .object({ sku: z.string(), region: z.string(), archived: z.number().int(), chunks: z.array(z.string()), archivedThrough: z.number().int(), stopped: z.string().optional() })
+  .openapi("CompactionResult");
 
 export const Problem = z
   .object({
@@ -262,6 +350,15 @@ export const Problem = z
     currentVersion: z.number().int().optional().openapi({ description: "version_conflict: the version to read again" }),
     setting: z.string().optional().openapi({ description: "setting_missing: the variable or secret to set" }),
     reservation: Reservation.optional().openapi({ description: "hold_expired: the reservation as it stands" }),
+    sku: z.string().optional().openapi({ description: "shopper_limit, shopper_required: the SKU whose drop rule refused" }),
+    rule: z.enum(["max_units_per_shopper", "max_holds_per_shopper"]).optional().openapi({ description: "shopper_limit: the drop rule" }),
+    limit: z
+      .union([z.number().int(), z.string()])
+      .optional()
+      .openapi({ description: "shopper_limit: what the rule allows; rate_limited: which limit (STOREFRONT_LIMITER, CLIENT_LIMITER, RESERVE_LIMITER, AUTH_LIMITER)" }),
+    current: z.number().int().optional().openapi({ description: "shopper_limit: what the shopper has now" }),
+    retryAfter: z.number().int().optional().openapi({ description: "rate_limited: seconds to wait, as in Retry-After" }),
+    waiting: z.number().int().optional().openapi({ description: "try_again from load shedding: calls already waiting on the object" }),
   })
   .openapi("Problem");
 

@@ -1,6 +1,7 @@
 // npm run db:rebuild: replays the Postgres event log into shadow projection tables and swaps them
 // in with one transaction. Safe while consumers run: they wait for the swap, then carry on.
 import { createRequire } from "node:module";
+import { parseArgs } from "node:util";
 import { drizzle } from "drizzle-orm/node-postgres";
 import { rebuildProjections } from "../system-of-record/rebuild";
 import type { Db } from "../system-of-record/projection";
@@ -10,6 +11,11 @@ import { progressBar } from "./progress.mjs";
 const require = createRequire(import.meta.url);
 const pg = require("pg") as typeof import("pg");
 
+const { values } = parseArgs({ options: { from: { type: "string" } } });
+if (values.from !== undefined && values.from !== "snapshot" && values.from !== "scratch") {
+  console.error("--from is snapshot (the default when there is one: replay only what came after it) or scratch (every event)");
+  process.exit(2);
+}
 const url = process.env.DATABASE_URL;
 if (!url) {
   console.error("DATABASE_URL is not set. Example: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npm run db:rebuild");
@@ -25,11 +31,12 @@ try {
     if (phase && phase !== p.phase) bars[phase].done();
     phase = p.phase;
     bars[p.phase].update(p.done, p.total, `SKU-regions, ${p.events} events`);
-  });
+  }, values.from ? { from: values.from as "snapshot" | "scratch" } : {});
   if (phase) bars[phase].done();
   console.log(
     [
       "rebuild complete",
+      `  started from         : ${summary.from === "snapshot" ? `the snapshot of ${summary.snapshotTakenAt!.toISOString()}` : "the first event"}`,
       `  SKU-regions replayed : ${summary.streams}`,
       `  events applied       : ${summary.events} (${summary.caughtUp} arrived during the rebuild)`,
       `  tables swapped in    : ${summary.tables.join(", ")}`,

@@ -6,6 +6,7 @@
 // lists have something to find. Then run npm run recs:build.
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { StorefrontClient } from "../client/index.ts";
 import { BASE, devVars, ensureServer } from "./local-api.mjs";
 import { progressBar } from "./progress.mjs";
 
@@ -29,6 +30,21 @@ const pick = (xs) => xs[Math.floor(Math.random() * xs.length)];
 await ensureServer();
 const { storefrontKey } = devVars();
 const bar = progressBar("orders");
+let waiting = "";
+// One client per shopper: each shopper has an address of its own, as on a real storefront, so the
+// per-address rate limits see forty shoppers, not one script. A 429 or 503 is waited out as the
+// client's Retry-After rules say, and the same Idempotency-Key is sent again.
+const clients = new Map();
+const clientOf = (user) => {
+  if (!clients.has(user)) {
+    clients.set(user, new StorefrontClient({
+      baseUrl: BASE, apiKey: storefrontKey, region,
+      headers: { "cf-connecting-ip": `2001:db8:de30::${user.split("-")[1]}` },
+      onRetry: ({ status, waitMs }) => (waiting = ` (waiting ${Math.ceil(waitMs / 1000)} s after ${status ?? "no answer"})`),
+    }));
+  }
+  return clients.get(user);
+};
 let placed = 0;
 let refused = 0;
 for (let n = 0; n < count; n++) {
@@ -36,24 +52,18 @@ for (let n = 0; n < count; n++) {
   const lines = [...new Set(routine.filter(() => Math.random() < 0.8).map((c) => pick(byCategory.get(c)).sku))].map((sku) => ({ sku, qty: 1 }));
   if (!lines.length) continue;
   const user = `shopper-${1 + Math.floor(Math.random() * 40)}`;
-  const headers = { "x-api-key": storefrontKey, "content-type": "application/json", "idempotency-key": `demo-${Date.now()}-${n}` };
-  const res = await fetch(`${BASE}/v1/${region}/reservations`, {
-    method: "POST",
-    headers,
-    body: JSON.stringify({ lines, shopper: { id: user, consent: Number(user.split("-")[1]) % 3 !== 0 } }),
-  });
-  const body = await res.json();
-  if (res.status !== 201) {
+  const client = clientOf(user);
+  waiting = "";
+  const held = await client.reserve({ lines, shopper: { id: user, consent: Number(user.split("-")[1]) % 3 !== 0 } }, `demo-${Date.now()}-${n}`);
+  if (!held.ok) {
     refused++;
+    if (held.problem.status !== 409) console.warn(`\n  order ${n + 1}: ${held.problem.status} ${held.problem.code}: ${held.problem.detail ?? ""}`);
   } else {
-    const ok = await fetch(`${BASE}/v1/${region}/reservations/${body.id}/confirm`, {
-      method: "POST",
-      headers: { "x-api-key": storefrontKey, "x-reservation-token": body.token, "idempotency-key": `confirm-${body.id}` },
-    });
-    if (ok.ok) placed++;
+    const confirmed = await client.confirm(held.value.id, held.value.token);
+    if (confirmed.ok) placed++;
     else refused++;
   }
-  bar.update(n + 1, count, `${placed} confirmed, ${refused} refused`);
+  bar.update(n + 1, count, `${placed} confirmed, ${refused} refused${waiting}`);
 }
 bar.done();
 console.log(`✓ ${placed} confirmed orders in ${region} (${refused} refused: out of stock). Give the queue a second, then: npm run recs:build`);

@@ -6,6 +6,7 @@ import { sql } from "drizzle-orm";
 import { getTableConfig } from "drizzle-orm/pg-core";
 import { projectionTables } from "../schema/tables";
 import { applyPending, lockPositions, type Db } from "./projection";
+import { SNAPSHOT_SUFFIX, snapshotTakenAt } from "./snapshot";
 
 const SUFFIX = "_rebuild";
 
@@ -17,6 +18,9 @@ export interface RebuildProgress {
 }
 
 export interface RebuildSummary {
+  /** Where the replay started: the newest projection snapshot, or the first event. */
+  from: "snapshot" | "scratch";
+  snapshotTakenAt: Date | null;
   streams: number;
   events: number;
   caughtUp: number;
@@ -27,8 +31,24 @@ export interface RebuildSummary {
 // Both drivers (pg in Node, Neon at the edge) return node-postgres style results.
 const rows = async <T>(db: Db, query: ReturnType<typeof sql>) => ((await db.execute(query)) as unknown as { rows: T[] }).rows;
 
-export async function rebuildProjections(db: Db, onProgress: (p: RebuildProgress) => void = () => {}): Promise<RebuildSummary> {
+/**
+ * `from`: "snapshot" (the default when one exists) starts each stream at its snapshot position and
+ * replays only what came after; "scratch" replays every event, and refuses when events were
+ * pruned (a stream whose first event in Postgres is not 1).
+ */
+export async function rebuildProjections(
+  db: Db, onProgress: (p: RebuildProgress) => void = () => {}, opts: { from?: "snapshot" | "scratch" } = {},
+): Promise<RebuildSummary> {
   const started = Date.now();
+  const takenAt = await snapshotTakenAt(db);
+  const from = opts.from ?? (takenAt ? "snapshot" : "scratch");
+  if (from === "snapshot" && !takenAt) throw new Error("there is no projection snapshot: take one with npm run db:snapshot, or rebuild --from scratch");
+  if (from === "scratch") {
+    const pruned = await rows<{ region: string; sku: string }>(db, sql`SELECT region, sku FROM inventory_events GROUP BY region, sku HAVING min(seq) > 1 LIMIT 3`);
+    if (pruned.length) {
+      throw new Error(`events were pruned (e.g. ${pruned.map((p) => `${p.region}:${p.sku}`).join(", ")} starts after 1): rebuild from the snapshot instead`);
+    }
+  }
   const live = projectionTables();
   const shadow = projectionTables(SUFFIX);
   const names = Object.values(live).map((t) => getTableConfig(t).name);
@@ -36,11 +56,16 @@ export async function rebuildProjections(db: Db, onProgress: (p: RebuildProgress
   for (const name of names) {
     await db.execute(sql.raw(`DROP TABLE IF EXISTS ${name}${SUFFIX}`));
     await db.execute(sql.raw(`CREATE TABLE ${name}${SUFFIX} (LIKE ${name} INCLUDING ALL)`));
+    if (from === "snapshot") await db.execute(sql.raw(`INSERT INTO ${name}${SUFFIX} SELECT * FROM ${name}${SNAPSHOT_SUFFIX}`));
   }
 
+  // Only streams with events after their (snapshot) position need replaying.
   const streams = await rows<{ region: string; sku: string }>(
     db,
-    sql`SELECT DISTINCT region, sku FROM inventory_events ORDER BY region, sku`,
+    sql.raw(`SELECT DISTINCT e.region, e.sku FROM inventory_events e
+               LEFT JOIN stream_positions${SUFFIX} p ON p.region = e.region AND p.sku = e.sku
+              WHERE e.seq > coalesce(p.applied_seq, 0)
+              ORDER BY e.region, e.sku`),
   );
   let events = 0;
   const STREAMS_PER_TX = 50;
@@ -84,5 +109,5 @@ export async function rebuildProjections(db: Db, onProgress: (p: RebuildProgress
       }
     }
   });
-  return { streams: streams.length, events: events + caughtUp, caughtUp, tables: names, ms: Date.now() - started };
+  return { from, snapshotTakenAt: takenAt, streams: streams.length, events: events + caughtUp, caughtUp, tables: names, ms: Date.now() - started };
 }

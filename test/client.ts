@@ -17,8 +17,11 @@ export interface Sent {
   headers: Headers;
 }
 
+/** A client address of its own per call (as if each came from another shopper), unless a test sets one. */
+const someAddress = () => `2001:db8::${crypto.randomUUID().slice(0, 4)}:${crypto.randomUUID().slice(0, 4)}`;
+
 export async function call(method: string, path: string, init: { headers?: Record<string, string>; body?: unknown; raw?: string } = {}): Promise<Sent> {
-  const headers: Record<string, string> = { ...init.headers };
+  const headers: Record<string, string> = { "cf-connecting-ip": someAddress(), ...init.headers };
   let body: string | undefined = init.raw;
   if (init.body !== undefined) {
     body = JSON.stringify(init.body);
@@ -37,8 +40,8 @@ export async function call(method: string, path: string, init: { headers?: Recor
 }
 
 /** The Worker's fetch for tests that need the raw Response (streams, exact bytes), checked like call(). */
-export async function fetchWorker(url: string, init?: RequestInit): Promise<Response> {
-  const request = new Request(url, init);
+export async function fetchWorker(input: string | Request, init?: RequestInit): Promise<Response> {
+  const request = new Request(input, init);
   return checked(request, await exports.default.fetch(request));
 }
 

@@ -2,6 +2,7 @@ import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "./env";
 import { RESERVED_REGION_NAMES } from "./openapi";
 import { Problem } from "./problems";
+import { authFailed, limitStorefront, refuseIfBlocked } from "./rate-limits";
 
 const encoder = new TextEncoder();
 
@@ -25,25 +26,29 @@ async function matchesOneOf(given: string, secrets: string[]): Promise<number> {
 
 export function storefrontKey(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
+    refuseIfBlocked(c);
     const given = c.req.header("x-api-key");
     if (!given) throw new Problem("unauthorized", "Send your storefront key in the X-Api-Key header");
     const keys = (c.env.STOREFRONT_KEYS ?? "").split(",").map((k) => k.trim());
     const index = await matchesOneOf(given, keys);
-    if (index < 0) throw new Problem("unauthorized", "The X-Api-Key is not a known storefront key");
+    if (index < 0) await authFailed(c, new Problem("unauthorized", "The X-Api-Key is not a known storefront key"));
     // Idempotency-Keys are scoped per storefront key, so two storefronts cannot collide.
-    c.set("storefrontKeyId", hex(await digest(given)).slice(0, 16));
+    const keyId = hex(await digest(given)).slice(0, 16);
+    await limitStorefront(c, keyId);
+    c.set("storefrontKeyId", keyId);
     await next();
   };
 }
 
 export function adminToken(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
+    refuseIfBlocked(c);
     const header = c.req.header("authorization") ?? "";
     // RFC 7235: the scheme is case-insensitive ("bearer" is as good as "Bearer").
     const match = /^Bearer +(.+)$/i.exec(header);
     if (!match) throw new Problem("unauthorized", "Send Authorization: Bearer <admin token>");
     if (!c.env.ADMIN_TOKEN || (await matchesOneOf(match[1]!, [c.env.ADMIN_TOKEN])) < 0) {
-      throw new Problem("unauthorized", "The admin token is wrong");
+      await authFailed(c, new Problem("unauthorized", "The admin token is wrong"));
     }
     await next();
   };

@@ -45,6 +45,17 @@ export interface Env {
   ADMIN_TOKEN: string;
   /** Static assets (public/): the API reference's script for /docs. */
   ASSETS: Fetcher;
+  /** Archive of compacted event logs (log-compaction.ts); unbound: nothing is ever dropped. */
+  ARCHIVE?: R2Bucket;
+  /** Events stay in their object at least this many days after Postgres has them (default 30). */
+  EVENT_RETENTION_DAYS?: string;
+  /** Calls one isolate lets wait on one object before it sheds load with 503 (default 1000). */
+  MAX_WAITING_PER_OBJECT?: string;
+  /** Rate limits (workers/rate-limits.ts, wrangler.toml [[ratelimits]]); an unbound one does not limit. */
+  STOREFRONT_LIMITER?: RateLimit;
+  CLIENT_LIMITER?: RateLimit;
+  RESERVE_LIMITER?: RateLimit;
+  AUTH_LIMITER?: RateLimit;
 }
 
 export type AppEnv = { Bindings: Env; Variables: { region: string; storefrontKeyId: string } };

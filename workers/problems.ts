@@ -21,14 +21,20 @@ export const PROBLEMS = {
   already_confirmed: [409, "The reservation is already confirmed"],
   reservation_abandoned: [409, "An earlier attempt with this Idempotency-Key was given up"],
   wrong_warehouse: [409, "That sale ships from another warehouse"],
+  shopper_limit: [409, "This shopper has reached a limit of this drop"],
+  sharded: [409, "The SKU-region is split into stock shards"],
+  drop_rules_active: [409, "The SKU-region has drop rules"],
   hold_expired: [410, "The hold expired before it was confirmed"],
   payload_too_large: [413, "The body is too large"],
   unsupported_media_type: [415, "Send the body as application/json"],
+  rate_limited: [429, "Too many requests"],
   idempotency_key_reused: [422, "This Idempotency-Key was used with a different request"],
+  shopper_required: [422, "This SKU is limited per shopper: the reservation needs a shopper id"],
   database_unavailable: [503, "The system of record (Postgres) cannot be reached; retry shortly"],
   recommendations_unavailable: [503, "The recommendation lists cannot be read right now; retry shortly"],
   try_again: [503, "A stock object did not answer in time; retry with the same Idempotency-Key"],
   setting_missing: [503, "A setting this deployment needs is not configured"],
+  archive_corrupt: [500, "An archived chunk does not match its checksum"],
   internal_error: [500, "Something went wrong on our side"],
 } as const satisfies Record<string, readonly [number, string]>;
 
@@ -66,6 +72,7 @@ export function problemResponse(c: Context, problem: Problem): Response {
   };
   const headers: Record<string, string> = { "content-type": "application/problem+json" };
   if (problem.code === "try_again") headers["retry-after"] = "1";
+  if (problem.code === "rate_limited") headers["retry-after"] = String(problem.extra.retryAfter ?? 10);
   return c.body(JSON.stringify(body), status as ContentfulStatusCode, headers);
 }
 

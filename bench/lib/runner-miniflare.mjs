@@ -87,6 +87,9 @@ function describeBindings(o) {
  *                       I/O). workerd's in-memory Durable Objects cannot use SQLite, so there is
  *                       no "memory" option.
  *   viaEntry            true to go through miniflare's entry worker (see above)
+ *   rateLimits          "raised" (default): every [[ratelimits]] binding is kept (and called) but its
+ *                       limit raised out of reach, so one load generator from one address measures
+ *                       capacity, not the limits; "config": the limits exactly as wrangler.toml sets them
  *   traceFsyncs         true to run workerd under strace, logging its fsync/fdatasync calls (with
  *                       strace's seccomp filter, so nothing else stops it); start() then returns
  *                       fsyncLog: { ok, path } or { ok: false, reason } (see costs.mjs). If strace
@@ -97,8 +100,13 @@ export async function miniflareRunner(options) {
   const storage = options.storage ?? "disk";
   const { workerOptions, vars, compatibilityDate } = await workerOptionsFromConfig(options.configPath, options.env ?? "");
   const { modulesRules: _rules, rootPath: _root, ...bindingOptions } = workerOptions;
+  const rateLimits = options.rateLimits ?? "raised";
+  const ratelimits = rateLimits === "config"
+    ? workerOptions.ratelimits
+    : Object.fromEntries(Object.entries(workerOptions.ratelimits ?? {}).map(([name, r]) => [name, { ...r, simple: { ...r.simple, limit: 1_000_000_000 } }]));
   const worker = {
     ...bindingOptions,
+    ...(ratelimits && { ratelimits }),
     bindings: { ...vars, ...options.bindings },
     ...(!options.queueConsumers && { queueConsumers: {} }),
     modules: true,
@@ -115,11 +123,12 @@ export async function miniflareRunner(options) {
     versions,
     description:
       `workerd ${versions.workerd} via miniflare ${versions.miniflare} Node API; ${path}; ` +
-      `Durable Objects on SQLite (${where}); request logging off` +
+      `Durable Objects on SQLite (${where}); request logging off; rate limits ${rateLimits === "config" ? "as in wrangler.toml" : "raised out of reach (bindings still called)"}` +
       (consumers.length ? `; queue consumers ${options.queueConsumers ? "on" : "off"}` : ""),
     bindings: describeBindings(worker),
     meta: {
       storage,
+      rateLimits,
       viaEntry: Boolean(options.viaEntry),
       compatibilityDate: worker.compatibilityDate,
       queueConsumers: options.queueConsumers ? consumers : [],

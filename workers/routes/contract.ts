@@ -46,6 +46,9 @@ const EXAMPLE_DETAIL: Partial<Record<ProblemCode, string>> = {
   try_again: "The stock object is busy; retry with the same Idempotency-Key",
   setting_missing: "USER_ID_SECRET is not set: wrangler secret put USER_ID_SECRET",
   internal_error: "Retry later; if it persists, tell the on-call engineer the time of the request",
+  rate_limited: "Too many reservations from this address; retry after 10 s",
+  shopper_limit: "This drop allows 2 units of LIP-NOIR-LTD per shopper; this shopper has 2. Nothing was held",
+  shopper_required: "LIP-NOIR-LTD is limited per shopper: send shopper.id with the reservation. Nothing was held",
 };
 
 /** The extension fields those answers carry (README, Errors and Examples). */
@@ -59,6 +62,9 @@ const EXAMPLE_EXTRA: Partial<Record<ProblemCode, Record<string, unknown>>> = {
   insufficient_stock: { lines: [{ sku: "LIP-NOIR-LTD", requested: 30, available: 25 }] },
   version_conflict: { currentVersion: 8 },
   setting_missing: { setting: "USER_ID_SECRET" },
+  rate_limited: { limit: "RESERVE_LIMITER", retryAfter: 10 },
+  shopper_limit: { sku: "LIP-NOIR-LTD", rule: "max_units_per_shopper", limit: 2, current: 2 },
+  shopper_required: { sku: "LIP-NOIR-LTD" },
 };
 
 export const problemType = (code: ProblemCode) => `https://docs.edge-inventory.dev/problems/${code}`;
@@ -70,8 +76,8 @@ function example(code: ProblemCode) {
 }
 
 const RetryAfter = {
-  description: "Seconds to wait before retrying (sent with try_again)",
-  schema: { type: "string", pattern: "^[0-9]+$" },
+  description: "Seconds to wait before retrying (sent with try_again and rate_limited)",
+  schema: { type: "string", pattern: "^[0-9]+$", example: "10" },
 } as const;
 
 /**
@@ -97,6 +103,7 @@ export function problems<const C extends readonly ProblemCode[]>(...codes: C): {
     responses[status] = {
       description: list.map((code) => `\`${code}\`: ${PROBLEMS[code][1]}`).join("; "),
       ...(status === 503 && { headers: { "Retry-After": RetryAfter } }),
+      ...(status === 429 && { headers: { "Retry-After": { ...RetryAfter, required: true } } }),
       content: {
         "application/problem+json": {
           schema,
@@ -109,8 +116,8 @@ export function problems<const C extends readonly ProblemCode[]>(...codes: C): {
 }
 
 /** Problems every storefront route can answer with, before its own (setting_missing: REGIONS names a route word). */
-export const STOREFRONT_PROBLEMS = ["unauthorized", "unknown_region", "invalid_request", "setting_missing"] as const satisfies ProblemCode[];
+export const STOREFRONT_PROBLEMS = ["unauthorized", "rate_limited", "unknown_region", "invalid_request", "setting_missing"] as const satisfies ProblemCode[];
 /** Problems every admin route can answer with, before its own. */
-export const ADMIN_PROBLEMS = ["unauthorized", "unknown_region", "invalid_request", "setting_missing"] as const satisfies ProblemCode[];
+export const ADMIN_PROBLEMS = ["unauthorized", "rate_limited", "unknown_region", "invalid_request", "setting_missing"] as const satisfies ProblemCode[];
 /** Problems of a route that takes a JSON body. */
 export const JSON_BODY_PROBLEMS = ["malformed_json", "payload_too_large", "unsupported_media_type"] as const satisfies ProblemCode[];

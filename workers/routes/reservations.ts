@@ -14,6 +14,9 @@ import {
 import { jsonBody, knownRegion, storefrontKey } from "../auth";
 import type { AppEnv } from "../env";
 import { pseudonymise } from "../privacy";
+import { reservationRate } from "../rate-limits";
+import { maxWaiting, shed } from "../load-shed";
+import { inventoryName, type ReserveOutcome } from "../../durable-objects/inventory";
 import { Problem } from "../problems";
 import { forgetSnapshots } from "../snapshot-cache";
 import { validationHook } from "../validation";
@@ -32,7 +35,7 @@ const createReservation = createRoute({
   tags: ["storefront"],
   security: storefrontAccess,
   summary: "Hold units of every line for a while (all or nothing)",
-  middleware: [storefrontKey(), knownRegion(), jsonBody()] as const,
+  middleware: [storefrontKey(), knownRegion(), reservationRate(), jsonBody()] as const,
   request: {
     params: RegionParams,
     headers: z.object({ "x-api-key": z.string(), "idempotency-key": IdempotencyHeader.optional() }),
@@ -42,7 +45,7 @@ const createReservation = createRoute({
     201: { description: "Every line is held until expiresAt", content: { "application/json": { schema: CreatedReservation } } },
     ...problems(
       ...STOREFRONT_PROBLEMS, ...JSON_BODY_PROBLEMS, "idempotency_key_required", "insufficient_stock", "reservation_abandoned",
-      "idempotency_key_reused", "try_again", "setting_missing",
+      "shopper_limit", "idempotency_key_reused", "shopper_required", "try_again",
     ),
   },
 });
@@ -128,15 +131,18 @@ function coordinator(c: Context<AppEnv>, region: string, id: string) {
  */
 async function reserve(c: Context<AppEnv>, region: string, digest: string, req: CreateRequest): Promise<CreateOutcome> {
   const [line] = req.lines;
+  const limit = maxWaiting(c.env);
   if (req.lines.length === 1) {
-    const outcome = await inventoryStub(c.env, region, line!.sku).reserve(line!.sku, region, {
-      digest, requestHash: req.requestHash, qty: line!.qty, ttlSeconds: req.ttlSeconds, ...(req.storefront !== undefined && { storefront: req.storefront }),
-    });
+    const outcome = await shed(inventoryName(region, line!.sku), limit, async (): Promise<ReserveOutcome> => inventoryStub(c.env, region, line!.sku).reserve(line!.sku, region, {
+      digest, requestHash: req.requestHash, qty: line!.qty, ttlSeconds: req.ttlSeconds,
+      ...(req.storefront !== undefined && { storefront: req.storefront }),
+      ...(req.shopper !== undefined && { shopper: req.shopper }),
+    }));
     // Split into shards: a coordinator routes the line. Key reused: the coordinator may keep this
     // key's reservation (made while the SKU was split) and answers for it, or refuses it too.
     if (outcome.ok || (outcome.code !== "sharded" && outcome.code !== "idempotency_key_reused")) return outcome;
   }
-  return coordinator(c, region, digest).create(digest, req);
+  return shed(coordinatorName(region, digest), limit, async (): Promise<CreateOutcome> => coordinator(c, region, digest).create(digest, req));
 }
 
 /** Where reservation `id` lives: its SKU object (a single line) or its coordinator (a cart). */
@@ -175,10 +181,21 @@ export const reservations = new OpenAPIHono<AppEnv>({ defaultHook: validationHoo
       lines: body.lines,
       ttlSeconds: body.ttlSeconds,
       storefront: c.get("storefrontKeyId"),
+      // The drop rules count per shopper with a key of its own, not the pseudonym itself.
+      ...(shopper && { shopper: (await requestHash(`drop-rules:${shopper.shopper}`)).slice(0, 32) }),
     });
     if (!outcome.ok) {
       if (outcome.code === "insufficient_stock") {
         throw new Problem("insufficient_stock", "Some lines cannot be held; nothing was held", { lines: outcome.lines });
+      }
+      if (outcome.code === "shopper_limit") {
+        const what = outcome.rule === "max_units_per_shopper" ? `${outcome.limit} units` : `${outcome.limit} open holds`;
+        throw new Problem("shopper_limit", `This drop allows ${what} of ${outcome.sku} per shopper; this shopper has ${outcome.current}. Nothing was held`, {
+          sku: outcome.sku, rule: outcome.rule, limit: outcome.limit, current: outcome.current,
+        });
+      }
+      if (outcome.code === "shopper_required") {
+        throw new Problem("shopper_required", `${outcome.sku} is limited per shopper: send shopper.id with the reservation. Nothing was held`, { sku: outcome.sku });
       }
       if (outcome.code === "reservation_abandoned") {
         throw new Problem("reservation_abandoned", "An earlier attempt with this key was given up and its units released; make a new reservation with a new Idempotency-Key");

@@ -1,0 +1,216 @@
+// npm run simulate:year [-- --day-ms 400 --days 364 --drop 250]
+// A year of one hot SKU-region and a small catalogue at accelerated time, twice in one run: with
+// log compaction on and off. Every simulated day shoppers hold and give back units of the hot SKU
+// and of the catalogue; every seventh day is a drop (restock, a burst of holds that sells out). The
+// worker runs in workerd (miniflare, the bench's runner) with its queue consumers writing to a
+// throwaway database on the machine's PostgreSQL. Each simulated week reconcile tells the objects
+// how far Postgres is (what compaction waits for) and, with compaction on, the projection is
+// snapshotted and events older than 90 simulated days are pruned, as docs/data-over-time.md says.
+// Retention is 30 simulated days: EVENT_RETENTION_DAYS is scaled to the simulated day's length.
+// Reports, per simulated month, the hot object's database size and events held, the archive,
+// Postgres table sizes; and the rebuild time after week 1 and after the year.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { drizzle } from "drizzle-orm/node-postgres";
+import { createRequire } from "node:module";
+import { buildWorker } from "../bench/lib/build.mjs";
+import { miniflareRunner } from "../bench/lib/runner-miniflare.mjs";
+import { renderTable } from "../bench/lib/table.mjs";
+import { rebuildProjections } from "../system-of-record/rebuild";
+import type { Db } from "../system-of-record/projection";
+import { pruneEvents, takeSnapshot } from "../system-of-record/snapshot";
+import { createDatabase, dropDatabase, migrateDatabase } from "./db-migrate.mjs";
+import { startBridge } from "./pg-bridge.mjs";
+
+const require = createRequire(import.meta.url);
+const pg = require("pg") as typeof import("pg");
+
+const { values } = parseArgs({
+  options: {
+    "day-ms": { type: "string", default: "400" },
+    days: { type: "string", default: "364" },
+    drop: { type: "string", default: "250" },
+    catalogue: { type: "string", default: "40" },
+  },
+});
+const DAY_MS = Number(values["day-ms"]);
+const DAYS = Number(values.days);
+const DROP = Number(values.drop);
+const CATALOGUE = Number(values.catalogue);
+const RETENTION_DAYS = 30;
+const PRUNE_KEEP_DAYS = 90;
+const ADMIN_URL = process.env.TEST_DATABASE_ADMIN_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+const KEY = "sim-key";
+const TOKEN = "sim-admin";
+const HOT = "SIM-HOT-LTD";
+const progress = (text: string) => process.stderr.write(`${text}\n`);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface Sample { day: number; hotBytes: number; hotEvents: number; archivedThrough: number; archiveBytes: number; pgEventsBytes: number; pgEventRows: number; pgLedgerBytes: number }
+interface Run { compaction: boolean; samples: Sample[]; rebuildWeek: number; rebuildYear: number; rebuildYearFrom: string; lagDays: number }
+
+// Stopped with Ctrl-C: the throwaway database goes too.
+let current: string | null = null;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    progress(`[simulate] ${signal}: stopping`);
+    void (current ? dropDatabase(ADMIN_URL, current).catch(() => {}) : Promise.resolve()).then(() => process.exit(130));
+  });
+}
+
+async function simulate(compaction: boolean, build: { main: string }): Promise<Run> {
+  const name = `simulate_year_${process.pid}_${compaction ? "on" : "off"}`;
+  const url = await createDatabase(ADMIN_URL, name);
+  current = name;
+  await migrateDatabase(url);
+  const bridge = await startBridge(0);
+  const pool = new pg.Pool({ connectionString: url, max: 2 });
+  const db = drizzle(pool) as unknown as Db;
+  const retentionDays = compaction ? (RETENTION_DAYS * DAY_MS) / 86_400_000 : 1_000_000;
+  const runner = await miniflareRunner({
+    scriptPath: build.main,
+    configPath: join(process.cwd(), "wrangler.toml"),
+    env: "",
+    bindings: {
+      REGIONS: "eu", STOREFRONT_KEYS: KEY, ADMIN_TOKEN: TOKEN, USER_ID_SECRET: "sim",
+      DATABASE_URL: url, PG_BRIDGE: `127.0.0.1:${bridge.port}`, EVENT_RETENTION_DAYS: String(retentionDays),
+    },
+    queueConsumers: true,
+  });
+  const instance = await runner.start();
+  const base = instance.url;
+  const admin = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${base}/v1/admin/eu/${path}`, { method, headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" }, ...(body !== undefined && { body: JSON.stringify(body) }) });
+    const json = await res.json();
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+    return json as any;
+  };
+  let n = 0;
+  const holdAndRelease = async (sku: string) => {
+    const res = await fetch(`${base}/v1/eu/reservations`, {
+      method: "POST",
+      headers: { "x-api-key": KEY, "content-type": "application/json", "idempotency-key": `sim-${n++}` },
+      body: JSON.stringify({ lines: [{ sku, qty: 1 }] }),
+    });
+    const body = (await res.json()) as any;
+    if (res.status !== 201) return;
+    await fetch(`${base}/v1/eu/reservations/${body.id}/release`, { method: "POST", headers: { "x-api-key": KEY, "x-reservation-token": body.token } }).then((r) => r.text());
+  };
+  const inParallel = async (count: number, fn: (i: number) => Promise<void>, width = 24) => {
+    let next = 0;
+    await Promise.all(Array.from({ length: width }, async () => {
+      while (next < count) await fn(next++);
+    }));
+  };
+  const pgSize = async () => {
+    const r = (await pool.query(`SELECT pg_total_relation_size('inventory_events')::bigint AS e, pg_total_relation_size('reservation_ledger')::bigint AS l, (SELECT count(*) FROM inventory_events)::int AS n`)).rows[0];
+    return { pgEventsBytes: Number(r.e), pgLedgerBytes: Number(r.l), pgEventRows: r.n };
+  };
+  const sample = async (day: number): Promise<Sample> => {
+    const state = await admin("GET", `stock/${HOT}`);
+    const archive = await admin("GET", `stock/${HOT}/archive`);
+    const archiveBytes = archive.chunks.reduce((sum: number, c: { bytes: number }) => sum + c.bytes, 0);
+    return { day, hotBytes: state.storage.databaseBytes, hotEvents: state.storage.eventsHeld, archivedThrough: state.storage.archivedThrough, archiveBytes, ...(await pgSize()) };
+  };
+  const timeRebuild = async () => {
+    const started = Date.now();
+    const summary = await rebuildProjections(db);
+    return { ms: Date.now() - started, from: summary.from };
+  };
+
+  try {
+    await admin("PUT", `stock/${HOT}`, { warehouse: "eu-ams", onHand: DROP });
+    for (let i = 0; i < CATALOGUE; i++) await admin("PUT", `stock/SIM-CAT-${i}`, { warehouse: "eu-ams", onHand: 1_000 });
+    const samples: Sample[] = [];
+    let rebuildWeek = 0;
+    const started = Date.now();
+    // Maintenance (reconcile, snapshot, prune, measuring) stops the simulated clock while it runs.
+    let paused = 0;
+    const maintenance = async <T>(fn: () => Promise<T>): Promise<T> => {
+      const t = Date.now();
+      try {
+        return await fn();
+      } finally {
+        paused += Date.now() - t;
+      }
+    };
+    for (let day = 1; day <= DAYS; day++) {
+      const dayEnds = started + paused + day * DAY_MS;
+      if (day % 7 === 0) {
+        // Drop day: restock, then a burst of shoppers that sells it out (refusals write nothing).
+        await admin("PUT", `stock/${HOT}`, { warehouse: "eu-ams", onHand: DROP });
+        await inParallel(Math.round(DROP * 1.2), () => holdAndRelease(HOT));
+      } else {
+        await inParallel(10, () => holdAndRelease(HOT), 4);
+      }
+      await inParallel(20, () => holdAndRelease(`SIM-CAT-${Math.floor(Math.random() * CATALOGUE)}`), 4);
+      if (day % 7 === 0) {
+        // Weekly: reconcile (objects learn how far Postgres is) and, with compaction, snapshot and prune.
+        await maintenance(async () => {
+          await admin("GET", "reconcile?graceSeconds=3600");
+          if (compaction) {
+            await takeSnapshot(db);
+            await pruneEvents(db, { keepMs: PRUNE_KEEP_DAYS * DAY_MS });
+          }
+        });
+      }
+      if (day === 7) rebuildWeek = (await maintenance(timeRebuild)).ms;
+      if (day % 28 === 0 || day === DAYS) {
+        const s = await maintenance(() => sample(day));
+        samples.push(s);
+        progress(`[simulate] compaction ${compaction ? "on " : "off"} day ${day}/${DAYS}: hot object ${(s.hotBytes / 1e6).toFixed(2)} MB, ${s.hotEvents} events held (archived 1..${s.archivedThrough}), archive ${(s.archiveBytes / 1e6).toFixed(2)} MB, Postgres events ${(s.pgEventsBytes / 1e6).toFixed(2)} MB`);
+      }
+      const wait = dayEnds - Date.now();
+      if (wait > 0) await sleep(wait);
+    }
+    const lagDays = (Date.now() - started - paused) / DAY_MS - DAYS;
+    const year = await timeRebuild();
+    return { compaction, samples, rebuildWeek, rebuildYear: year.ms, rebuildYearFrom: year.from, lagDays };
+  } finally {
+    await instance.stop();
+    await pool.end();
+    await bridge.close();
+    await dropDatabase(ADMIN_URL, name).catch(() => {});
+    current = null;
+  }
+}
+
+const outdir = mkdtempSync(join(tmpdir(), "simulate-year-"));
+try {
+  progress(`[simulate] building the worker; a simulated day is ${DAY_MS} ms, a year ${(DAYS * DAY_MS / 1000).toFixed(0)} s per run`);
+  const build = await buildWorker({ projectRoot: process.cwd(), outdir });
+  const runs: Run[] = [];
+  for (const compaction of [true, false]) runs.push(await simulate(compaction, build));
+  const mb = (b: number) => (b / 1e6).toFixed(2);
+  for (const run of runs) {
+    console.log(`\ncompaction ${run.compaction ? "on (retention 30 days, snapshot + prune 90 days weekly)" : "off"}; the run fell ${run.lagDays.toFixed(1)} simulated days behind real time`);
+    console.log(renderTable(
+      [
+        { header: "day", value: (s: Sample) => s.day },
+        { header: "hot object MB", value: (s: Sample) => mb(s.hotBytes) },
+        { header: "events held", value: (s: Sample) => s.hotEvents },
+        { header: "archived through", value: (s: Sample) => s.archivedThrough },
+        { header: "archive MB", value: (s: Sample) => mb(s.archiveBytes) },
+        { header: "PG events MB", value: (s: Sample) => mb(s.pgEventsBytes) },
+        { header: "PG event rows", value: (s: Sample) => s.pgEventRows },
+        { header: "PG ledger MB", value: (s: Sample) => mb(s.pgLedgerBytes) },
+      ],
+      run.samples,
+    ));
+  }
+  console.log(`\n${renderTable(
+    [
+      { header: "compaction", align: "left", value: (r: Run) => (r.compaction ? "on" : "off") },
+      { header: "hot object MB, end", value: (r: Run) => mb(r.samples.at(-1)!.hotBytes) },
+      { header: "largest MB", value: (r: Run) => mb(Math.max(...r.samples.map((s) => s.hotBytes))) },
+      { header: "rebuild after week 1, s", value: (r: Run) => (r.rebuildWeek / 1000).toFixed(2) },
+      { header: "rebuild after the year, s", value: (r: Run) => (r.rebuildYear / 1000).toFixed(2) },
+      { header: "rebuilt from", align: "left", value: (r: Run) => r.rebuildYearFrom },
+    ],
+    runs,
+  )}`);
+} finally {
+  rmSync(outdir, { recursive: true, force: true });
+}
