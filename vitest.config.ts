@@ -1,5 +1,9 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { copyDocsAssets } from "./scripts/docs-assets.mjs";
+
+// /docs serves the reference script from static assets (wrangler.toml [assets]): put it there first.
+copyDocsAssets();
 
 // Same list as FAKE_WAREHOUSES in test/global-setup.ts (which vitest loads separately).
 const WAREHOUSES = [

@@ -2,6 +2,17 @@
 // OpenAPI document at /openapi.json is generated from them, and tests parse responses with them.
 import { z } from "@hono/zod-openapi";
 
+// Answers of a fresh `npm start` (README, Examples): the document's examples are real answers.
+const HELD = {
+  id: "d901208f08855a4b35bff7c93ea6115f9ed0b22dd44afcdace3de7b7970ec56c",
+  region: "eu",
+  status: "held",
+  expiresAt: "2026-12-01T07:48:17.573Z",
+  lines: [{ sku: "LIP-ROUGE-01", qty: 2 }, { sku: "SERUM-VITC-30", qty: 1 }],
+  createdAt: "2026-12-01T07:38:17.573Z",
+} as const;
+const SNAPSHOT = { sku: "LIP-ROUGE-01", region: "eu", onHand: 238, held: 0, confirmed: 2, safetyStock: 5, available: 231, status: "in_stock", version: 8 } as const;
+
 export const LIMITS = {
   maxLines: 50,
   maxQtyPerLine: 100,
@@ -84,15 +95,15 @@ export const Reservation = z
     expiresAt: z.string().openapi({ format: "date-time" }),
     lines: z.array(z.object({ sku: z.string(), qty: z.number().int() })),
     createdAt: z.string().openapi({ format: "date-time" }),
-    confirmedAt: z.string().optional(),
-    releasedAt: z.string().optional(),
+    confirmedAt: z.string().optional().openapi({ format: "date-time" }),
+    releasedAt: z.string().optional().openapi({ format: "date-time" }),
   })
-  .openapi("Reservation");
+  .openapi("Reservation", { example: { ...HELD, status: "confirmed", confirmedAt: "2026-12-01T07:38:17.815Z" } });
 export type Reservation = z.infer<typeof Reservation>;
 
 export const CreatedReservation = Reservation.extend({
   token: z.string().openapi({ description: "Send as X-Reservation-Token to read, confirm or release" }),
-}).openapi("CreatedReservation");
+}).openapi("CreatedReservation", { example: { ...HELD, token: "_pwy2Mi8rtARi6CDj3DJQltdOa33OcAb" } });
 export type CreatedReservation = z.infer<typeof CreatedReservation>;
 
 export const AvailabilityItem = z
@@ -110,7 +121,17 @@ export const AvailabilityResponse = z
     stale: z.literal(true).optional().openapi({ description: "Stock objects did not answer in time: these are the last known snapshots" }),
     ageSeconds: z.number().optional().openapi({ description: "With `stale`: how old the oldest answer is" }),
   })
-  .openapi("Availability");
+  .openapi("Availability", {
+    example: {
+      region: "eu",
+      items: [
+        { sku: "LIP-ROUGE-01", available: 231, status: "in_stock", version: 2 },
+        { sku: "SERUM-RETI-30", available: 4, status: "low_stock", version: 2 },
+        { sku: "FDN-SKIN-420", available: 0, status: "out_of_stock", version: 2 },
+      ],
+      asOf: "2026-12-01T07:38:17.535Z",
+    },
+  });
 
 export const AvailabilityQuery = z.object({
   skus: z
@@ -149,7 +170,7 @@ export const StockSnapshot = z
     shards: z.number().int().optional().openapi({ description: "Objects selling this SKU-region; only present when it is split into stock shards" }),
     granted: z.number().int().optional().openapi({ description: "Units lent to stock shards 1..K-1 (not available here); only present when sharded" }),
   })
-  .openapi("StockSnapshot");
+  .openapi("StockSnapshot", { example: SNAPSHOT });
 
 export const SetShardsBody = z
   .strictObject({
@@ -232,7 +253,20 @@ export const StockState = StockSnapshot.extend({
     )
     .optional()
     .openapi({ description: "Stock shards 1..K-1 (and removed ones still holding units); `held` above is the main object's own" }),
-}).openapi("StockState");
+}).openapi("StockState", {
+  example: {
+    ...SNAPSHOT,
+    dropRules: { maxUnitsPerShopper: null, maxHoldsPerShopper: null, maxHoldTtlSeconds: null },
+    storage: { databaseBytes: 28672, eventsHeld: 8, archivedThrough: 0 },
+    warehouses: [
+      { warehouse: "eu-ams", onHand: 90, updatedAt: "2026-12-01T07:38:18.056Z" },
+      { warehouse: "eu-war", onHand: 148, updatedAt: "2026-12-01T07:37:33.053Z" },
+    ],
+    activeHolds: 0,
+    nextDeadline: "2026-12-01T07:53:17.817Z",
+    attention: [],
+  },
+});
 
 export const InventoryEvent = z
   .object({
@@ -301,13 +335,33 @@ export const CompactionResult = z
 
 export const Problem = z
   .object({
-    type: z.string(),
+    type: z.string().openapi({ description: "https://docs.edge-inventory.dev/problems/{code}" }),
     title: z.string(),
     status: z.number().int(),
-    code: z.string(),
+    code: z.string().openapi({ description: "Stable: branch on this, not on title or detail" }),
     detail: z.string().optional(),
+    // Extensions, each sent with the codes named.
+    errors: z
+      .array(z.object({ path: z.string(), message: z.string() }))
+      .optional()
+      .openapi({ description: "invalid_request: each field that failed validation" }),
+    lines: z
+      .array(z.object({ sku: z.string(), requested: z.number().int(), available: z.number().int() }))
+      .optional()
+      .openapi({ description: "insufficient_stock: each short line and what is available" }),
+    currentVersion: z.number().int().optional().openapi({ description: "version_conflict: the version to read again" }),
+    setting: z.string().optional().openapi({ description: "setting_missing: the variable or secret to set" }),
+    reservation: Reservation.optional().openapi({ description: "hold_expired: the reservation as it stands" }),
+    sku: z.string().optional().openapi({ description: "shopper_limit, shopper_required: the SKU whose drop rule refused" }),
+    rule: z.enum(["max_units_per_shopper", "max_holds_per_shopper"]).optional().openapi({ description: "shopper_limit: the drop rule" }),
+    limit: z
+      .union([z.number().int(), z.string()])
+      .optional()
+      .openapi({ description: "shopper_limit: what the rule allows; rate_limited: which limit (STOREFRONT_LIMITER, CLIENT_LIMITER, RESERVE_LIMITER, AUTH_LIMITER)" }),
+    current: z.number().int().optional().openapi({ description: "shopper_limit: what the shopper has now" }),
+    retryAfter: z.number().int().optional().openapi({ description: "rate_limited: seconds to wait, as in Retry-After" }),
+    waiting: z.number().int().optional().openapi({ description: "try_again from load shedding: calls already waiting on the object" }),
   })
-  .passthrough()
   .openapi("Problem");
 
 export const RegionParams = z.object({ region: Region });
@@ -349,7 +403,7 @@ export const ReconcileReport = z
     at: z.string(),
     nextAfter: z.string().nullable().openapi({ description: "Pass as `after` for the next page; null on the last page" }),
   })
-  .openapi("ReconcileReport");
+  .openapi("ReconcileReport", { example: { region: "eu", checked: 31, ok: 31, lagging: [], drift: [], at: "2026-11-23T11:16:52.868Z" } });
 
 export const DeadLettersQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).default(100) });
 
@@ -406,10 +460,12 @@ export const CatalogItemBody = z
   .openapi("CatalogItemBody");
 export type CatalogItemBody = z.infer<typeof CatalogItemBody>;
 
-export const CatalogItem = CatalogItemBody.extend({ sku: z.string(), region: z.string() }).openapi("CatalogItem");
+// Spread, not .extend(): extending the strict body would document allOf [body without extra
+// properties, { sku, region }], which no object satisfies.
+export const CatalogItem = z.object({ sku: z.string(), region: z.string(), ...CatalogItemBody.shape }).openapi("CatalogItem");
 
 export const CatalogBatchBody = z
-  .strictObject({ items: z.array(CatalogItemBody.extend({ sku: Sku })).min(1).max(1000, "at most 1000 items per request") })
+  .strictObject({ items: z.array(z.strictObject({ sku: Sku, ...CatalogItemBody.shape })).min(1).max(1000, "at most 1000 items per request") })
   .openapi("CatalogBatch");
 
 export const RecommendationReason = z.enum(["bought_together", "for_you", "popular_in_category"]);

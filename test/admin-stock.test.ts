@@ -95,6 +95,9 @@ describe("the API description", () => {
     const res = await call("GET", "/openapi.json");
     expect(res.status).toBe(200);
     expect(Object.keys(res.body.paths).sort()).toEqual([
+      "/docs",
+      "/healthz",
+      "/openapi.json",
       "/v1/admin/{region}/catalog",
       "/v1/admin/{region}/catalog/{sku}",
       "/v1/admin/{region}/costs",

@@ -1,5 +1,7 @@
 // A tiny client for the edge API as storefronts and operators call it, over the real worker.
+// Every answer is checked against /openapi.json (test/contract.ts) before a test sees it.
 import { exports } from "cloudflare:workers";
+import { checkAgainstContract, checked } from "./contract";
 import { digest, hex } from "../workers/auth";
 import { requestHash } from "../workers/routes/common";
 import { signWebhook } from "../warehouses/signing";
@@ -29,6 +31,7 @@ export async function call(method: string, path: string, init: { headers?: Recor
   }
   const res = await exports.default.fetch(`${BASE}${path}`, { method, headers, body });
   const text = await res.text();
+  await checkAgainstContract(method, `${BASE}${path}`, res.status, res.headers, text);
   let parsed: unknown = text;
   try {
     parsed = text ? JSON.parse(text) : undefined;
@@ -36,6 +39,12 @@ export async function call(method: string, path: string, init: { headers?: Recor
     /* not JSON: keep the text */
   }
   return { status: res.status, body: parsed, headers: res.headers };
+}
+
+/** The Worker's fetch for tests that need the raw Response (streams, exact bytes), checked like call(). */
+export async function fetchWorker(input: string | Request, init?: RequestInit): Promise<Response> {
+  const request = new Request(input, init);
+  return checked(request, await exports.default.fetch(request));
 }
 
 export const storefront = (extra: Record<string, string> = {}) => ({ "x-api-key": STOREFRONT_KEY, ...extra });

@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import worker from "../workers/index";
 import { shed, waitingOn } from "../workers/load-shed";
 import { setStock, stockState, STOREFRONT_KEY, uniqueSku } from "./client";
+import { checkedFetch } from "./contract";
 
 function reserveWith(overrides: Record<string, string>, sku: string, key: string) {
   const req = new Request("http://edge.test/v1/eu/reservations", {
@@ -13,7 +14,8 @@ function reserveWith(overrides: Record<string, string>, sku: string, key: string
     headers: { "x-api-key": STOREFRONT_KEY, "content-type": "application/json", "idempotency-key": key, "cf-connecting-ip": `2001:db8:5ed::${key.slice(0, 4)}` },
     body: JSON.stringify({ lines: [{ sku, qty: 1 }] }),
   });
-  return worker.fetch(req as Request<unknown, IncomingRequestCfProperties>, { ...env, ...overrides }, createExecutionContext());
+  return checkedFetch(req, (request) =>
+    worker.fetch(request as Request<unknown, IncomingRequestCfProperties>, { ...env, ...overrides }, createExecutionContext()));
 }
 
 describe("load shedding", () => {

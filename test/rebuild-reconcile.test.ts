@@ -9,6 +9,7 @@ import { inventoryName, type InventoryObject } from "../durable-objects/inventor
 import { inventoryEvents, projectionTables, reservationLedger, skuRegionLevels, streamPositions } from "../schema/tables";
 import { rebuildProjections } from "../system-of-record/rebuild";
 import { adminHeaders, call, confirm, release, reserve, setStock, uniqueSku } from "./client";
+import { checkedFetch } from "./contract";
 import { database, eventually } from "./db";
 
 const { db, close } = database();
@@ -114,7 +115,7 @@ describe("reconciling objects with Postgres", () => {
   it("answers 503 database_unavailable with a hint when Postgres is unreachable", async () => {
     const down = { ...env, DATABASE_URL: "postgres://postgres@127.0.0.1:1/nowhere" };
     const ctx = createExecutionContext();
-    const res = await worker.fetch(new Request("http://edge.test/v1/admin/apac/reconcile", { headers: adminHeaders() }), down, ctx);
+    const res = await checkedFetch(new Request("http://edge.test/v1/admin/apac/reconcile", { headers: adminHeaders() }), (r) => worker.fetch(r, down, ctx));
     await waitOnExecutionContext(ctx);
     expect(res.status).toBe(503);
     expect(await res.json()).toMatchObject({ code: "database_unavailable", detail: "Check DATABASE_URL and that Postgres is up" });

@@ -6,9 +6,8 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../workers/index";
 import { pointerKey, versionPrefix } from "../recommendations/store";
-import { ADMIN_TOKEN, adminHeaders, call } from "./client";
+import { ADMIN_TOKEN, adminHeaders, call, fetchWorker } from "./client";
 import { build, ordered, recommend, sandboxRegion, sell } from "./recs";
-import { exports } from "cloudflare:workers";
 
 async function keysOf(region: string, version: string): Promise<number> {
   return (await env.RECOMMENDATIONS.list({ prefix: versionPrefix(region, version) })).keys.length;
@@ -112,7 +111,7 @@ describe("progress and the cron trigger", () => {
     const region = sandboxRegion("build");
     await sell(region, [{ sku: "P1" }, { sku: "P2", brand: "Brand B" }]);
     await ordered(region, [{ skus: ["P1", "P2"], times: 2 }]);
-    const res = await exports.default.fetch(`http://edge.test/v1/admin/${region}/recommendations/builds`, {
+    const res = await fetchWorker(`http://edge.test/v1/admin/${region}/recommendations/builds`, {
       method: "POST",
       headers: { authorization: `Bearer ${ADMIN_TOKEN}`, accept: "application/x-ndjson" },
     });

@@ -5,6 +5,7 @@ import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../workers/index";
+import { checkedFetch } from "./contract";
 import { adminHeaders, call, events, fromWarehouse, reserve, setStock, stockState, storefront, uniqueSku } from "./client";
 
 async function stocked(onHand = 10) {
@@ -77,7 +78,8 @@ describe("bodies and headers", () => {
 
 describe("missing settings", () => {
   const fetchWith = (overrides: Partial<typeof env>, path: string, init: RequestInit) =>
-    worker.fetch(new Request(`http://edge.test${path}`, init) as Request<unknown, IncomingRequestCfProperties>, { ...env, ...overrides }, createExecutionContext());
+    checkedFetch(new Request(`http://edge.test${path}`, init), (request) =>
+      worker.fetch(request as Request<unknown, IncomingRequestCfProperties>, { ...env, ...overrides }, createExecutionContext()));
 
   it("answers 503 setting_missing naming USER_ID_SECRET when a shopper's reservation needs it, and holds nothing", async () => {
     const sku = await stocked(10);

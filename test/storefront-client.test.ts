@@ -1,10 +1,9 @@
 // The typed storefront client (client/index.ts) against the real worker, with faults put between
 // them: an answer lost after the worker acted, 503s and 429s with Retry-After, and answers that
 // must never be retried.
-import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { StorefrontClient, type ClientOptions } from "../client/index";
-import { setStock, stockState, STOREFRONT_KEY, uniqueSku } from "./client";
+import { fetchWorker, setStock, stockState, STOREFRONT_KEY, uniqueSku } from "./client";
 
 type Fault = (req: Request, forward: () => Promise<Response>) => Promise<Response>;
 
@@ -22,7 +21,7 @@ function clientWith(faults: Fault[], extra: Partial<ClientOptions> = {}) {
     fetch: async (url, init) => {
       const req = new Request(url, init);
       seen.push({ method: req.method, key: req.headers.get("idempotency-key") });
-      const forward = () => exports.default.fetch(req.clone());
+      const forward = () => fetchWorker(req.clone());
       const fault = faults.shift();
       return fault ? fault(req, forward) : forward();
     },

@@ -1,12 +1,12 @@
 // The warehouse's story: a confirmed sale is dispatched to the warehouse that holds it, which
 // allocates and ships it, or rejects it, or says nothing until the deadline compensates.
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, inject, it } from "vitest";
 import { inventoryName, type InventoryObject } from "../durable-objects/inventory";
 import { signWebhook } from "../warehouses/signing";
-import { adminHeaders, call, confirm, events, reserve, setStock, stockState, uniqueSku } from "./client";
+import { adminHeaders, call, confirm, events, fetchWorker, reserve, setStock, stockState, uniqueSku } from "./client";
 import { eventually } from "./db";
 
 const secret = (id: string) => `whsec_${btoa(`test-secret-for-${id}-0001`)}`;
@@ -18,7 +18,7 @@ async function fromWarehouse(warehouseId: string, body: unknown, opts: { id?: st
   const timestamp = opts.timestamp ?? Math.floor(Date.now() / 1000);
   const payload = opts.raw ?? JSON.stringify(body);
   const signature = await signWebhook(opts.secret ?? secret(warehouseId), id, timestamp, payload);
-  const res = await exports.default.fetch(`http://edge.test/v1/warehouses/${warehouseId}/events`, {
+  const res = await fetchWorker(`http://edge.test/v1/warehouses/${warehouseId}/events`, {
     method: "POST",
     headers: { "content-type": "application/json", "webhook-id": id, "webhook-timestamp": String(timestamp), "webhook-signature": signature },
     body: payload,
@@ -166,7 +166,7 @@ describe("inbound security", () => {
     const msgId = `msg_${crypto.randomUUID()}`;
     const now = new Date();
     const signature = new Webhook(secret("eu-ams")).sign(msgId, now, payload);
-    const res = await exports.default.fetch("http://edge.test/v1/warehouses/eu-ams/events", {
+    const res = await fetchWorker("http://edge.test/v1/warehouses/eu-ams/events", {
       method: "POST",
       headers: { "content-type": "application/json", "webhook-id": msgId, "webhook-timestamp": String(Math.floor(now.getTime() / 1000)), "webhook-signature": signature },
       body: payload,
@@ -186,7 +186,7 @@ describe("inbound security", () => {
       async () => {
         const ts = Math.floor(Date.now() / 1000);
         const sig = await signWebhook(secret("eu-ams"), "evt_t", ts, JSON.stringify(body(sku)));
-        const res = await exports.default.fetch("http://edge.test/v1/warehouses/eu-ams/events", {
+        const res = await fetchWorker("http://edge.test/v1/warehouses/eu-ams/events", {
           method: "POST",
           headers: { "webhook-id": "evt_t", "webhook-timestamp": String(ts), "webhook-signature": sig },
           body: JSON.stringify({ ...body(sku), qty: 1000 }),
@@ -199,7 +199,7 @@ describe("inbound security", () => {
     await unchanged(
       sku,
       async () => {
-        const res = await exports.default.fetch("http://edge.test/v1/warehouses/eu-ams/events", { method: "POST", body: JSON.stringify(body(sku)) });
+        const res = await fetchWorker("http://edge.test/v1/warehouses/eu-ams/events", { method: "POST", body: JSON.stringify(body(sku)) });
         return { status: res.status, body: await res.json() };
       },
       401,
@@ -236,7 +236,7 @@ describe("the SOAP endpoint", () => {
     const id = `evt_${crypto.randomUUID()}`;
     const ts = Math.floor(Date.now() / 1000);
     const signature = await signWebhook(opts.secret ?? secret(warehouseId), id, ts, xml);
-    const res = await exports.default.fetch(`http://edge.test/v1/warehouses/${warehouseId}/soap`, {
+    const res = await fetchWorker(`http://edge.test/v1/warehouses/${warehouseId}/soap`, {
       method: "POST",
       headers: { "content-type": "text/xml; charset=utf-8", soapaction: '"urn:edge-inventory:warehouse#StockReceived"', "webhook-id": id, "webhook-timestamp": String(ts), "webhook-signature": signature },
       body: xml,

@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "./env";
+import { RESERVED_REGION_NAMES } from "./openapi";
 import { Problem } from "./problems";
 import { authFailed, limitStorefront, refuseIfBlocked } from "./rate-limits";
 
@@ -58,6 +59,9 @@ export function knownRegion(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const region = c.req.param("region") ?? "";
     const served = c.env.REGIONS.split(",").map((r) => r.trim());
+    // A region named like a route word would make /v1/{region}/... and /v1/admin/... the same URL.
+    const clash = served.find((r) => (RESERVED_REGION_NAMES as readonly string[]).includes(r));
+    if (clash) throw new Problem("setting_missing", `REGIONS lists '${clash}', a word the routes use after /v1/; rename that region`, { setting: "REGIONS" });
     if (!served.includes(region)) {
       throw new Problem("unknown_region", `Region '${region}' is not served here; served: ${served.join(", ")}`);
     }

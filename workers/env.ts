@@ -61,6 +61,8 @@ export interface Env {
   STOREFRONT_KEYS: string;
   /** Secret: bearer token for admin routes. */
   ADMIN_TOKEN: string;
+  /** Static assets (public/): the API reference's script for /docs. */
+  ASSETS: Fetcher;
   /** Archive of compacted event logs (log-compaction.ts); unbound: nothing is ever dropped. */
   ARCHIVE?: R2Bucket;
   /** Events stay in their object at least this many days after Postgres has them (default 30). */

@@ -1,6 +1,6 @@
 // The edge entry point: storefront and admin routes, the OpenAPI document and its reference page.
 // Durable Object classes are exported from here because wrangler binds them by class name.
-import { OpenAPIHono } from "@hono/zod-openapi";
+import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
 import { Scalar } from "@scalar/hono-api-reference";
 import { bodyLimit } from "hono/body-limit";
 import type { AppEnv, Env } from "./env";
@@ -9,6 +9,8 @@ import { consumeInventoryEvents } from "./queues/inventory-events";
 import { consumeDispatchDeadLetters, consumeWarehouseDispatch } from "./queues/warehouse-dispatch";
 import { consumeShopperOrders } from "./queues/shopper-orders";
 import { onError, Problem } from "./problems";
+import { openApiDocument } from "./openapi";
+import { openAccess } from "./routes/contract";
 import { onSchedule } from "./scheduled";
 import { stockDeadline } from "./stock-deadline";
 import { admin } from "./routes/admin";
@@ -37,7 +39,18 @@ app.notFound(() => {
 app.use("/v1/*", bodyLimit({ maxSize: 64 * 1024, onError: (c) => bodyTooLarge(c, 64 * 1024) }));
 
 // The ceiling for benchmarks: the cheapest possible answer through the same runtime.
-app.get("/healthz", (c) => c.json({ ok: true }));
+const checkHealth = createRoute({
+  method: "get",
+  path: "/healthz",
+  operationId: "checkHealth",
+  tags: ["meta"],
+  summary: "Answers when the Worker runs; touches nothing",
+  security: openAccess,
+  responses: {
+    200: { description: "Up", content: { "application/json": { schema: z.object({ ok: z.literal(true) }).openapi({ example: { ok: true } }) } } },
+  },
+});
+app.openapi(checkHealth, (c) => c.json({ ok: true as const }, 200));
 
 // Writes to stock answer within a deadline, whatever their objects do (stock-deadline.ts).
 app.use("/v1/:region/reservations", stockDeadline());
@@ -54,18 +67,38 @@ app.route("/", recommendations);
 app.route("/", privacy);
 app.route("/", faults);
 
-app.openAPIRegistry.registerComponent("securitySchemes", "storefrontKey", { type: "apiKey", in: "header", name: "X-Api-Key" });
-app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer" });
-app.doc31("/openapi.json", {
-  openapi: "3.1.0",
-  info: {
-    title: "Edge inventory",
-    version: "1.0.0",
-    description:
-      "Stock, reservations, availability and recommendations for a global beauty brand. Errors are application/problem+json with a stable `code`.",
-  },
+app.openAPIRegistry.registerPath({
+  method: "get",
+  path: "/openapi.json",
+  operationId: "getApiDocument",
+  tags: ["meta"],
+  summary: "This document (OpenAPI 3.1); `region` is an enum of the regions this deployment serves",
+  security: openAccess,
+  responses: { 200: { description: "The document", content: { "application/json": { schema: z.object({ openapi: z.string() }).passthrough() } } } },
 });
-app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "Edge inventory API" }));
+app.get("/openapi.json", (c) => c.json(openApiDocument(app, c.env)));
+
+// The reference page loads its script from this Worker's static assets (public/docs, copied from
+// node_modules by scripts/docs-assets.mjs): no CDN, so it works offline and behind a strict CSP.
+app.openAPIRegistry.registerPath({
+  method: "get",
+  path: "/docs",
+  operationId: "getApiReference",
+  tags: ["meta"],
+  summary: "Interactive reference (Scalar) for this document, served without third-party requests",
+  security: openAccess,
+  responses: { 200: { description: "An HTML page", content: { "text/html": { schema: z.string() } } } },
+});
+const DOCS_CSP =
+  "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
+  "font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'";
+app.use("/docs", async (c, next) => {
+  await next();
+  c.header("content-security-policy", DOCS_CSP);
+});
+// Static assets answer before the Worker runs; this only serves callers that reach the Worker first.
+app.get("/docs/:file", (c) => c.env.ASSETS.fetch(c.req.raw));
+app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "Edge inventory API", cdn: "/docs/scalar-api-reference.js", withDefaultFonts: false, defaultOpenAllTags: true }));
 
 export default {
   fetch: app.fetch,

@@ -10,12 +10,15 @@ import { MissingSetting, Problem } from "../problems";
 import { forgetSnapshots } from "../snapshot-cache";
 import { warehousesOf } from "../warehouse-config";
 import { validationHook } from "../validation";
-import { AdminHeaders, IdempotencyHeader, inventoryStub, iso, problemContent, requestHash, stockStatus } from "./common";
+import { AdminHeaders, IdempotencyHeader, inventoryStub, iso, requestHash, stockStatus } from "./common";
+import { ADMIN_PROBLEMS, adminAccess, JSON_BODY_PROBLEMS, problems } from "./contract";
 
 const setStock = createRoute({
   method: "put",
   path: "/v1/admin/{region}/stock/{sku}",
+  operationId: "setWarehouseStock",
   tags: ["admin"],
+  security: adminAccess,
   summary: "Set one warehouse's on-hand count (and optionally the safety stock) for a SKU-region",
   middleware: [adminToken(), knownRegion(), jsonBody()] as const,
   request: {
@@ -25,63 +28,76 @@ const setStock = createRoute({
   },
   responses: {
     200: { description: "The new snapshot", content: { "application/json": { schema: StockSnapshot } } },
-    409: problemContent("version_conflict: expectedVersion is stale; `currentVersion` says the current one"),
-    422: problemContent("The Idempotency-Key was used with a different body"),
+    ...problems(...ADMIN_PROBLEMS, ...JSON_BODY_PROBLEMS, "unknown_warehouse", "version_conflict", "idempotency_key_reused", "try_again"),
   },
 });
 
 const getStock = createRoute({
   method: "get",
   path: "/v1/admin/{region}/stock/{sku}",
+  operationId: "getStock",
   tags: ["admin"],
+  security: adminAccess,
   summary: "Full state of a SKU-region, per warehouse",
   middleware: [adminToken(), knownRegion()] as const,
   request: { params: StockParams, headers: AdminHeaders },
-  responses: { 200: { description: "The state", content: { "application/json": { schema: StockState } } } },
+  responses: {
+    200: { description: "The state", content: { "application/json": { schema: StockState } } },
+    ...problems(...ADMIN_PROBLEMS, "try_again"),
+  },
 });
 
 const getEvents = createRoute({
   method: "get",
   path: "/v1/admin/{region}/stock/{sku}/events",
+  operationId: "listStockEvents",
   tags: ["admin"],
+  security: adminAccess,
   summary: "The SKU-region's event log, oldest first; page with ?after=<last seq>",
   middleware: [adminToken(), knownRegion()] as const,
   request: { params: StockParams, query: EventsQuery, headers: AdminHeaders },
-  responses: { 200: { description: "A page of events", content: { "application/json": { schema: EventsPage } } } },
+  responses: {
+    200: { description: "A page of events", content: { "application/json": { schema: EventsPage } } },
+    ...problems(...ADMIN_PROBLEMS, "try_again"),
+  },
 });
 
 const getArchive = createRoute({
   method: "get",
   path: "/v1/admin/{region}/stock/{sku}/archive",
+  operationId: "getEventArchive",
   tags: ["admin"],
+  security: adminAccess,
   summary: "The archived part of a SKU-region's event log: its chunks in sequence order, and the aggregate where the object's log continues",
   middleware: [adminToken(), knownRegion()] as const,
   request: { params: StockParams, headers: AdminHeaders },
   responses: {
     200: { description: "The archive's chunks", content: { "application/json": { schema: ArchiveListing } } },
-    503: problemContent("setting_missing: no ARCHIVE bucket is bound"),
+    ...problems(...ADMIN_PROBLEMS, "try_again"),
   },
 });
 
 const getArchiveChunk = createRoute({
   method: "get",
   path: "/v1/admin/{region}/stock/{sku}/archive/{from}",
+  operationId: "getEventArchiveChunk",
   tags: ["admin"],
+  security: adminAccess,
   summary: "One archived chunk's events, checked against its checksum",
   middleware: [adminToken(), knownRegion()] as const,
   request: { params: ArchiveChunkParams, headers: AdminHeaders },
   responses: {
     200: { description: "The chunk", content: { "application/json": { schema: ArchiveChunk } } },
-    404: problemContent("No chunk starts at that sequence number"),
-    500: problemContent("archive_corrupt: the chunk does not match its checksum or range"),
-    503: problemContent("setting_missing: no ARCHIVE bucket is bound"),
+    ...problems(...ADMIN_PROBLEMS, "not_found", "archive_corrupt", "try_again"),
   },
 });
 
 const compactLog = createRoute({
   method: "post",
   path: "/v1/admin/{region}/stock/{sku}/compact",
+  operationId: "compactStockEvents",
   tags: ["admin"],
+  security: adminAccess,
   summary: "Archive and drop old events of a SKU-region now (its alarm does this by itself after EVENT_RETENTION_DAYS)",
   middleware: [adminToken(), knownRegion(), jsonBody()] as const,
   request: {
@@ -91,13 +107,16 @@ const compactLog = createRoute({
   },
   responses: {
     200: { description: "What was archived", content: { "application/json": { schema: CompactionResult } } },
+    ...problems(...ADMIN_PROBLEMS, ...JSON_BODY_PROBLEMS, "try_again"),
   },
 });
 
 const resendEvents = createRoute({
   method: "post",
   path: "/v1/admin/{region}/stock/{sku}/resend",
+  operationId: "resendStockEvents",
   tags: ["admin"],
+  security: adminAccess,
   summary: "Send a SKU-region's events to the system of record again (repairs lost messages; duplicates are skipped)",
   middleware: [adminToken(), knownRegion(), jsonBody()] as const,
   request: {
@@ -110,13 +129,16 @@ const resendEvents = createRoute({
       description: "Queued for sending",
       content: { "application/json": { schema: z.object({ sku: z.string(), region: z.string(), queued: z.number().int() }) } },
     },
+    ...problems(...ADMIN_PROBLEMS, ...JSON_BODY_PROBLEMS, "try_again"),
   },
 });
 
 const setShards = createRoute({
   method: "put",
   path: "/v1/admin/{region}/stock/{sku}/shards",
+  operationId: "setStockShards",
   tags: ["admin"],
+  security: adminAccess,
   summary: "Split a hot SKU-region's stock across `count` objects (escrow shards), or join them back",
   description:
     "The main object keeps the warehouse stock and lends quota to shards 1..count-1, which sell from it. " +
@@ -129,15 +151,16 @@ const setShards = createRoute({
   },
   responses: {
     200: { description: "The shard count now in force", content: { "application/json": { schema: ShardsConfig } } },
-    400: problemContent("count is not 1..16"),
-    409: problemContent("drop_rules_active: the SKU-region has drop rules, which count per object; remove them first"),
+    ...problems(...ADMIN_PROBLEMS, ...JSON_BODY_PROBLEMS, "drop_rules_active", "try_again"),
   },
 });
 
 const setDropRules = createRoute({
   method: "put",
   path: "/v1/admin/{region}/stock/{sku}/drop-rules",
+  operationId: "setDropRules",
   tags: ["admin"],
+  security: adminAccess,
   summary: "Set a SKU-region's drop rules: units and open holds per shopper, longest hold",
   description:
     "The SKU-region's object checks them in the transaction that places each hold, so parallel carts of one shopper cannot beat them. " +
@@ -150,8 +173,7 @@ const setDropRules = createRoute({
   },
   responses: {
     200: { description: "The rules now in force", content: { "application/json": { schema: DropRulesConfig } } },
-    400: problemContent("A rule is not a whole number in range"),
-    409: problemContent("sharded: the SKU-region is split into stock shards; join them first (PUT .../shards {\"count\": 1})"),
+    ...problems(...ADMIN_PROBLEMS, ...JSON_BODY_PROBLEMS, "sharded", "try_again"),
   },
 });
 

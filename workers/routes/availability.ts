@@ -4,12 +4,20 @@ import { knownRegion, storefrontKey } from "../auth";
 import type { AppEnv } from "../env";
 import { availabilityOf, maxAgeMs, type PageSource } from "../snapshot-cache";
 import { validationHook } from "../validation";
-import { iso, problemContent, stockStatus, StorefrontHeaders } from "./common";
+import { iso, stockStatus, StorefrontHeaders } from "./common";
+import { problems, STOREFRONT_PROBLEMS, storefrontAccess } from "./contract";
+
+const AVAILABILITY_HEADERS = {
+  ETag: { description: "Send it back as If-None-Match", required: true, schema: { type: "string", example: 'W/"4f0c9a4b2d1e8f7a6b5c4d3e2f1a0b9c"' } },
+  "Cache-Control": { description: "How long the answer may be reused", required: true, schema: { type: "string", example: "private, max-age=2" } },
+} as const;
 
 const getAvailability = createRoute({
   method: "get",
   path: "/v1/{region}/availability",
+  operationId: "getAvailability",
   tags: ["storefront"],
+  security: storefrontAccess,
   summary: "Can these SKUs be bought right now? (read model, at most AVAILABILITY_MAX_AGE_SECONDS stale)",
   description:
     "Answers from the region's availability read model, at most AVAILABILITY_MAX_AGE_SECONDS (default 2 s) behind the " +
@@ -23,12 +31,13 @@ const getAvailability = createRoute({
     headers: StorefrontHeaders.extend({ "if-none-match": z.string().optional() }),
   },
   responses: {
-    200: { description: "One item per requested SKU, in request order", content: { "application/json": { schema: AvailabilityResponse } } },
-    304: { description: "Unchanged since the ETag sent in If-None-Match" },
-    400: problemContent("Bad SKU list"),
-    401: problemContent("Missing or wrong X-Api-Key"),
-    404: problemContent("Unknown region"),
-    503: problemContent("Stock levels cannot be read, and the last known ones are older than the stale limit"),
+    200: {
+      description: "One item per requested SKU, in request order",
+      headers: AVAILABILITY_HEADERS,
+      content: { "application/json": { schema: AvailabilityResponse } },
+    },
+    304: { description: "Unchanged since the ETag sent in If-None-Match", headers: AVAILABILITY_HEADERS },
+    ...problems(...STOREFRONT_PROBLEMS, "try_again", "stock_unavailable"),
   },
 });
 

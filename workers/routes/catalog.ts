@@ -9,12 +9,15 @@ import { connect } from "../db";
 import type { AppEnv } from "../env";
 import { Problem } from "../problems";
 import { validationHook } from "../validation";
-import { AdminHeaders, problemContent } from "./common";
+import { AdminHeaders } from "./common";
+import { ADMIN_PROBLEMS, adminAccess, JSON_BODY_PROBLEMS, problems } from "./contract";
 
 const putItem = createRoute({
   method: "put",
   path: "/v1/admin/{region}/catalog/{sku}",
+  operationId: "putCatalogItem",
   tags: ["admin"],
+  security: adminAccess,
   summary: "Sell a SKU in the region (or replace its name, brand, category, translations and prices)",
   middleware: [adminToken(), knownRegion(), jsonBody()] as const,
   request: {
@@ -24,14 +27,16 @@ const putItem = createRoute({
   },
   responses: {
     200: { description: "The catalog entry", content: { "application/json": { schema: CatalogItem } } },
-    503: problemContent("Postgres could not be reached"),
+    ...problems(...ADMIN_PROBLEMS, ...JSON_BODY_PROBLEMS, "database_unavailable", "setting_missing"),
   },
 });
 
 const putItems = createRoute({
   method: "post",
   path: "/v1/admin/{region}/catalog",
+  operationId: "importCatalog",
   tags: ["admin"],
+  security: adminAccess,
   summary: "Sell many SKUs in the region at once (an import; each item as with PUT .../catalog/{sku})",
   middleware: [adminToken(), knownRegion(), jsonBody()] as const,
   request: {
@@ -41,20 +46,22 @@ const putItems = createRoute({
   },
   responses: {
     200: { description: "How many were written", content: { "application/json": { schema: z.object({ region: z.string(), written: z.number().int() }) } } },
-    503: problemContent("Postgres could not be reached"),
+    ...problems(...ADMIN_PROBLEMS, ...JSON_BODY_PROBLEMS, "database_unavailable", "setting_missing"),
   },
 });
 
 const deleteItem = createRoute({
   method: "delete",
   path: "/v1/admin/{region}/catalog/{sku}",
+  operationId: "removeCatalogItem",
   tags: ["admin"],
+  security: adminAccess,
   summary: "Stop selling a SKU in the region (recommendations drop it from the next build)",
   middleware: [adminToken(), knownRegion()] as const,
   request: { params: StockParams, headers: AdminHeaders },
   responses: {
     200: { description: "Removed (or was not there)", content: { "application/json": { schema: z.object({ sku: z.string(), region: z.string(), removed: z.boolean() }) } } },
-    503: problemContent("Postgres could not be reached"),
+    ...problems(...ADMIN_PROBLEMS, "database_unavailable", "setting_missing"),
   },
 });
 

@@ -7,7 +7,8 @@ import { adminToken, knownRegion } from "../auth";
 import type { AppEnv } from "../env";
 import { Problem } from "../problems";
 import { validationHook } from "../validation";
-import { AdminHeaders, problemContent } from "./common";
+import { AdminHeaders } from "./common";
+import { ADMIN_PROBLEMS, adminAccess, JSON_BODY_PROBLEMS, problems } from "./contract";
 
 const OutageBody = z.object({
   mode: z.enum(["throw", "hang", "none"]).openapi({ description: "throw: calls fail at once; hang: calls wait until the outage ends; none: end it" }),
@@ -17,13 +18,15 @@ const OutageBody = z.object({
 const setOutage = createRoute({
   method: "put",
   path: "/v1/admin/{region}/outage",
+  operationId: "simulateOutage",
   tags: ["operations"],
+  security: adminAccess,
   summary: "Local only: simulate an outage of the region's objects (404 unless FAULT_INJECTION=on)",
   middleware: [adminToken(), knownRegion()] as const,
   request: { params: RegionParams, headers: AdminHeaders, body: { content: { "application/json": { schema: OutageBody } }, required: true } },
   responses: {
     200: { description: "The outage now in force", content: { "application/json": { schema: z.object({ region: z.string(), mode: z.string() }) } } },
-    404: problemContent("Fault injection is off in this deployment"),
+    ...problems(...ADMIN_PROBLEMS, ...JSON_BODY_PROBLEMS, "not_found"),
   },
 });
 

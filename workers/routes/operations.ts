@@ -11,7 +11,8 @@ import { connect } from "../db";
 import type { AppEnv } from "../env";
 import { Problem } from "../problems";
 import { validationHook } from "../validation";
-import { AdminHeaders, problemContent } from "./common";
+import { AdminHeaders } from "./common";
+import { ADMIN_PROBLEMS, adminAccess, problems } from "./contract";
 
 function unavailable(err: unknown): Problem {
   console.warn("postgres unavailable", err);
@@ -21,30 +22,39 @@ function unavailable(err: unknown): Problem {
 const reconcile = createRoute({
   method: "get",
   path: "/v1/admin/{region}/reconcile",
+  operationId: "reconcileRegion",
   tags: ["operations"],
+  security: adminAccess,
   summary: "Compare a page of SKU-region objects with their Postgres projection, reservation ledger included",
   middleware: [adminToken(), knownRegion()] as const,
   request: { params: RegionParams, query: ReconcileQuery, headers: AdminHeaders },
   responses: {
     200: { description: "Per SKU-region: ok, lagging or drift", content: { "application/json": { schema: ReconcileReport } } },
-    503: problemContent("Postgres could not be reached"),
+    ...problems(...ADMIN_PROBLEMS, "database_unavailable", "setting_missing"),
   },
 });
 
 const listDeadLetters = createRoute({
   method: "get",
   path: "/v1/admin/{region}/dead-letters",
+  operationId: "listDeadLetters",
   tags: ["operations"],
+  security: adminAccess,
   summary: "Messages that exhausted their retries, newest first",
   middleware: [adminToken(), knownRegion()] as const,
   request: { params: RegionParams, query: DeadLettersQuery, headers: AdminHeaders },
-  responses: { 200: { description: "Dead letters", content: { "application/json": { schema: DeadLettersPage } } } },
+  responses: {
+    200: { description: "Dead letters", content: { "application/json": { schema: DeadLettersPage } } },
+    ...problems(...ADMIN_PROBLEMS, "database_unavailable", "setting_missing"),
+  },
 });
 
 const objectCosts = createRoute({
   method: "get",
   path: "/v1/admin/{region}/costs",
+  operationId: "getObjectCosts",
   tags: ["operations"],
+  security: adminAccess,
   summary: "What the objects of this isolate cost so far: RPC calls by method, commits, rows written",
   description:
     "Counters since the isolate started. Locally every object shares one isolate, so they cover the whole run " +
@@ -60,6 +70,7 @@ const objectCosts = createRoute({
         },
       },
     },
+    ...problems(...ADMIN_PROBLEMS),
   },
 });
 

@@ -11,12 +11,15 @@ import { erasureDigest, pseudonymise } from "../privacy";
 import { Problem } from "../problems";
 import { validationHook } from "../validation";
 import { databaseUnavailable } from "./catalog";
-import { AdminHeaders, iso, problemContent } from "./common";
+import { AdminHeaders, iso } from "./common";
+import { ADMIN_PROBLEMS, adminAccess, problems } from "./contract";
 
 const eraseShopper = createRoute({
   method: "post",
   path: "/v1/admin/{region}/erasures",
+  operationId: "eraseShopper",
   tags: ["admin"],
+  security: adminAccess,
   summary: "Erase a shopper's personal data in the region: order links in Postgres and lists in KV",
   description:
     "The shopper id goes in the body, never in the URL. Idempotent. Order messages still on the queue from before the " +
@@ -25,8 +28,7 @@ const eraseShopper = createRoute({
   request: { params: RegionParams, headers: AdminHeaders, body: { content: { "application/json": { schema: ErasureBody } }, required: true } },
   responses: {
     200: { description: "What was erased", content: { "application/json": { schema: ErasureReport } } },
-    400: problemContent("No userId in the body"),
-    503: problemContent("Postgres could not be reached, or USER_ID_SECRET is not configured; nothing is confirmed erased, retry"),
+    ...problems(...ADMIN_PROBLEMS, "database_unavailable", "setting_missing"),
   },
 });
 
@@ -34,10 +36,13 @@ const retiredErasure = createRoute({
   method: "delete",
   path: "/v1/admin/{region}/users/{userId}",
   tags: ["admin"],
+  operationId: "eraseShopperByUrl",
+  deprecated: true,
+  security: adminAccess,
   summary: "Retired: put the shopper id in the URL. Answers 410 pointing to POST /v1/admin/{region}/erasures",
   middleware: [adminToken(), knownRegion()] as const,
   request: { params: UserParams, headers: AdminHeaders },
-  responses: { 410: problemContent("Use POST /v1/admin/{region}/erasures with {\"userId\": ...}; nothing was erased") },
+  responses: { ...problems(...ADMIN_PROBLEMS, "moved_to_body") },
 });
 
 export const privacy = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })

@@ -17,7 +17,8 @@ import { Problem } from "../problems";
 import { availabilityOf } from "../snapshot-cache";
 import { validationHook } from "../validation";
 import { databaseUnavailable } from "./catalog";
-import { AdminHeaders, problemContent, stockStatus, StorefrontHeaders } from "./common";
+import { AdminHeaders, stockStatus, StorefrontHeaders } from "./common";
+import { ADMIN_PROBLEMS, adminAccess, problems, STOREFRONT_PROBLEMS, storefrontAccess } from "./contract";
 
 /** Availability reads a request may spend before it answers unfiltered, marked `availability: "unknown"`. */
 export const SNAPSHOT_BUDGET_MS = 300;
@@ -35,7 +36,9 @@ const noShopperIdInUrl = createMiddleware(async (c, next) => {
 const getRecommendations = createRoute({
   method: "get",
   path: "/v1/{region}/recommendations",
+  operationId: "getRecommendations",
   tags: ["storefront"],
+  security: storefrontAccess,
   summary: "Products to show next: bought together with the context, for this shopper (with consent), popular in the category",
   description:
     "Send the shopper id in the `Shopper-Id` header (never in the URL) and `Personalization-Consent: granted` only when " +
@@ -55,15 +58,16 @@ const getRecommendations = createRoute({
   },
   responses: {
     200: { description: "Up to `limit` items, best first, each with its reason", content: { "application/json": { schema: RecommendationsResponse } } },
-    400: problemContent("Bad context, market, shopper id or limit; or a shopper id in the URL (shopper_id_in_url)"),
-    503: problemContent("The lists could not be read, or USER_ID_SECRET is not configured (setting_missing)"),
+    ...problems(...STOREFRONT_PROBLEMS, "recommendations_unavailable", "setting_missing", "try_again", "shopper_id_in_url"),
   },
 });
 
 const startBuild = createRoute({
   method: "post",
   path: "/v1/admin/{region}/recommendations/builds",
+  operationId: "buildRecommendations",
   tags: ["admin"],
+  security: adminAccess,
   summary: "Build the region's recommendation lists now and switch readers to them",
   description:
     "Answers with the summary once the new version is live. With `Accept: application/x-ndjson` it streams progress lines " +
@@ -76,15 +80,16 @@ const startBuild = createRoute({
       content: { "application/x-ndjson": { schema: z.string() } },
     },
     201: { description: "The build is live", content: { "application/json": { schema: BuildSummary } } },
-    422: problemContent("The lists need more KV keys than one Worker invocation may write (build_too_large); nothing was written"),
-    503: problemContent("Postgres could not be reached"),
+    ...problems(...ADMIN_PROBLEMS, "database_unavailable", "setting_missing", "build_too_large"),
   },
 });
 
 const listBuilds = createRoute({
   method: "get",
   path: "/v1/admin/{region}/recommendations/builds",
+  operationId: "listRecommendationBuilds",
   tags: ["admin"],
+  security: adminAccess,
   summary: "Recent recommendation builds, newest first",
   middleware: [adminToken(), knownRegion()] as const,
   request: { params: RegionParams, headers: AdminHeaders },
@@ -102,6 +107,7 @@ const listBuilds = createRoute({
         },
       },
     },
+    ...problems(...ADMIN_PROBLEMS, "database_unavailable", "setting_missing"),
   },
 });
 

@@ -20,7 +20,8 @@ import { inventoryName, type ReserveOutcome } from "../../durable-objects/invent
 import { Problem } from "../problems";
 import { forgetSnapshots } from "../snapshot-cache";
 import { validationHook } from "../validation";
-import { idempotencyKey, IdempotencyHeader, inventoryStub, iso, problemContent, requestHash } from "./common";
+import { idempotencyKey, IdempotencyHeader, inventoryStub, iso, requestHash } from "./common";
+import { JSON_BODY_PROBLEMS, problems, STOREFRONT_PROBLEMS, storefrontAccess } from "./contract";
 
 const TokenHeaders = z.object({
   "x-api-key": z.string(),
@@ -30,7 +31,9 @@ const TokenHeaders = z.object({
 const createReservation = createRoute({
   method: "post",
   path: "/v1/{region}/reservations",
+  operationId: "reserveCart",
   tags: ["storefront"],
+  security: storefrontAccess,
   summary: "Hold units of every line for a while (all or nothing)",
   middleware: [storefrontKey(), knownRegion(), reservationRate(), jsonBody()] as const,
   request: {
@@ -40,58 +43,58 @@ const createReservation = createRoute({
   },
   responses: {
     201: { description: "Every line is held until expiresAt", content: { "application/json": { schema: CreatedReservation } } },
-    400: problemContent("Invalid body or missing Idempotency-Key"),
-    409: problemContent(
-      "insufficient_stock: `lines` lists each short line with what is available; reservation_abandoned: an earlier attempt " +
-        "with this key was given up, make a new reservation with a new Idempotency-Key; shopper_limit: a drop rule of `sku` " +
-        "(`rule`: max_units_per_shopper or max_holds_per_shopper) allows `limit` and the shopper has `current`",
+    ...problems(
+      ...STOREFRONT_PROBLEMS, ...JSON_BODY_PROBLEMS, "idempotency_key_required", "insufficient_stock", "reservation_abandoned",
+      "shopper_limit", "idempotency_key_reused", "shopper_required", "try_again",
     ),
-    422: problemContent("idempotency_key_reused: the Idempotency-Key was used with a different body; shopper_required: `sku` is limited per shopper, send shopper.id"),
-    429: problemContent("rate_limited: too many reservations from this client address (or requests with this key); wait Retry-After seconds"),
-    503: problemContent("A stock object did not answer; retry with the same Idempotency-Key"),
   },
 });
 
 const getReservation = createRoute({
   method: "get",
   path: "/v1/{region}/reservations/{id}",
+  operationId: "getReservation",
   tags: ["storefront"],
+  security: storefrontAccess,
   summary: "Current state of a reservation",
   middleware: [storefrontKey(), knownRegion()] as const,
   request: { params: ReservationParams, headers: TokenHeaders },
   responses: {
     200: { description: "The reservation", content: { "application/json": { schema: Reservation } } },
-    403: problemContent("Wrong reservation token"),
-    404: problemContent("No such reservation"),
+    ...problems(...STOREFRONT_PROBLEMS, "invalid_token", "reservation_not_found", "try_again"),
   },
 });
 
 const confirmReservation = createRoute({
   method: "post",
   path: "/v1/{region}/reservations/{id}/confirm",
+  operationId: "confirmReservation",
   tags: ["storefront"],
+  security: storefrontAccess,
   summary: "Turn the hold into a sale",
   middleware: [storefrontKey(), knownRegion()] as const,
   request: { params: ReservationParams, headers: TokenHeaders.extend({ "idempotency-key": IdempotencyHeader.optional() }) },
   responses: {
     200: { description: "Confirmed (repeating a confirm returns the same)", content: { "application/json": { schema: Reservation } } },
-    409: problemContent("The reservation was released"),
-    410: problemContent("The hold expired before the confirm"),
-    422: problemContent("This Idempotency-Key already confirmed another reservation"),
-    503: problemContent("A stock object did not answer; retry with the same Idempotency-Key"),
+    ...problems(
+      ...STOREFRONT_PROBLEMS, "idempotency_key_required", "invalid_token", "reservation_not_found", "reservation_released",
+      "hold_expired", "idempotency_key_reused", "try_again",
+    ),
   },
 });
 
 const releaseReservation = createRoute({
   method: "post",
   path: "/v1/{region}/reservations/{id}/release",
+  operationId: "releaseReservation",
   tags: ["storefront"],
+  security: storefrontAccess,
   summary: "Give the held units back (idempotent)",
   middleware: [storefrontKey(), knownRegion()] as const,
   request: { params: ReservationParams, headers: TokenHeaders },
   responses: {
     200: { description: "Released (or already expired: status says which)", content: { "application/json": { schema: Reservation } } },
-    409: problemContent("Already confirmed: a sale cannot be released"),
+    ...problems(...STOREFRONT_PROBLEMS, "invalid_token", "reservation_not_found", "already_confirmed", "try_again"),
   },
 });
 

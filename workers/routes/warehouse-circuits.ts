@@ -8,7 +8,8 @@ import type { AppEnv, Env } from "../env";
 import { Problem } from "../problems";
 import { validationHook } from "../validation";
 import { warehousesOf } from "../warehouse-config";
-import { AdminHeaders, iso, problemContent } from "./common";
+import { AdminHeaders, iso } from "./common";
+import { ADMIN_PROBLEMS, adminAccess, problems } from "./contract";
 
 const CircuitParams = z.object({
   region: Region,
@@ -29,11 +30,7 @@ export const CircuitState = z
   })
   .openapi("WarehouseCircuit");
 
-const problems = {
-  400: problemContent("A malformed warehouse id"),
-  401: problemContent("Missing or wrong admin token"),
-  404: problemContent("Unknown region, or a warehouse not configured for it"),
-};
+const circuitProblems = problems(...ADMIN_PROBLEMS, "unknown_warehouse");
 
 const getCircuit = createRoute({
   method: "get",
@@ -41,10 +38,10 @@ const getCircuit = createRoute({
   operationId: "getWarehouseCircuit",
   tags: ["operations"],
   summary: "Where a warehouse's circuit breaker stands",
-  security: [{ adminToken: [] }],
+  security: adminAccess,
   middleware: [adminToken(), knownRegion()] as const,
   request: { params: CircuitParams, headers: AdminHeaders },
-  responses: { 200: { description: "The circuit", content: { "application/json": { schema: CircuitState } } }, ...problems },
+  responses: { 200: { description: "The circuit", content: { "application/json": { schema: CircuitState } } }, ...circuitProblems },
 });
 
 const resetCircuit = createRoute({
@@ -56,10 +53,10 @@ const resetCircuit = createRoute({
   description:
     "Forgets the failures, the pause and any probe in flight, so the next dispatches go straight to the warehouse. " +
     "Idempotent: resetting a closed circuit changes nothing and answers the same.",
-  security: [{ adminToken: [] }],
+  security: adminAccess,
   middleware: [adminToken(), knownRegion()] as const,
   request: { params: CircuitParams, headers: AdminHeaders },
-  responses: { 200: { description: "The circuit, now closed", content: { "application/json": { schema: CircuitState } } }, ...problems },
+  responses: { 200: { description: "The circuit, now closed", content: { "application/json": { schema: CircuitState } } }, ...circuitProblems },
 });
 
 function circuitOf(env: Env, region: string, warehouseId: string) {

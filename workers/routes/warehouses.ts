@@ -13,7 +13,7 @@ import { DISPATCH_ORDER_SERVICE, wsdlDocument } from "../../warehouses/wsdl.mjs"
 import type { AppEnv } from "../env";
 import { Problem } from "../problems";
 import { warehouse } from "../warehouse-config";
-import { problemContent } from "./common";
+import { openAccess, problems, warehouseAccess } from "./contract";
 
 type Accepted = { status: "applied" | "ignored" | "duplicate"; detail?: string; version: number };
 
@@ -125,19 +125,28 @@ export function bodyTooLarge(c: Context, maxBytes: number): Response {
 
 // Documented by hand: these routes read the raw body (the signature covers its exact bytes).
 const WebhookHeaders = z.object({
-  "webhook-id": z.string().openapi({ example: "evt_2Qh7..." }),
-  "webhook-timestamp": z.string().openapi({ example: "1763895600" }),
+  "webhook-id": z.string().max(255).openapi({ description: "Unique per event; a replay of an id seen in 48 h changes nothing", example: "evt_2Qh7c1b0" }),
+  "webhook-timestamp": z.string().regex(/^[0-9]+$/).openapi({ description: "Unix seconds; refused more than 5 minutes away", example: "1763895600" }),
   "webhook-signature": z.string().openapi({ example: "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=" }),
 });
-const WarehouseParams = z.object({ warehouseId: z.string().openapi({ param: { name: "warehouseId", in: "path" }, example: "eu-ams" }) });
+const WarehouseParams = z.object({ warehouseId: z.string().regex(WAREHOUSE_ID).openapi({ param: { name: "warehouseId", in: "path" }, example: "eu-ams" }) });
 const Accepted = z
   .object({ status: z.enum(["applied", "ignored", "duplicate"]), detail: z.string().optional(), version: z.number().int() })
-  .openapi("WarehouseEventAccepted");
+  .openapi("WarehouseEventAccepted", { example: { status: "applied", version: 12 } });
+const soap = (description: string, example: string) => ({
+  description,
+  content: { "text/xml": { schema: z.string().openapi({ example }) } },
+});
+const SOAP_FAULT_EXAMPLE =
+  '<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>' +
+  "<soap:Fault><faultcode>soap:Client</faultcode><faultstring>invalid_signature: signature does not match; nothing was changed</faultstring></soap:Fault></soap:Body></soap:Envelope>";
 
 warehouseInbound.openAPIRegistry.registerPath({
   method: "post",
   path: "/v1/warehouses/{warehouseId}/events",
+  operationId: "receiveWarehouseEvent",
   tags: ["warehouses"],
+  security: warehouseAccess,
   summary: "A warehouse reports an event (JSON, Standard Webhooks signature)",
   request: {
     params: WarehouseParams,
@@ -146,17 +155,16 @@ warehouseInbound.openAPIRegistry.registerPath({
   },
   responses: {
     200: { description: "Applied, ignored (stale or no-op) or a duplicate of an event already applied", content: { "application/json": { schema: Accepted } } },
-    400: problemContent("Malformed JSON or an invalid event"),
-    401: problemContent("Missing or wrong signature, or a timestamp outside 5 minutes"),
-    404: problemContent("Unknown warehouse or sale"),
-    409: problemContent("The sale ships from another warehouse"),
+    ...problems("invalid_request", "malformed_json", "payload_too_large", "invalid_signature", "unknown_warehouse", "reservation_not_found", "wrong_warehouse", "try_again"),
   },
 });
 
 warehouseInbound.openAPIRegistry.registerPath({
   method: "post",
   path: "/v1/warehouses/{warehouseId}/soap",
+  operationId: "receiveWarehouseSoapEvent",
   tags: ["warehouses"],
+  security: warehouseAccess,
   summary: "A legacy warehouse reports an event (SOAP 1.1 envelope, same signature headers)",
   request: {
     params: WarehouseParams,
@@ -164,34 +172,94 @@ warehouseInbound.openAPIRegistry.registerPath({
     body: { content: { "text/xml": { schema: z.string().openapi({ example: "<soap:Envelope ...><soap:Body><AllocationConfirmed xmlns=\"urn:edge-inventory:warehouse\">...</AllocationConfirmed></soap:Body></soap:Envelope>" }) } }, required: true },
   },
   responses: {
-    200: { description: "<{Operation}Response> with Status, Version and Detail", content: { "text/xml": { schema: z.string() } } },
-    500: {
-      description:
-        "SOAP Fault, always with HTTP 500 (SOAP 1.1, WS-I BP R1126). faultcode Client: bad signature, unknown warehouse or sale, malformed XML, " +
+    200: soap("<{Operation}Response> with Status, Version and Detail", '<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><StockCountedResponse xmlns="urn:edge-inventory:warehouse"><Status>applied</Status><Version>12</Version></StockCountedResponse></soap:Body></soap:Envelope>'),
+    500: soap(
+      "SOAP Fault, always with HTTP 500 (SOAP 1.1, WS-I BP R1126). faultcode Client: bad signature, unknown warehouse or sale, malformed XML, " +
         "invalid event or a body over 64 KiB (the faultstring starts with the problem code); VersionMismatch: not a SOAP 1.1 envelope; " +
         "MustUnderstand: a mustUnderstand header block we do not process; Server: our failure, retry later",
-      content: { "text/xml": { schema: z.string() } },
+      SOAP_FAULT_EXAMPLE,
+    ),
+  },
+});
+
+// What we send to a JSON warehouse when a sale is final (warehouses/adapters/json.ts). SOAP
+// warehouses get the same order as a <DispatchOrder> envelope.
+const DispatchRequested = z
+  .object({
+    type: z.literal("dispatch.requested"),
+    data: z.object({
+      deliveryId: z.string().openapi({ description: "Stable across retries: deduplicate on it" }),
+      warehouseId: z.string(),
+      region: z.string(),
+      sku: z.string(),
+      reservationId: z.string(),
+      qty: z.number().int().min(1),
+      confirmedAt: z.string().openapi({ format: "date-time" }),
+    }),
+  })
+  .openapi("DispatchRequested", {
+    example: {
+      type: "dispatch.requested",
+      data: {
+        deliveryId: "dlv_eu_LIP-ROUGE-01_41",
+        warehouseId: "eu-ams",
+        region: "eu",
+        sku: "LIP-ROUGE-01",
+        reservationId: "d901208f08855a4b35bff7c93ea6115f9ed0b22dd44afcdace3de7b7970ec56c",
+        qty: 2,
+        confirmedAt: "2026-12-01T07:38:17.815Z",
+      },
     },
+  });
+
+warehouseInbound.openAPIRegistry.registerWebhook({
+  method: "post",
+  path: "dispatchRequested",
+  operationId: "dispatchToWarehouse",
+  tags: ["warehouses"],
+  summary: "We ask a warehouse to ship a confirmed sale (signed JSON POST to its configured URL)",
+  description:
+    "Signed like inbound events (webhook-id is the deliveryId, webhook-timestamp, webhook-signature with the warehouse's secret). " +
+    "Retried with backoff until the warehouse answers 2xx; then it reports allocation.confirmed or allocation.rejected, and " +
+    "shipment.shipped, to POST /v1/warehouses/{warehouseId}/events.",
+  // The warehouse checks our signature as we check theirs.
+  security: warehouseAccess,
+  request: {
+    headers: WebhookHeaders,
+    body: { content: { "application/json": { schema: DispatchRequested } }, required: true },
+  },
+  responses: {
+    200: { description: "Taken (any 2xx)" },
+    409: { description: "Already taken under this deliveryId: counts as taken" },
+    400: { description: "The request is wrong: not retried, the sale waits for an operator" },
+    503: { description: "Any 5xx, 408 or 429: retried later" },
   },
 });
 
 warehouseInbound.openAPIRegistry.registerPath({
   method: "get",
   path: "/v1/warehouses/{warehouseId}/soap",
+  operationId: "getWarehouseServiceWsdl",
   tags: ["warehouses"],
+  security: openAccess,
   summary: "The WSDL of the legacy warehouse service (send `?wsdl`)",
   request: { params: WarehouseParams, query: z.object({ wsdl: z.string().openapi({ example: "" }) }) },
   responses: {
     200: { description: "WSDL 1.1, document/literal, SOAP 1.1 over HTTP", content: { "text/xml": { schema: z.string() } } },
-    404: problemContent("Unknown warehouse, or no ?wsdl"),
+    ...problems("not_found", "unknown_warehouse"),
   },
 });
 
 warehouseInbound.openAPIRegistry.registerPath({
   method: "get",
   path: "/v1/warehouses/dispatch-order",
+  operationId: "getDispatchOrderWsdl",
   tags: ["warehouses"],
+  security: openAccess,
   summary: "The WSDL of the DispatchOrder service a legacy warehouse implements for us (send `?wsdl`)",
   request: { query: z.object({ wsdl: z.string().openapi({ example: "" }) }) },
-  responses: { 200: { description: "WSDL 1.1, document/literal, SOAP 1.1 over HTTP", content: { "text/xml": { schema: z.string() } } } },
+  responses: {
+    200: { description: "WSDL 1.1, document/literal, SOAP 1.1 over HTTP", content: { "text/xml": { schema: z.string() } } },
+    ...problems("not_found"),
+  },
 });

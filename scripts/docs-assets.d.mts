@@ -1,0 +1,2 @@
+export const DOCS_SCRIPT: string;
+export function copyDocsAssets(): void;
