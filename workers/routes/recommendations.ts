@@ -22,7 +22,7 @@ import { ADMIN_PROBLEMS, adminAccess, problems, STOREFRONT_PROBLEMS, storefrontA
 
 /** Availability reads a request may spend before it answers unfiltered, marked `availability: "unknown"`. */
 export const SNAPSHOT_BUDGET_MS = 300;
-/** The most SKUs one request asks availability for (each a cache lookup, at most one object call). */
+/** The most SKUs one request asks availability for (looked up a read-model page at a time). */
 export const maxAvailabilityChecks = (limit: number) => 2 * limit + 10;
 
 /** The shopper id once came as `?user=`; a URL lands in logs and traces, so it is refused there. */
@@ -246,7 +246,7 @@ export const recommendations = new OpenAPIHono<AppEnv>({ defaultHook: validation
     }
   });
 
-/** The snapshot reads, or null when they fail or take longer than the budget. */
+/** The availability reads, or null when they fail or take longer than the budget. */
 async function withinBudget<T>(reads: Promise<T>): Promise<T | null> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), SNAPSHOT_BUDGET_MS)));
