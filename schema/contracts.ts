@@ -361,6 +361,8 @@ export const Problem = z
     current: z.number().int().optional().openapi({ description: "shopper_limit: what the shopper has now" }),
     retryAfter: z.number().int().optional().openapi({ description: "rate_limited: seconds to wait, as in Retry-After" }),
     waiting: z.number().int().optional().openapi({ description: "try_again from load shedding: calls already waiting on the object" }),
+    location: z.string().optional().openapi({ description: "moved_to_body: where the operation lives now" }),
+    header: z.string().optional().openapi({ description: "shopper_id_in_url: the header to send the shopper id in" }),
   })
   .openapi("Problem");
 
@@ -403,7 +405,7 @@ export const ReconcileReport = z
     at: z.string(),
     nextAfter: z.string().nullable().openapi({ description: "Pass as `after` for the next page; null on the last page" }),
   })
-  .openapi("ReconcileReport", { example: { region: "eu", checked: 31, ok: 31, lagging: [], drift: [], at: "2026-11-23T11:16:52.868Z" } });
+  .openapi("ReconcileReport", { example: { region: "eu", checked: 31, ok: 31, lagging: [], drift: [], at: "2026-11-23T11:16:52.868Z", nextAfter: null } });
 
 export const DeadLettersQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).default(100) });
 
@@ -492,7 +494,7 @@ export const RecommendedItem = z
     category: z.string(),
     /** The language of `name`. */
     locale: z.string(),
-    price: Price.nullable().openapi({ description: "The market's price; null when the SKU has none there" }),
+    price: z.union([Price, z.null()]).openapi({ description: "The market's price; null when the SKU has none there" }),
     reason: RecommendationReason,
     /** For bought_together: the context SKU it goes with. */
     because: z.string().optional(),

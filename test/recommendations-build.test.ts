@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import worker from "../workers/index";
 import { pointerKey, versionPrefix } from "../recommendations/store";
 import { ADMIN_TOKEN, adminHeaders, call, fetchWorker } from "./client";
+import { checkedFetch } from "./contract";
 import { build, ordered, recommend, sandboxRegion, sell } from "./recs";
 
 async function keysOf(region: string, version: string): Promise<number> {
@@ -87,10 +88,9 @@ describe("the Worker's KV budget", () => {
     await ordered(region, [{ skus: ["K1", "K2", "K3"], times: 2 }]);
     const tight = { ...env, RECS_MAX_KEYS_PER_BUILD: "4" }; // this region needs 1 + 1 category + 3 SKUs = 5
     const ctx = createExecutionContext();
-    const res = await worker.fetch(
+    const res = await checkedFetch(
       new Request(`http://edge.test/v1/admin/${region}/recommendations/builds`, { method: "POST", headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }),
-      tight as never,
-      ctx,
+      (request) => worker.fetch(request as never, tight as never, ctx),
     );
     await waitOnExecutionContext(ctx);
     const body = (await res.json()) as any;

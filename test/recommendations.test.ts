@@ -1,5 +1,6 @@
 // A shopper browsing: what the edge recommends next to a product or a cart, what it leaves out
 // (unavailable, not sold here, already in the cart, one brand too many), and what consent changes.
+import { checkedFetch } from "./contract";
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
@@ -234,7 +235,7 @@ describe("degraded", () => {
     };
     const ctx = createExecutionContext();
     const started = Date.now();
-    const res = await worker.fetch(new Request(`http://edge.test/v1/${region}/recommendations?context=BRUSH`, { headers: storefront() }), brokenEnv as never, ctx);
+    const res = await checkedFetch(new Request(`http://edge.test/v1/${region}/recommendations?context=BRUSH`, { headers: storefront() }), (r) => worker.fetch(r as never, brokenEnv as never, ctx));
     await waitOnExecutionContext(ctx);
     return { status: res.status, body: (await res.json()) as any, ms: Date.now() - started };
   }
@@ -269,7 +270,7 @@ describe("missing secret", () => {
     const noSecret = { ...env, USER_ID_SECRET: undefined };
     const ask = async (headers: Record<string, string>) => {
       const ctx = createExecutionContext();
-      const res = await worker.fetch(new Request(`http://edge.test/v1/${region}/recommendations`, { headers: storefront(headers) }), noSecret as never, ctx);
+      const res = await checkedFetch(new Request(`http://edge.test/v1/${region}/recommendations`, { headers: storefront(headers) }), (r) => worker.fetch(r as never, noSecret as never, ctx));
       await waitOnExecutionContext(ctx);
       return { status: res.status, type: res.headers.get("content-type"), body: (await res.json()) as any };
     };
