@@ -39,8 +39,7 @@ app.use("/v1/*", bodyLimit({ maxSize: 64 * 1024, onError: () => { throw new Prob
 app.get("/healthz", (c) => c.json({ ok: true }));
 
 // Writes to stock answer within a deadline, whatever their objects do (stock-deadline.ts).
-app.use("/v1/:region/reservations", stockDeadline());
-app.use("/v1/:region/reservations/*", stockDeadline());
+app.use("/v1/:region/reservations/*", stockDeadline()); // also matches /v1/:region/reservations
 
 app.route("/", admin);
 app.route("/", availability);
