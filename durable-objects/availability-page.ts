@@ -86,7 +86,8 @@ export class AvailabilityPage extends DurableObject<Env> {
     this.ctx.storage.transactionSync(() => {
       for (const p of parts) {
         const known = this.parts.get(key(p.sku, p.part));
-        if (known && (known.version > p.version || (known.version === p.version && known.at >= p.at))) continue;
+        // Older, or the same state again (a restarted writer does not know what it sent): no commit.
+        if (known && (known.version > p.version || (known.version === p.version && (known.at >= p.at || same(known, p))))) continue;
         this.parts.set(key(p.sku, p.part), p);
         this.sql.exec(
           "INSERT OR REPLACE INTO parts (sku, part, available, version, shards, at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -104,6 +105,10 @@ export class AvailabilityPage extends DurableObject<Env> {
     this.copy ??= [...this.parts.values()];
     return { parts: this.copy, at: Date.now() };
   }
+}
+
+function same(a: PagePart, b: PagePart): boolean {
+  return a.available === b.available && a.shards === b.shards;
 }
 
 function key(sku: string, part: number): string {

@@ -3,7 +3,7 @@
 // (AVAILABILITY_MAX_AGE_SECONDS, 2 s here) counting the publish lag. Reads never call SKU objects.
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { pageOf } from "../durable-objects/availability-page";
+import { pageName, pageOf } from "../durable-objects/availability-page";
 import { PUBLISH_LAG_MS, PUBLISH_WINDOW_MS } from "../durable-objects/availability-publisher";
 import { readCosts } from "../durable-objects/cost-meter";
 import { inventoryName } from "../durable-objects/inventory";
@@ -72,6 +72,19 @@ describe("availability from the read model", () => {
     expect(await callsDuring(async () => (second = await availability("eu", skus)))).toEqual({});
     expect(pagesFrom(second)).toEqual({ memory: 0, cache: pages, page: 0, stale: 0 });
     expect(second.body.items).toEqual(first.body.items);
+  });
+
+  it("keeps the newest publish of a SKU, and writes nothing for an older one or the same state again", async () => {
+    const sku = uniqueSku("PAGE");
+    const page = env.AVAILABILITY_PAGES.get(env.AVAILABILITY_PAGES.idFromName(pageName("eu", pageOf(sku))));
+    const part = { sku, part: 0, available: 5, version: 3, shards: 1, at: Date.now() };
+    expect(await page.publish([part])).toEqual({ applied: 1 });
+    const rowsBefore = readCosts().rowsWritten;
+    expect(await page.publish([{ ...part, at: part.at + 1_000 }])).toEqual({ applied: 0 }); // a restarted writer, same state
+    expect(await page.publish([{ ...part, version: 2, available: 9 }])).toEqual({ applied: 0 }); // late
+    expect(readCosts().rowsWritten).toBe(rowsBefore);
+    expect(await page.publish([{ ...part, version: 4, available: 4 }])).toEqual({ applied: 1 });
+    expect((await page.read()).parts.find((p) => p.sku === sku)).toMatchObject({ version: 4, available: 4 });
   });
 
   it("answers never-stocked SKUs as out of stock without calling any SKU object, first time included", async () => {

@@ -53,8 +53,7 @@ const checkHealth = createRoute({
 app.openapi(checkHealth, (c) => c.json({ ok: true as const }, 200));
 
 // Writes to stock answer within a deadline, whatever their objects do (stock-deadline.ts).
-app.use("/v1/:region/reservations", stockDeadline());
-app.use("/v1/:region/reservations/*", stockDeadline());
+app.use("/v1/:region/reservations/*", stockDeadline()); // also matches /v1/:region/reservations
 
 app.route("/", admin);
 app.route("/", availability);

@@ -1,40 +1,34 @@
 // A simulated regional outage for the benchmark and local experiments (durable-objects/
-// fault-injection.ts). Answers 404 unless FAULT_INJECTION is "on", which no wrangler.toml env sets.
-import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
-import { RegionParams } from "../../schema/contracts";
+// fault-injection.ts). The route answers 404 unless FAULT_INJECTION is "on", which no
+// wrangler.toml env sets, and it stays out of the OpenAPI document: it is not part of the API.
+import { Hono } from "hono";
+import { z } from "zod";
 import { endOutage, outageIn, startOutage } from "../../durable-objects/fault-injection";
 import { adminToken, knownRegion } from "../auth";
 import type { AppEnv } from "../env";
 import { Problem } from "../problems";
-import { validationHook } from "../validation";
-import { AdminHeaders } from "./common";
-import { ADMIN_PROBLEMS, adminAccess, JSON_BODY_PROBLEMS, problems } from "./contract";
 
 const OutageBody = z.object({
-  mode: z.enum(["throw", "hang", "none"]).openapi({ description: "throw: calls fail at once; hang: calls wait until the outage ends; none: end it" }),
-  scope: z.enum(["region", "read-model"]).default("region").openapi({ description: "every object of the region, or only its read-model pages" }),
+  /** throw: calls fail at once; hang: calls wait until the outage ends; none: end it. */
+  mode: z.enum(["throw", "hang", "none"]),
+  /** Every object of the region, or only its read-model pages. */
+  scope: z.enum(["region", "read-model"]).default("region"),
 });
 
-const setOutage = createRoute({
-  method: "put",
-  path: "/v1/admin/{region}/outage",
-  operationId: "simulateOutage",
-  tags: ["operations"],
-  security: adminAccess,
-  summary: "Local only: simulate an outage of the region's objects (404 unless FAULT_INJECTION=on)",
-  middleware: [adminToken(), knownRegion()] as const,
-  request: { params: RegionParams, headers: AdminHeaders, body: { content: { "application/json": { schema: OutageBody } }, required: true } },
-  responses: {
-    200: { description: "The outage now in force", content: { "application/json": { schema: z.object({ region: z.string(), mode: z.string() }) } } },
-    ...problems(...ADMIN_PROBLEMS, ...JSON_BODY_PROBLEMS, "not_found"),
+export const faults = new Hono<AppEnv>().put(
+  "/v1/admin/:region/outage",
+  async (c, next) => {
+    if (c.env.FAULT_INJECTION !== "on") throw new Problem("not_found", "See /docs for the routes");
+    await next();
   },
-});
-
-export const faults = new OpenAPIHono<AppEnv>({ defaultHook: validationHook }).openapi(setOutage, async (c) => {
-  if (c.env.FAULT_INJECTION !== "on") throw new Problem("not_found", "See /docs for the routes");
-  const { region } = c.req.valid("param");
-  const { mode, scope } = c.req.valid("json");
-  if (mode === "none") endOutage(region);
-  else startOutage(region, mode, scope);
-  return c.json({ region, mode: outageIn(region) ?? "none" }, 200);
-});
+  adminToken(),
+  knownRegion(),
+  async (c) => {
+    const region = c.req.param("region");
+    const parsed = OutageBody.safeParse(await c.req.json().catch(() => undefined));
+    if (!parsed.success) throw new Problem("invalid_request", 'Send {"mode": "throw" | "hang" | "none", "scope"?: "region" | "read-model"}');
+    if (parsed.data.mode === "none") endOutage(region);
+    else startOutage(region, parsed.data.mode, parsed.data.scope);
+    return c.json({ region, mode: outageIn(region) ?? "none" }, 200);
+  },
+);
