@@ -88,10 +88,8 @@ describe("the Worker's KV budget", () => {
     await ordered(region, [{ skus: ["K1", "K2", "K3"], times: 2 }]);
     const tight = { ...env, RECS_MAX_KEYS_PER_BUILD: "4" }; // this region needs 1 + 1 category + 3 SKUs = 5
     const ctx = createExecutionContext();
-    const res = await checkedFetch(
-      new Request(`http://edge.test/v1/admin/${region}/recommendations/builds`, { method: "POST", headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }),
-      (request) => worker.fetch(request as never, tight as never, ctx),
-    );
+    const buildRequest = new Request(`http://edge.test/v1/admin/${region}/recommendations/builds`, { method: "POST", headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const res = await checkedFetch(buildRequest, (request) => worker.fetch(request as never, tight as never, ctx));
     await waitOnExecutionContext(ctx);
     const body = (await res.json()) as any;
     expect(res.status).toBe(422);

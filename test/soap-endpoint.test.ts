@@ -2,12 +2,11 @@
 // envelope answered VersionMismatch, a mustUnderstand header we do not process answered
 // MustUnderstand, a body over the limit answered with a Fault (never problem+json), and the
 // service's WSDL at ?wsdl. Nothing refused changes any stock.
-import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { signWebhook } from "../warehouses/signing";
 import { readSoapEnvelope } from "../warehouses/soap-envelope";
 import { INBOUND_OPERATIONS } from "../warehouses/soap-inbound";
-import { setStock, stockState, uniqueSku, warehouseSecret } from "./client";
+import { fetchWorker, setStock, stockState, uniqueSku, warehouseSecret } from "./client";
 
 const SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/";
 const SOAP12 = "http://www.w3.org/2003/05/soap-envelope";
@@ -20,7 +19,7 @@ async function post(xml: string, warehouseId = "eu-war") {
   const id = `evt_${crypto.randomUUID()}`;
   const ts = Math.floor(Date.now() / 1000);
   const signature = await signWebhook(warehouseSecret(warehouseId), id, ts, xml);
-  const res = await exports.default.fetch(`http://edge.test/v1/warehouses/${warehouseId}/soap`, {
+  const res = await fetchWorker(`http://edge.test/v1/warehouses/${warehouseId}/soap`, {
     method: "POST",
     headers: { "content-type": "text/xml; charset=utf-8", soapaction: '"urn:edge-inventory:warehouse#StockReceived"', "webhook-id": id, "webhook-timestamp": String(ts), "webhook-signature": signature },
     body: xml,
@@ -100,7 +99,7 @@ describe("faults", () => {
   });
 
   it("the JSON endpoint still answers a body over the limit with problem+json 413", async () => {
-    const res = await exports.default.fetch("http://edge.test/v1/warehouses/eu-ams/events", {
+    const res = await fetchWorker("http://edge.test/v1/warehouses/eu-ams/events", {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ pad: "x".repeat(70 * 1024) }),
@@ -111,7 +110,7 @@ describe("faults", () => {
 
 describe("WSDL", () => {
   it("the inbound service describes every operation the endpoint takes, at the endpoint's address", async () => {
-    const res = await exports.default.fetch("http://edge.test/v1/warehouses/eu-war/soap?wsdl");
+    const res = await fetchWorker("http://edge.test/v1/warehouses/eu-war/soap?wsdl");
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toBe("text/xml; charset=utf-8");
     const wsdl = await res.text();
@@ -124,7 +123,7 @@ describe("WSDL", () => {
   });
 
   it("the DispatchOrder service we call", async () => {
-    const res = await exports.default.fetch("http://edge.test/v1/warehouses/dispatch-order?wsdl");
+    const res = await fetchWorker("http://edge.test/v1/warehouses/dispatch-order?wsdl");
     expect(res.status).toBe(200);
     const wsdl = await res.text();
     expect(wsdl).toContain('<soap:operation soapAction="urn:edge-inventory:warehouse#DispatchOrder" style="document"/>');
@@ -133,7 +132,7 @@ describe("WSDL", () => {
 
   it("an unknown warehouse's WSDL is 404, and a GET without ?wsdl too", async () => {
     for (const path of ["/v1/warehouses/eu-nowhere/soap?wsdl", "/v1/warehouses/eu-war/soap", "/v1/warehouses/dispatch-order"]) {
-      const res = await exports.default.fetch(`http://edge.test${path}`);
+      const res = await fetchWorker(`http://edge.test${path}`);
       expect([path, res.status, res.headers.get("content-type")]).toEqual([path, 404, "application/problem+json"]);
     }
   });

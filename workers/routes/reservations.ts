@@ -45,7 +45,7 @@ const createReservation = createRoute({
     201: { description: "Every line is held until expiresAt", content: { "application/json": { schema: CreatedReservation } } },
     ...problems(
       ...STOREFRONT_PROBLEMS, ...JSON_BODY_PROBLEMS, "idempotency_key_required", "insufficient_stock", "reservation_abandoned",
-      "shopper_limit", "idempotency_key_reused", "shopper_required", "try_again",
+      "shopper_limit", "idempotency_key_reused", "shopper_required", "try_again", "stock_unavailable",
     ),
   },
 });
@@ -61,7 +61,7 @@ const getReservation = createRoute({
   request: { params: ReservationParams, headers: TokenHeaders },
   responses: {
     200: { description: "The reservation", content: { "application/json": { schema: Reservation } } },
-    ...problems(...STOREFRONT_PROBLEMS, "invalid_token", "reservation_not_found", "try_again"),
+    ...problems(...STOREFRONT_PROBLEMS, "invalid_token", "reservation_not_found", "try_again", "stock_unavailable"),
   },
 });
 
@@ -78,7 +78,7 @@ const confirmReservation = createRoute({
     200: { description: "Confirmed (repeating a confirm returns the same)", content: { "application/json": { schema: Reservation } } },
     ...problems(
       ...STOREFRONT_PROBLEMS, "idempotency_key_required", "invalid_token", "reservation_not_found", "reservation_released",
-      "hold_expired", "idempotency_key_reused", "try_again",
+      "hold_expired", "idempotency_key_reused", "try_again", "stock_unavailable",
     ),
   },
 });
@@ -94,7 +94,7 @@ const releaseReservation = createRoute({
   request: { params: ReservationParams, headers: TokenHeaders },
   responses: {
     200: { description: "Released (or already expired: status says which)", content: { "application/json": { schema: Reservation } } },
-    ...problems(...STOREFRONT_PROBLEMS, "invalid_token", "reservation_not_found", "already_confirmed", "try_again"),
+    ...problems(...STOREFRONT_PROBLEMS, "invalid_token", "reservation_not_found", "already_confirmed", "try_again", "stock_unavailable"),
   },
 });
 
