@@ -8,7 +8,7 @@ export interface MiniflareRunnerOptions {
   storage?: "disk" | "tmpfs";
   viaEntry?: boolean;
   traceFsyncs?: boolean;
-  rateLimits?: "raised" | "config";
+  rateLimits?: "off" | "raised" | "config";
 }
 export interface StartedWorker {
   url: string;
