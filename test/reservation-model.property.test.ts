@@ -173,8 +173,13 @@ async function recordCreate(w: World, r: Res, ans: Sent | null, how: { fresh: bo
 }
 
 /** A confirm that answered (other than a crash) stored its key for this reservation. */
+/**
+ * A confirm's key is surely claimed once the route answered from past the claim: any answer below
+ * 500. A 503 may come from before it (stock_unavailable: the write deadline answers at once while
+ * the region is not answering), so such a key is not used as another reservation's foreign key.
+ */
 function claimed(r: Res, key: string, ans: Sent | null): void {
-  if (ans && ans.status !== 500 && !r.claimedKeys.includes(key)) r.claimedKeys.push(key);
+  if (ans && ans.status < 500 && !r.claimedKeys.includes(key)) r.claimedKeys.push(key);
 }
 
 function recordConfirm(w: World, r: Res, ans: Sent | null, how: { faulty: boolean; foreign?: boolean }): void {
