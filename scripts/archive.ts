@@ -3,8 +3,9 @@
 // R2 archive (each checked against its checksum by the worker) and the events the object still
 // holds, in sequence order, as NDJSON (stdout or --out). Checks the sequence is 1..version with no
 // gap, shows progress on stderr and ends with a summary.
-import { createWriteStream, existsSync, readFileSync } from "node:fs";
+import { createWriteStream } from "node:fs";
 import { parseArgs } from "node:util";
+import { devVars } from "./local-api.mjs";
 import { progressBar } from "./progress.mjs";
 
 const { values } = parseArgs({
@@ -20,14 +21,7 @@ if (!values.sku) {
   process.exit(2);
 }
 
-function adminToken(): string {
-  if (process.env.ADMIN_TOKEN) return process.env.ADMIN_TOKEN;
-  if (existsSync(".dev.vars")) {
-    const match = /^ADMIN_TOKEN=(.*)$/m.exec(readFileSync(".dev.vars", "utf8"));
-    if (match) return match[1]!.trim();
-  }
-  return "dev-admin-token";
-}
+const adminToken = () => devVars().adminToken;
 
 const base = `${values.url}/v1/admin/${values.region}/stock/${encodeURIComponent(values.sku)}`;
 async function get<T>(path: string): Promise<T> {

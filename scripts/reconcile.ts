@@ -4,8 +4,9 @@
 // --repair asks each object that is ahead of Postgres to resend the missing events (the consumer
 // skips what it already has), waits, and checks again. Pages through the region 200 at a time.
 // The Worker's */10 cron (and `npm start`) runs the same repair by itself: docs/operations.md.
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { devVars } from "./local-api.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -16,14 +17,7 @@ const { values } = parseArgs({
   },
 });
 
-function adminToken(): string {
-  if (process.env.ADMIN_TOKEN) return process.env.ADMIN_TOKEN;
-  if (existsSync(".dev.vars")) {
-    const match = /^ADMIN_TOKEN=(.*)$/m.exec(readFileSync(".dev.vars", "utf8"));
-    if (match) return match[1]!.trim();
-  }
-  return "dev-admin-token";
-}
+const adminToken = () => devVars().adminToken;
 
 function regions(): string[] {
   if (values.region?.length) return values.region;
