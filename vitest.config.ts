@@ -19,7 +19,7 @@ const secret = (id: string) => `whsec_${Buffer.from(`test-secret-for-${id}-0001`
 // files share one Postgres database and a build reads the whole region's order history.
 const letters = "abcdefghijklmnop";
 
-const sandboxRegions = ["recs", "erase", "build", "repair", "logs"].flatMap((file) => [...letters].map((l) => `${file}${l}`));
+const sandboxRegions = ["recs", "erase", "build", "repair", "logs", "trace"].flatMap((file) => [...letters].map((l) => `${file}${l}`));
 
 export default defineConfig({
   plugins: [
@@ -56,5 +56,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     teardownTimeout: 30_000,
+    // Every answer writes one info line (workers/observe.ts): kept out of the suite's output (tests
+    // that read the log spy on console, which still sees them). Warnings and errors are printed.
+    onConsoleLog: (line) => (line.startsWith('{"time":') && line.includes('"level":"info"') ? false : undefined),
   },
 });

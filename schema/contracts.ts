@@ -548,3 +548,39 @@ export const ErasureReport = z
     at: z.string(),
   })
   .openapi("Erasure");
+
+// ---- metrics (observability/metrics.ts, durable-objects/region-metrics.ts) ----
+
+export const MetricsQuery = z.object({
+  minutes: z.coerce.number().int().min(1).max(1440).default(15).openapi({ description: "The window: the last N minutes, the current one included (1-1440)" }),
+});
+
+const Latency = z
+  .object({ p50: z.number(), p99: z.number() })
+  .openapi({ description: "Upper bounds of fixed histogram buckets (1, 2, 5 ... 30000 ms); 0 when there was nothing to measure" });
+
+export const RegionMetricsReport = z
+  .object({
+    region: z.string(),
+    from: z.string().openapi({ description: "Start of the first minute of the window" }),
+    to: z.string(),
+    minutes: z.number().int(),
+    requests: z.object({ total: z.number().int(), status4xx: z.number().int(), status5xx: z.number().int(), latencyMs: Latency }),
+    reservations: z.object({
+      outcomes: z.record(z.string(), z.number().int()).openapi({
+        description: "created, out_of_stock, shopper_limit, shopper_required, confirmed, released, expired, hold_expired, try_again, stock_unavailable, error, ...",
+      }),
+      latencyMs: Latency,
+    }),
+    recommendations: z.object({ requests: z.number().int(), cacheHits: z.number().int(), latencyMs: Latency }),
+    dispatch: z.record(z.string(), z.object({ ok: z.number().int(), failed: z.number().int(), deadLettered: z.number().int() })).openapi({
+      description: "Per warehouse id: dispatches taken, failed attempts, and dispatches dead-lettered",
+    }),
+    queueLagMs: z.number().nullable().openapi({ description: "Largest wait of an event on the inventory-events queue, in the latest minute that saw one" }),
+    outboxAgeMs: z.number().nullable().openapi({ description: "Largest time from an event's commit to its queue send, in the latest minute that saw one" }),
+    reconcileDrift: z.number().int().nullable().openapi({ description: "SKU-regions in drift at the latest repair run in the window" }),
+    series: z.array(
+      z.object({ at: z.string(), requests: z.number().int(), status5xx: z.number().int(), reservations: z.number().int(), p99Ms: z.number() }),
+    ),
+  })
+  .openapi("RegionMetrics");

@@ -103,6 +103,7 @@ describe("the API description", () => {
       "/v1/admin/{region}/costs",
       "/v1/admin/{region}/dead-letters",
       "/v1/admin/{region}/erasures",
+      "/v1/admin/{region}/metrics",
       "/v1/admin/{region}/recommendations/builds",
       "/v1/admin/{region}/reconcile",
       "/v1/admin/{region}/stock/{sku}",

@@ -132,7 +132,9 @@ describe("the response check every test goes through", () => {
   });
 
   const held = { id: "a".repeat(64), region: "eu", status: "held", expiresAt: "2026-12-01T07:48:17.573Z", lines: [{ sku: "LIP-ROUGE-01", qty: 2 }], createdAt: "2026-12-01T07:38:17.573Z" };
-  const json = (extra: Record<string, string> = {}) => new Headers({ "content-type": "application/json", ...extra });
+  // Every answer carries its trace (workers/observe.ts).
+  const traced = { traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" };
+  const json = (extra: Record<string, string> = {}) => new Headers({ "content-type": "application/json", ...traced, ...extra });
   const problem = (code: keyof typeof PROBLEMS) =>
     JSON.stringify({ type: `https://docs.edge-inventory.dev/problems/${code}`, title: PROBLEMS[code][1], status: PROBLEMS[code][0], code });
   const breach = (method: string, url: string, status: number, headers: Headers, body: string) =>
@@ -152,7 +154,7 @@ describe("the response check every test goes through", () => {
     await breach("POST", "/v1/eu/reservations", 201, json(), JSON.stringify({ ...held, token: "t0k3n", holdsInternal: [1] }));
     await breach("GET", "/v1/admin/eu/stock/A", 200, json(), JSON.stringify({ sku: "A", region: "eu", onHand: 1, held: 0, confirmed: 0, safetyStock: 0, available: 1, status: "in_stock", version: 1, warehouses: [], activeHolds: 0, nextDeadline: null, attention: [], debug: true }));
     const short = JSON.parse(problem("insufficient_stock"));
-    const problemHeaders = new Headers({ "content-type": "application/problem+json" });
+    const problemHeaders = new Headers({ "content-type": "application/problem+json", ...traced });
     await checkAgainstContract("POST", "/v1/eu/reservations", 409, problemHeaders, JSON.stringify({ ...short, lines: [{ sku: "A", requested: 2, available: 1 }] }));
     await breach("POST", "/v1/eu/reservations", 409, problemHeaders, JSON.stringify({ ...short, stack: "Error at ..." }));
   });
@@ -167,6 +169,8 @@ describe("the response check every test goes through", () => {
     const availability = JSON.stringify({ region: "eu", items: [], asOf: "2026-12-01T07:38:17.535Z" });
     await checkAgainstContract("GET", "/v1/eu/availability?skus=A", 200, json({ etag: 'W/"1"', "cache-control": "private, max-age=2" }), availability);
     await breach("GET", "/v1/eu/availability?skus=A", 200, json({ "cache-control": "private, max-age=2" }), availability);
+    const untraced = new Headers({ "content-type": "application/json", etag: 'W/"1"', "cache-control": "private, max-age=2" });
+    await breach("GET", "/v1/eu/availability?skus=A", 200, untraced, availability);
   });
 
   it("rejects anything but the not_found problem for a path the document does not have", async () => {

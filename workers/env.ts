@@ -4,6 +4,8 @@ import type { StockShard } from "../durable-objects/stock-shard";
 import type { AvailabilityPage } from "../durable-objects/availability-page";
 import type { DispatchMessage, InventoryEventMessage, ShopperOrderMessage } from "../schema/messages";
 import type { WarehouseCircuit } from "../durable-objects/warehouse-circuit";
+import type { RegionMetrics } from "../durable-objects/region-metrics";
+import type { TraceContext } from "../observability/trace";
 
 export interface Env {
   INVENTORY: DurableObjectNamespace<InventoryObject>;
@@ -74,9 +76,13 @@ export interface Env {
   CLIENT_LIMITER?: RateLimit;
   RESERVE_LIMITER?: RateLimit;
   AUTH_LIMITER?: RateLimit;
+  /** Per region, its metrics minute by minute (observability/metrics.ts feeds it, coalesced). */
+  REGION_METRICS: DurableObjectNamespace<RegionMetrics>;
+  /** Workers Analytics Engine dataset (wrangler.toml [[analytics_engine_datasets]]); a no-op locally. */
+  METRICS?: AnalyticsEngineDataset;
 }
 
-export type AppEnv = { Bindings: Env; Variables: { region: string; storefrontKeyId: string } };
+export type AppEnv = { Bindings: Env; Variables: { region: string; storefrontKeyId: string; trace: TraceContext } };
 
 type WorkerEnv = Env;
 declare global {

@@ -13,6 +13,7 @@ import { openApiDocument } from "./openapi";
 import { openAccess } from "./routes/contract";
 import { onSchedule } from "./scheduled";
 import { stockDeadline } from "./stock-deadline";
+import { observe } from "./observe";
 import { admin } from "./routes/admin";
 import { availability } from "./routes/availability";
 import { catalog } from "./routes/catalog";
@@ -23,15 +24,19 @@ import { operations } from "./routes/operations";
 import { reservations } from "./routes/reservations";
 import { bodyTooLarge, warehouseInbound } from "./routes/warehouses";
 import { warehouseCircuits } from "./routes/warehouse-circuits";
+import { metrics } from "./routes/metrics";
 
 export { InventoryObject } from "../durable-objects/inventory";
 export { ReservationObject } from "../durable-objects/reservation";
 export { StockShard } from "../durable-objects/stock-shard";
 export { WarehouseCircuit } from "../durable-objects/warehouse-circuit";
 export { AvailabilityPage } from "../durable-objects/availability-page";
+export { RegionMetrics } from "../durable-objects/region-metrics";
 
 const app = new OpenAPIHono<AppEnv>();
 
+// First, so every answer (errors and 404s too) carries its traceparent and is logged and counted.
+app.use("*", observe());
 app.onError(onError);
 app.notFound(() => {
   throw new Problem("not_found", "See /docs for the routes");
@@ -61,6 +66,7 @@ app.route("/", reservations);
 app.route("/", operations);
 app.route("/", warehouseInbound);
 app.route("/", warehouseCircuits);
+app.route("/", metrics);
 app.route("/", catalog);
 app.route("/", recommendations);
 app.route("/", privacy);

@@ -4,6 +4,7 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv, Env } from "./env";
 import { SECURITY_SCHEMES } from "./routes/contract";
+import { TRACEPARENT_PATTERN } from "../observability/trace";
 
 /**
  * Words that follow /v1/ in a route. A region may not be called one of these: `/v1/{region}/...`
@@ -23,6 +24,12 @@ export function servedRegions(env: Pick<Env, "REGIONS">): string[] {
   return env.REGIONS.split(",").map((r) => r.trim()).filter(Boolean);
 }
 
+const TRACEPARENT = {
+  description: "W3C Trace Context: this answer's trace (yours continued when you sent a valid traceparent) and span",
+  required: true,
+  schema: { type: "string", pattern: TRACEPARENT_PATTERN, example: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" },
+} as const;
+
 type Document = ReturnType<OpenAPIHono<AppEnv>["getOpenAPI31Document"]>;
 let cached: { regions: string; doc: Document } | undefined;
 
@@ -37,7 +44,9 @@ export function openApiDocument(app: OpenAPIHono<AppEnv>, env: Pick<Env, "REGION
       description:
         "Stock, reservations, availability and recommendations for a global beauty brand. Errors are " +
         "application/problem+json (RFC 9457) with a stable `code`; each operation lists the codes it can answer with. " +
-        "Each region is its own deployment: call the server of the shopper's region.",
+        "Each region is its own deployment: call the server of the shopper's region. " +
+        "Send a W3C `traceparent` header to have your trace continued (an invalid one is ignored and a new trace started); " +
+        "every answer carries the `traceparent` of its trace.",
       license: { name: "Proprietary: for the brand's storefronts, warehouses and operators", url: "https://docs.edge-inventory.dev/licence" },
       contact: { name: "Edge inventory team", url: "https://docs.edge-inventory.dev" },
     },
@@ -58,6 +67,12 @@ export function openApiDocument(app: OpenAPIHono<AppEnv>, env: Pick<Env, "REGION
       for (const p of op.parameters ?? []) {
         if (p.in === "path" && p.name === "region" && p.schema) p.schema = { ...p.schema, enum: regions, example: regions[0] };
       }
+    }
+  }
+  // Every answer carries its trace (workers/observe.ts): the caller's trace continued, or a new one.
+  for (const item of Object.values(doc.paths ?? {})) {
+    for (const op of Object.values(item as Record<string, { responses?: Record<string, { headers?: Record<string, unknown> }> }>)) {
+      for (const response of Object.values(op.responses ?? {})) response.headers = { ...response.headers, traceparent: TRACEPARENT };
     }
   }
   // Webhooks are named, not paths: the registry prefixes their names with "/".

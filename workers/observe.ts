@@ -1,0 +1,44 @@
+// Every answer of the Worker: its trace (the caller's traceparent continued, or a new trace), a
+// `traceparent` response header, one JSON log line and the request metrics of its region. Only the
+// route's pattern is logged, never the URL: a path or query may carry what must not be kept.
+import type { MiddlewareHandler } from "hono";
+import { routePath } from "hono/route";
+import { record } from "../observability/metrics";
+import { info } from "../observability/log";
+import { formatTraceparent, traceFrom, type TraceContext } from "../observability/trace";
+import type { AppEnv } from "./env";
+
+/** The region a path names: /v1/{region}/... or /v1/admin/{region}/... (null for others). */
+export function regionOfPath(path: string): string | null {
+  const parts = path.split("/");
+  if (parts[1] !== "v1") return null;
+  const region = parts[2] === "admin" ? parts[3] : parts[2];
+  return region && region !== "warehouses" ? region : null;
+}
+
+/** The traceparent a callee is given: this request's trace, in this request's span. */
+export const traceparentOf = (trace: TraceContext) => formatTraceparent(trace);
+
+export function observe(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const started = Date.now();
+    const trace = traceFrom(c.req.header("traceparent"));
+    c.set("trace", trace);
+    await next();
+    const header = formatTraceparent(trace);
+    try {
+      c.res.headers.set("traceparent", header);
+    } catch {
+      // A response passed through from a fetch (static assets) has immutable headers.
+      c.res = new Response(c.res.body, c.res);
+      c.res.headers.set("traceparent", header);
+    }
+    const durationMs = Date.now() - started;
+    const region = regionOfPath(c.req.path);
+    info("request", {
+      method: c.req.method, route: routePath(c, -1), status: c.res.status, durationMs, trace: trace.traceId,
+      ...(region !== null && { region }),
+    });
+    if (region !== null) record(c.env, (p) => c.executionCtx.waitUntil(p), region, { kind: "request", status: c.res.status, ms: durationMs });
+  };
+}
