@@ -41,15 +41,15 @@ export function timeOutAllocations(ledger: StockLedger, due: HoldRow[], now: num
       ledger.setAllocation(hold, hold.allocation, null); // nothing left to wait for
       continue;
     }
-    ledger.append("allocation_timed_out", now, { holdId: hold.id, warehouse: hold.warehouse });
-    compensate(ledger, hold, "timed_out", now);
+    ledger.append("allocation_timed_out", now, { holdId: hold.id, warehouse: hold.warehouse }, hold.trace);
+    compensate(ledger, hold, "timed_out", now, hold.trace);
   }
 }
 
-function compensate(ledger: StockLedger, hold: HoldRow, why: "rejected" | "timed_out", now: number): void {
+function compensate(ledger: StockLedger, hold: HoldRow, why: "rejected" | "timed_out", now: number, trace = ledger.trace): void {
   ledger.setHoldStatus(hold, "released", now);
   ledger.setAllocation(hold, why, null);
-  ledger.append("sale_released", now, { holdId: hold.id, qty: hold.qty, cause: `allocation_${why}` });
+  ledger.append("sale_released", now, { holdId: hold.id, qty: hold.qty, cause: `allocation_${why}` }, trace);
 }
 
 export function applyWarehouseEvent(

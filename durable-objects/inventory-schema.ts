@@ -123,6 +123,12 @@ export const INVENTORY_MIGRATIONS: readonly string[] = [
     archive_key TEXT NOT NULL
   );
   `,
+  // Tracing (observability/trace.ts): the traceparent of the request that caused each event, and
+  // of the request that placed each hold (so its expiry or time-out keeps that trace). Null before.
+  `
+  ALTER TABLE events ADD COLUMN trace TEXT;
+  ALTER TABLE holds ADD COLUMN trace TEXT;
+  `,
 ];
 
 export function migrate(sql: SqlStorage, migrations: readonly string[]): void {

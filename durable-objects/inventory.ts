@@ -74,6 +74,8 @@ export interface ReserveRequest {
   storefront?: string;
   /** Who is making it (a key derived from the shopper's pseudonym), for the drop rules. */
   shopper?: string;
+  /** The request's traceparent: its hold and events carry it to the queues and Postgres. */
+  trace?: string;
 }
 
 /** `sharded`: this SKU-region sells from several objects; the caller goes through a coordinator. */
@@ -93,6 +95,7 @@ export interface SetStockRequest {
   expectedVersion?: number;
   idempotencyKey?: string;
   requestHash?: string;
+  trace?: string;
 }
 
 /** How soon the alarm retries events that the queue refused. */
@@ -173,7 +176,7 @@ export class InventoryObject extends DurableObject<Env> {
   async reserve(sku: string, region: string, req: ReserveRequest): Promise<ReserveOutcome> {
     let placed = false;
     const id = singleLineId(req.digest, sku);
-    const outcome = this.ctx.storage.transactionSync((): ReserveOutcome => {
+    const outcome = this.traced(req.trace, (): ReserveOutcome => {
       const refused = (available: number): ReserveOutcome => ({ ok: false, code: "insufficient_stock", lines: [{ sku, requested: req.qty, available }] });
       // A SKU never stocked here is simply unavailable; asking must not create the SKU-region.
       if (!this.ledger.identity) return refused(0);
@@ -214,8 +217,8 @@ export class InventoryObject extends DurableObject<Env> {
   }
 
   /** The hold becomes a sale and its warehouse is told (through the outbox), in one transaction. */
-  async confirmReservation(id: string, token: string, storefront?: string): Promise<ReservationOutcome> {
-    return this.changeReservation(id, token, storefront, (hold, now) => {
+  async confirmReservation(id: string, token: string, storefront?: string, trace?: string): Promise<ReservationOutcome> {
+    return this.changeReservation(id, token, storefront, trace, (hold, now) => {
       if (hold.confirmed_at !== null) return { ok: true, reservation: this.viewOf(hold) };
       if (hold.status === "expired") return { ok: false, code: "hold_expired", reservation: this.viewOf(hold) };
       if (hold.status !== "held") return { ok: false, code: "reservation_released" };
@@ -224,8 +227,8 @@ export class InventoryObject extends DurableObject<Env> {
     });
   }
 
-  async releaseReservation(id: string, token: string, storefront?: string): Promise<ReservationOutcome> {
-    return this.changeReservation(id, token, storefront, (hold, now) => {
+  async releaseReservation(id: string, token: string, storefront?: string, trace?: string): Promise<ReservationOutcome> {
+    return this.changeReservation(id, token, storefront, trace, (hold, now) => {
       if (hold.confirmed_at !== null) return { ok: false, code: "already_confirmed" };
       if (hold.status === "held") {
         this.ledger.setHoldStatus(hold, "released", now);
@@ -240,10 +243,10 @@ export class InventoryObject extends DurableObject<Env> {
    * one transaction, after due expiries are recorded (so a lapsed hold reads as expired).
    */
   private async changeReservation(
-    id: string, token: string, storefront: string | undefined, change: (hold: HoldRow, now: number) => ReservationOutcome,
+    id: string, token: string, storefront: string | undefined, trace: string | undefined, change: (hold: HoldRow, now: number) => ReservationOutcome,
   ): Promise<ReservationOutcome> {
     let denied = false;
-    const outcome = this.ctx.storage.transactionSync((): ReservationOutcome => {
+    const outcome = this.traced(trace, (): ReservationOutcome => {
       const refusal = this.checkToken(this.ledger.findHold(id), token, storefront);
       if (refusal) {
         denied = true;
@@ -260,9 +263,9 @@ export class InventoryObject extends DurableObject<Env> {
   // ------------------------------------------------------------------ cart lines (from a coordinator)
 
   /** `shopper`: who makes the cart (for the drop rules); the answer's expiresAt may be shorter. */
-  async hold(sku: string, region: string, holdId: string, qty: number, requestedExpiry: number, shopper?: string): Promise<HoldResult> {
+  async hold(sku: string, region: string, holdId: string, qty: number, requestedExpiry: number, shopper?: string, trace?: string): Promise<HoldResult> {
     let expiresAt = requestedExpiry;
-    const result = this.ctx.storage.transactionSync((): HoldResult => {
+    const result = this.traced(trace, (): HoldResult => {
       const now = Date.now();
       // A SKU never stocked here is simply unavailable; holding it must not create the SKU-region.
       if (!this.ledger.identity) return { ok: false, code: "insufficient_stock", available: 0, version: 0 };
@@ -292,21 +295,21 @@ export class InventoryObject extends DurableObject<Env> {
   }
 
   /** A one-line cart's confirm (a sharded SKU's line, through a coordinator): a sale at once. */
-  async confirm(holdId: string): Promise<ConfirmResult> {
-    return this.advanceLine(holdId, "confirmed");
+  async confirm(holdId: string, trace?: string): Promise<ConfirmResult> {
+    return this.advanceLine(holdId, "confirmed", trace);
   }
 
   /**
    * First step of a cart's confirm: the line counts as sold from now on, but nothing leaves for a
    * warehouse, and the line can still be reverted, until its coordinator commits the cart.
    */
-  async prepare(holdId: string): Promise<ConfirmResult> {
-    return this.advanceLine(holdId, "prepared");
+  async prepare(holdId: string, trace?: string): Promise<ConfirmResult> {
+    return this.advanceLine(holdId, "prepared", trace);
   }
 
   /** Second step: every line of the cart is prepared, so this one is a sale; its warehouse is told. */
-  async commit(holdId: string): Promise<ConfirmResult> {
-    const result = this.ctx.storage.transactionSync((): ConfirmResult => {
+  async commit(holdId: string, trace?: string): Promise<ConfirmResult> {
+    const result = this.traced(trace, (): ConfirmResult => {
       const now = Date.now();
       this.ledger.expireDue(now);
       const hold = this.ledger.findHold(holdId);
@@ -319,8 +322,8 @@ export class InventoryObject extends DurableObject<Env> {
     return result;
   }
 
-  async release(holdId: string): Promise<ReleaseResult> {
-    const result = this.ctx.storage.transactionSync((): ReleaseResult => {
+  async release(holdId: string, trace?: string): Promise<ReleaseResult> {
+    const result = this.traced(trace, (): ReleaseResult => {
       const now = Date.now();
       this.ledger.expireDue(now);
       const hold = this.ledger.findHold(holdId);
@@ -340,8 +343,8 @@ export class InventoryObject extends DurableObject<Env> {
   }
 
   /** A cart line held here moves on: prepared (a cart's first step) or confirmed (a sale). */
-  private async advanceLine(holdId: string, to: "prepared" | "confirmed"): Promise<ConfirmResult> {
-    const result = this.ctx.storage.transactionSync((): ConfirmResult => {
+  private async advanceLine(holdId: string, to: "prepared" | "confirmed", trace: string | undefined): Promise<ConfirmResult> {
+    const result = this.traced(trace, (): ConfirmResult => {
       const now = Date.now();
       this.ledger.expireDue(now);
       const hold = this.ledger.findHold(holdId);
@@ -371,8 +374,8 @@ export class InventoryObject extends DurableObject<Env> {
    * A cart that will not be a sale: a prepared line goes back on sale (nothing of it ever left for
    * a warehouse). A committed sale is never reverted.
    */
-  async revertConfirmation(holdId: string): Promise<{ ok: boolean }> {
-    const result = this.ctx.storage.transactionSync(() => {
+  async revertConfirmation(holdId: string, trace?: string): Promise<{ ok: boolean }> {
+    const result = this.traced(trace, () => {
       const now = Date.now();
       this.ledger.expireDue(now);
       const hold = this.ledger.findHold(holdId);
@@ -389,7 +392,7 @@ export class InventoryObject extends DurableObject<Env> {
   // ------------------------------------------------------------------ operator and warehouse writes
 
   async setStock(req: SetStockRequest): Promise<SetStockResult> {
-    const result = this.ctx.storage.transactionSync((): SetStockResult => {
+    const result = this.traced(req.trace, (): SetStockResult => {
       const now = Date.now();
       if (req.idempotencyKey) {
         const seen = this.ledger.seen<SetStockResult>(`admin:${req.idempotencyKey}`, req.requestHash ?? "");
@@ -422,8 +425,10 @@ export class InventoryObject extends DurableObject<Env> {
    * A warehouse's report (count, receipt, damage, allocation, shipment), applied exactly once: its
    * event id is remembered in the same transaction as the change it makes.
    */
-  async warehouseEvent(sku: string, region: string, warehouse: string, eventId: string, event: WarehouseEvent): Promise<WarehouseEventOutcome & { duplicate?: boolean }> {
-    const result = this.ctx.storage.transactionSync((): WarehouseEventOutcome & { duplicate?: boolean } => {
+  async warehouseEvent(
+    sku: string, region: string, warehouse: string, eventId: string, event: WarehouseEvent, trace?: string,
+  ): Promise<WarehouseEventOutcome & { duplicate?: boolean }> {
+    const result = this.traced(trace, (): WarehouseEventOutcome & { duplicate?: boolean } => {
       const now = Date.now();
       const key = `warehouse:${warehouse}:${eventId}`;
       const requestHash = JSON.stringify(event);
@@ -440,13 +445,13 @@ export class InventoryObject extends DurableObject<Env> {
     return result;
   }
 
-  async markDispatched(holdId: string, deliveryId: string): Promise<void> {
-    this.ctx.storage.transactionSync(() => markDispatched(this.ledger, holdId, deliveryId, Date.now()));
+  async markDispatched(holdId: string, deliveryId: string, trace?: string): Promise<void> {
+    this.traced(trace, () => markDispatched(this.ledger, holdId, deliveryId, Date.now()));
     await this.afterWrite();
   }
 
-  async dispatchFailed(holdId: string, reason: string): Promise<void> {
-    this.ctx.storage.transactionSync(() => recordDispatchFailure(this.ledger, holdId, reason, Date.now()));
+  async dispatchFailed(holdId: string, reason: string, trace?: string): Promise<void> {
+    this.traced(trace, () => recordDispatchFailure(this.ledger, holdId, reason, Date.now()));
     await this.afterWrite();
   }
 
@@ -508,8 +513,10 @@ export class InventoryObject extends DurableObject<Env> {
   }
 
   /** A shard hands over a sale (`prepared`: a cart line, committed later like any other). */
-  async confirmFromShard(sku: string, region: string, shard: number, holdId: string, qty: number, prepared = false): Promise<ShardConfirmResult> {
-    const result = this.ctx.storage.transactionSync(() => {
+  async confirmFromShard(
+    sku: string, region: string, shard: number, holdId: string, qty: number, prepared = false, trace?: string,
+  ): Promise<ShardConfirmResult> {
+    const result = this.traced(trace, () => {
       this.ledger.claimIdentity(sku, region);
       const now = Date.now();
       this.ledger.expireDue(now);
@@ -821,6 +828,19 @@ export class InventoryObject extends DurableObject<Env> {
   private async afterWrite(deadline = Infinity): Promise<void> {
     await this.scheduleAlarm(Math.min(deadline, Date.now() + OUTBOX_SAFETY_MS));
     this.outbox.flushSoon();
+  }
+
+  /**
+   * One synchronous transaction on behalf of the request traced by `trace`: the events it appends
+   * and the holds it places carry that traceparent. Synchronous, so no other request can interleave.
+   */
+  private traced<T>(trace: string | undefined, fn: () => T): T {
+    this.ledger.trace = trace ?? null;
+    try {
+      return this.ctx.storage.transactionSync(fn);
+    } finally {
+      this.ledger.trace = null;
+    }
   }
 
   /** One alarm per object, always at the earliest deadline; only storage calls here. */

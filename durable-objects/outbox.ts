@@ -8,6 +8,7 @@
 // Sends are coalesced: a write asks for a send, and one send a short window later carries every
 // event committed meanwhile, so a burst of writes costs one queue call and one position update.
 import type { DispatchMessage, InventoryEventMessage } from "../schema/messages";
+import { warn } from "../observability/log";
 
 const BATCH = 100; // sendBatch's limit
 /** How long a write waits for others to share its queue send. */
@@ -18,7 +19,7 @@ interface Queues {
   dispatch: Queue<DispatchMessage>;
 }
 
-type Row = { seq: number; type: string; at: number; payload: string };
+type Row = { seq: number; type: string; at: number; payload: string; trace: string | null };
 
 /** Events up to `sent` reached the queue (kept in memory; stored as sku_region.sent_seq later). */
 export interface SendPosition {
@@ -99,7 +100,7 @@ export class Outbox {
   private async drainEvents(id: { sku: string; region: string }): Promise<boolean> {
     for (;;) {
       const rows = this.sql
-        .exec<Row>("SELECT seq, type, at, payload FROM events WHERE seq > max((SELECT sent_seq FROM sku_region), ?) ORDER BY seq LIMIT ?", this.position.sent, BATCH)
+        .exec<Row>("SELECT seq, type, at, payload, trace FROM events WHERE seq > max((SELECT sent_seq FROM sku_region), ?) ORDER BY seq LIMIT ?", this.position.sent, BATCH)
         .toArray();
       if (rows.length === 0) return true;
       const requeues = this.requeues;
@@ -112,7 +113,7 @@ export class Outbox {
   private async drainDispatches(id: { sku: string; region: string }): Promise<boolean> {
     for (;;) {
       const rows = this.sql
-        .exec<Row>("SELECT e.seq, e.type, e.at, e.payload FROM dispatch_outbox o JOIN events e ON e.seq = o.seq ORDER BY o.seq LIMIT ?", BATCH)
+        .exec<Row>("SELECT e.seq, e.type, e.at, e.payload, e.trace FROM dispatch_outbox o JOIN events e ON e.seq = o.seq ORDER BY o.seq LIMIT ?", BATCH)
         .toArray();
       if (rows.length === 0) return true;
       if (!(await this.send("dispatches", () => this.queues.dispatch.sendBatch(rows.map((e) => ({ body: dispatchMessage(id, e), contentType: "json" }))), rows.length, id))) return false;
@@ -125,7 +126,7 @@ export class Outbox {
       await call();
       return true;
     } catch (err) {
-      console.warn(`outbox ${id.region}:${id.sku}: the queue refused ${n} ${what}, the alarm retries`, err);
+      warn("outbox_send_refused", { region: id.region, sku: id.sku, what, count: n, error: err, retry: "the alarm retries" });
       this.retrySoon();
       return false;
     }
@@ -133,10 +134,13 @@ export class Outbox {
 }
 
 function eventMessage(id: { sku: string; region: string }, e: Row): InventoryEventMessage {
-  return { region: id.region, sku: id.sku, seq: e.seq, type: e.type, at: e.at, payload: JSON.parse(e.payload) };
+  return { region: id.region, sku: id.sku, seq: e.seq, type: e.type, at: e.at, payload: JSON.parse(e.payload), ...(e.trace && { trace: e.trace }) };
 }
 
 function dispatchMessage(id: { sku: string; region: string }, e: Row): DispatchMessage {
   const p = JSON.parse(e.payload) as { holdId: string; qty: number; warehouse: string | null };
-  return { region: id.region, sku: id.sku, seq: e.seq, reservationId: p.holdId, qty: p.qty, warehouse: p.warehouse ?? null, confirmedAt: e.at };
+  return {
+    region: id.region, sku: id.sku, seq: e.seq, reservationId: p.holdId, qty: p.qty, warehouse: p.warehouse ?? null, confirmedAt: e.at,
+    ...(e.trace && { trace: e.trace }),
+  };
 }

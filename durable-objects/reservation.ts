@@ -24,6 +24,7 @@ import {
   type ReservationView, type ShortLine,
 } from "./reservation-contract";
 import type { Env } from "../workers/env";
+import { warn } from "../observability/log";
 
 export { CONFIRM_GRACE_MS } from "./reservation-contract";
 export type { CreateOutcome, Line, ReservationFailure, ReservationOutcome, ReservationView, ShortLine } from "./reservation-contract";
@@ -51,6 +52,8 @@ export interface ReservationRecord {
   storefront?: string;
   /** Who makes it (a key derived from the shopper's pseudonym), for the drop rules. */
   shopper?: string;
+  /** The traceparent of the request that made it: the alarm's later work on it keeps that trace. */
+  trace?: string;
 }
 
 export interface CreateRequest {
@@ -62,6 +65,8 @@ export interface CreateRequest {
   storefront?: string;
   /** Who makes it (a key derived from the shopper's pseudonym), for the drop rules. */
   shopper?: string;
+  /** The request's traceparent, carried to every line's object. */
+  trace?: string;
 }
 
 /** A create that failed half-way is compensated (its holds released) this long after it began. */
@@ -146,6 +151,7 @@ export class ReservationObject extends DurableObject<Env> {
           state: "pending",
           ...(req.storefront !== undefined && { storefront: req.storefront }),
           ...(req.shopper !== undefined && { shopper: req.shopper }),
+          ...(req.trace !== undefined && { trace: req.trace }),
         };
         // The intent is durable before any hold is placed: if this object dies half-way, its
         // alarm gives back whatever was held, and a retry with the same key resumes it.
@@ -184,7 +190,7 @@ export class ReservationObject extends DurableObject<Env> {
     return { ok: true };
   }
 
-  async confirm(id: string, token: string, storefront?: string): Promise<ReservationOutcome> {
+  async confirm(id: string, token: string, storefront?: string, trace?: string): Promise<ReservationOutcome> {
     return this.serially(id, async () => {
       const record = this.load(id);
       const denied = checkAccess(record, token, storefront);
@@ -197,13 +203,14 @@ export class ReservationObject extends DurableObject<Env> {
         if (Date.now() >= r.expiresAt) return { ok: false, code: "hold_expired", reservation: toView({ ...r, state: "expired" }) };
         r.state = "confirming";
         r.attempts = 0;
+        if (trace !== undefined) r.trace = trace; // the confirm's trace follows the sale to its warehouse
         await this.save(r, Date.now() + STALLED_CONFIRM_MS);
       }
       return this.confirmAllLines(r);
     });
   }
 
-  async release(id: string, token: string, storefront?: string): Promise<ReservationOutcome> {
+  async release(id: string, token: string, storefront?: string, trace?: string): Promise<ReservationOutcome> {
     return this.serially(id, async () => {
       const record = this.load(id);
       const denied = checkAccess(record, token, storefront);
@@ -211,7 +218,7 @@ export class ReservationObject extends DurableObject<Env> {
       const r = record!;
       if (r.state === "confirmed" || r.state === "confirming") return { ok: false, code: "already_confirmed" };
       if (r.state === "held") {
-        const failed = await this.releaseAllLines(r);
+        const failed = await this.releaseAllLines(r, undefined, trace ?? r.trace);
         if (failed) return { ok: false, code: "try_again", detail: failed };
         r.state = Date.now() >= r.expiresAt ? "expired" : "released";
         if (r.state === "released") r.releasedAt = Date.now();
@@ -238,7 +245,7 @@ export class ReservationObject extends DurableObject<Env> {
           else if (["confirming", "confirmed", "aborting"].includes(r.state)) await this.confirmAllLines(r);
           else await this.save(r, null);
         } catch (err) {
-          console.warn(`reservation ${id}: the alarm's work failed, retried later`, err);
+          warn("cart_alarm_work_failed", { region: r.region, reservation: id, error: err, trace: r.trace, retry: "with backoff" });
           await this.retryLater(r);
         }
       });
@@ -302,7 +309,8 @@ export class ReservationObject extends DurableObject<Env> {
     const before = r.maybeHeldAt ?? r.lines.map(() => [] as number[]);
     // A line that may already be held somewhere stays there: never the same id in two objects.
     const placed: Placement[] = await Promise.all(
-      r.lines.map((line, i) => holdLine(this.env, r.region, line.sku, r.id, line.qty, skuExpiry, this.shardCount(r.region, line.sku), before[i]![0], r.shopper)),
+      r.lines.map((line, i) =>
+        holdLine(this.env, r.region, line.sku, r.id, line.qty, skuExpiry, this.shardCount(r.region, line.sku), before[i]![0], r.shopper, r.trace)),
     );
     r.maybeHeldAt = placed.map((p, i) => [...new Set([...before[i]!, ...p.maybeHeldAt])]);
     for (const [i, p] of placed.entries()) if (p.shards !== null) this.shardCounts.set(`${r.region}:${r.lines[i]!.sku}`, p.shards);
@@ -321,7 +329,7 @@ export class ReservationObject extends DurableObject<Env> {
       // it is pinned to the first; the other hold is given back.
       const stale = r.maybeHeldAt.flatMap((at, i) => at.filter((s) => s !== r.placements![i]).map((s) => [i, s] as const));
       if (stale.length) {
-        const settled = await Promise.allSettled(stale.map(([i, s]) => releaseAt(this.env, r.region, r.lines[i]!.sku, s, r.id)));
+        const settled = await Promise.allSettled(stale.map(([i, s]) => releaseAt(this.env, r.region, r.lines[i]!.sku, s, r.id, r.trace)));
         if (settled.every((x) => x.status === "fulfilled")) r.maybeHeldAt = r.placements.map((s) => [s]);
       }
       // A retry after a crash finds holds placed by the first attempt: keep their deadline.
@@ -368,7 +376,7 @@ export class ReservationObject extends DurableObject<Env> {
   private async abandon(r: ReservationRecord): Promise<void> {
     const failed = await this.releaseAllLines(r, r.maybeHeldAt ?? (await this.wherePlaced(r)));
     if (failed) {
-      console.warn(`reservation ${r.id}: giving back an abandoned cart failed (attempt ${(r.attempts ?? 0) + 1}): ${failed}`);
+      warn("abandoned_cart_release_failed", { region: r.region, reservation: r.id, attempt: (r.attempts ?? 0) + 1, error: failed, trace: r.trace });
       return this.retryLater(r);
     }
     r.state = "abandoned";
@@ -416,7 +424,7 @@ export class ReservationObject extends DurableObject<Env> {
     if (!r.decision) {
       // A cart of one line (a sharded SKU's) has nothing to wait for: confirm it at once.
       const step = r.lines.length === 1 ? confirmAt : prepareAt;
-      const settled = await Promise.allSettled(r.lines.map((line, i) => step(this.env, r.region, line.sku, at(i), r.id)));
+      const settled = await Promise.allSettled(r.lines.map((line, i) => step(this.env, r.region, line.sku, at(i), r.id, r.trace)));
       const broken = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
       if (broken) {
         await this.retryLater(r);
@@ -435,18 +443,18 @@ export class ReservationObject extends DurableObject<Env> {
       await this.save(r, Date.now() + STALLED_CONFIRM_MS);
     }
     if (r.decision === "commit") {
-      const settled = await Promise.allSettled(r.lines.map((line) => commitAt(this.env, r.region, line.sku, r.id)));
+      const settled = await Promise.allSettled(r.lines.map((line) => commitAt(this.env, r.region, line.sku, r.id, r.trace)));
       const unfinished = settled.filter((s) => s.status === "rejected" || !s.value.ok);
       if (unfinished.length) {
         // The cart is a sale already; the alarm finishes telling the lines that did not hear it.
-        console.warn(`reservation ${r.id}: ${unfinished.length} lines not committed yet; the alarm retries`);
+        warn("cart_lines_not_committed", { region: r.region, reservation: r.id, lines: unfinished.length, trace: r.trace, retry: "the alarm retries" });
         await this.retryLater(r);
       } else await this.save(r, null);
       return { ok: true, reservation: toView(r) };
     }
     // Abort: every line goes back on sale, whether it was prepared (reverted) or still held.
     const settled = await Promise.allSettled(
-      r.lines.flatMap((line, i) => [revertAt(this.env, r.region, line.sku, r.id), releaseAt(this.env, r.region, line.sku, at(i), r.id)]),
+      r.lines.flatMap((line, i) => [revertAt(this.env, r.region, line.sku, r.id, r.trace), releaseAt(this.env, r.region, line.sku, at(i), r.id, r.trace)]),
     );
     if (settled.some((s) => s.status === "rejected")) await this.retryLater(r);
     else {
@@ -460,8 +468,8 @@ export class ReservationObject extends DurableObject<Env> {
    * Returns a description of what failed, or null when every line is released. `at` lists, per
    * line, the objects to release it in (default: where it is placed).
    */
-  private async releaseAllLines(r: ReservationRecord, at = r.lines.map((_, i) => [r.placements?.[i] ?? 0])): Promise<string | null> {
-    const calls = r.lines.flatMap((line, i) => (at[i] ?? []).map((shard) => releaseAt(this.env, r.region, line.sku, shard, r.id)));
+  private async releaseAllLines(r: ReservationRecord, at = r.lines.map((_, i) => [r.placements?.[i] ?? 0]), trace = r.trace): Promise<string | null> {
+    const calls = r.lines.flatMap((line, i) => (at[i] ?? []).map((shard) => releaseAt(this.env, r.region, line.sku, shard, r.id, trace)));
     const settled = await Promise.allSettled(calls);
     const broken = settled.find((s) => s.status === "rejected");
     return broken ? `releasing holds failed: ${String((broken as PromiseRejectedResult).reason)}` : null;
@@ -480,7 +488,7 @@ export class ReservationObject extends DurableObject<Env> {
       const { shards } = await applyShardCount(this.env, region, sku, next, "overload", current);
       this.shardCounts.set(`${region}:${sku}`, shards);
     } catch (err) {
-      console.warn(`could not add stock shards to ${region}:${sku} after an overload`, err);
+      warn("shard_growth_failed", { region, sku, error: err });
     }
   }
 

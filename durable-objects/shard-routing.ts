@@ -52,14 +52,14 @@ export function grownShardCount(current: number): number {
  * lives in two objects for one line.
  */
 export async function holdLine(
-  env: Env, region: string, sku: string, holdId: string, qty: number, expiresAt: number, shards: number, pinned?: number, shopper?: string,
+  env: Env, region: string, sku: string, holdId: string, qty: number, expiresAt: number, shards: number, pinned?: number, shopper?: string, trace?: string,
 ): Promise<Placement> {
   const maybeHeldAt: number[] = [];
   let known: number | null = null;
   const attempt = async (index: number): Promise<LineHold> => {
     if (!maybeHeldAt.includes(index)) maybeHeldAt.push(index);
     const result = index === 0
-      ? await mainStub(env, region, sku).hold(sku, region, holdId, qty, expiresAt, shopper)
+      ? await mainStub(env, region, sku).hold(sku, region, holdId, qty, expiresAt, shopper, trace)
       : await shardStub(env, region, sku, index).hold(sku, region, index, holdId, qty, expiresAt);
     known = "shards" in result && result.shards !== undefined ? result.shards : index === 0 ? 1 : known;
     // A refused call placed nothing there (nor did a key that belongs to another reservation, nor
@@ -87,27 +87,27 @@ export async function holdLine(
   }
 }
 
-export function confirmAt(env: Env, region: string, sku: string, shard: number, holdId: string): Promise<ConfirmResult> {
-  return shard === 0 ? mainStub(env, region, sku).confirm(holdId) : shardStub(env, region, sku, shard).confirm(holdId);
+export function confirmAt(env: Env, region: string, sku: string, shard: number, holdId: string, trace?: string): Promise<ConfirmResult> {
+  return shard === 0 ? mainStub(env, region, sku).confirm(holdId, trace) : shardStub(env, region, sku, shard).confirm(holdId, false, trace);
 }
 
 /** A cart line's first step: a shard hands its hold over to the main object as prepared. */
-export function prepareAt(env: Env, region: string, sku: string, shard: number, holdId: string): Promise<ConfirmResult> {
-  return shard === 0 ? mainStub(env, region, sku).prepare(holdId) : shardStub(env, region, sku, shard).confirm(holdId, true);
+export function prepareAt(env: Env, region: string, sku: string, shard: number, holdId: string, trace?: string): Promise<ConfirmResult> {
+  return shard === 0 ? mainStub(env, region, sku).prepare(holdId, trace) : shardStub(env, region, sku, shard).confirm(holdId, true, trace);
 }
 
 /** A prepared line lives in the main object whichever shard held it, so it is committed there. */
-export function commitAt(env: Env, region: string, sku: string, holdId: string): Promise<ConfirmResult> {
-  return mainStub(env, region, sku).commit(holdId);
+export function commitAt(env: Env, region: string, sku: string, holdId: string, trace?: string): Promise<ConfirmResult> {
+  return mainStub(env, region, sku).commit(holdId, trace);
 }
 
-export function releaseAt(env: Env, region: string, sku: string, shard: number, holdId: string): Promise<ReleaseResult> {
-  return shard === 0 ? mainStub(env, region, sku).release(holdId) : shardStub(env, region, sku, shard).release(holdId);
+export function releaseAt(env: Env, region: string, sku: string, shard: number, holdId: string, trace?: string): Promise<ReleaseResult> {
+  return shard === 0 ? mainStub(env, region, sku).release(holdId, trace) : shardStub(env, region, sku, shard).release(holdId);
 }
 
 /** A prepared line lives in the main object whichever shard held it, so it is reverted there. */
-export function revertAt(env: Env, region: string, sku: string, holdId: string) {
-  return mainStub(env, region, sku).revertConfirmation(holdId);
+export function revertAt(env: Env, region: string, sku: string, holdId: string, trace?: string) {
+  return mainStub(env, region, sku).revertConfirmation(holdId, trace);
 }
 
 /**

@@ -82,6 +82,8 @@ export type HoldRow = {
   request_hash: string | null;
   /** The stock shard a sale was handed over from (null: held here). */
   shard: number | null;
+  /** The traceparent of the request that placed it (null: untraced, or placed before tracing). */
+  trace: string | null;
   /** The storefront that made a single-line reservation (a digest of its key). */
   storefront: string | null;
   /** Who holds it, for the drop rules' per-shopper limits (a key derived from the pseudonym). */
@@ -100,10 +102,15 @@ export interface HoldOrigin {
   shopper?: string;
 }
 
-const HOLD_COLUMNS = "id, qty, status, expires_at, warehouse, allocation, allocation_due_at, token, request_hash, storefront, shopper, shard, confirmed_at, created_at, updated_at";
+const HOLD_COLUMNS = "id, qty, status, expires_at, warehouse, allocation, allocation_due_at, token, request_hash, storefront, shopper, shard, trace, confirmed_at, created_at, updated_at";
 
 export class StockLedger {
   identity: { sku: string; region: string } | null;
+  /**
+   * The traceparent of the request whose transaction is running (set by the object around one
+   * synchronous transaction, see InventoryObject.traced): its events and new holds carry it.
+   */
+  trace: string | null = null;
 
   /**
    * `sendPosition`: how far the outbox has sent; stored with every event appended, so moving it
@@ -170,12 +177,12 @@ export class StockLedger {
   }
 
   /** Appends an event (the next version); the outbox sends every event past its position. */
-  append(type: EventType, at: number, payload: { [key: string]: EventValue }): number {
+  append(type: EventType, at: number, payload: { [key: string]: EventValue }, trace = this.trace): number {
     const seq = this.version() + 1;
     // What the log says after this event: a hold that is due but not yet expired by an event of
     // its own still counts (expireDue appends those one by one).
     const after = this.totals(null);
-    this.sql.exec("INSERT INTO events (seq, type, at, payload) VALUES (?, ?, ?, ?)", seq, type, at, JSON.stringify({ ...payload, after }));
+    this.sql.exec("INSERT INTO events (seq, type, at, payload, trace) VALUES (?, ?, ?, ?, ?)", seq, type, at, JSON.stringify({ ...payload, after }), trace);
     this.sql.exec("UPDATE sku_region SET version = ?, sent_seq = max(sent_seq, ?) WHERE id = 1", seq, this.sendPosition.sent);
     // A confirmed sale also goes to the warehouse that will ship it.
     if (type === "hold_confirmed") this.sql.exec("INSERT INTO dispatch_outbox (seq) VALUES (?)", seq);
@@ -189,7 +196,8 @@ export class StockLedger {
       .toArray();
     for (const hold of due) {
       this.setHoldStatus(hold, "expired", now);
-      this.append("hold_expired", now, { holdId: hold.id, qty: hold.qty });
+      // Time caused it, but it belongs to the reservation that placed the hold: that trace.
+      this.append("hold_expired", now, { holdId: hold.id, qty: hold.qty }, hold.trace);
     }
   }
 
@@ -203,8 +211,8 @@ export class StockLedger {
 
   insertHold(id: string, qty: number, status: HoldStatus, expiresAt: number, now: number, origin: HoldOrigin = {}): void {
     this.sql.exec(
-      "INSERT INTO holds (id, qty, status, expires_at, created_at, updated_at, token, request_hash, storefront, shopper, shard, confirmed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-      id, qty, status, expiresAt, now, now, origin.token ?? null, origin.requestHash ?? null, origin.storefront ?? null, origin.shopper ?? null, origin.shard ?? null,
+      "INSERT INTO holds (id, qty, status, expires_at, created_at, updated_at, token, request_hash, storefront, shopper, shard, trace, confirmed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      id, qty, status, expiresAt, now, now, origin.token ?? null, origin.requestHash ?? null, origin.storefront ?? null, origin.shopper ?? null, origin.shard ?? null, this.trace,
       status === "confirmed" ? now : null,
     );
     if (status === "held") this.sql.exec("UPDATE sku_region SET held = held + ?", qty);

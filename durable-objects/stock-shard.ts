@@ -11,6 +11,7 @@
 // shard keeps its own append-only log for audits and tests; it is not sent anywhere.
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../workers/env";
+import { error, warn } from "../observability/log";
 import { inventoryName, OUTBOX_RETRY_MS, type ConfirmResult, type ReleaseResult } from "./inventory";
 import { shardName } from "./escrow";
 import { meterCalls, meterStorage } from "./cost-meter";
@@ -128,7 +129,7 @@ export class StockShard extends DurableObject<Env> {
    * Marks the hold as transferring (still counted here), then hands the sale to the main object;
    * `prepare`: as a cart line, which its coordinator commits (or reverts) there.
    */
-  async confirm(holdId: string, prepare = false): Promise<ConfirmResult> {
+  async confirm(holdId: string, prepare = false, trace?: string): Promise<ConfirmResult> {
     const step = this.ctx.storage.transactionSync((): ConfirmResult | HoldRow => {
       const now = Date.now();
       this.expireDue(now);
@@ -147,7 +148,7 @@ export class StockShard extends DurableObject<Env> {
     });
     if ("ok" in step) return step;
     await this.scheduleAlarm(Date.now() + OUTBOX_RETRY_MS); // finishes the hand-over if this call dies
-    return this.handOver(step);
+    return this.handOver(step, trace);
   }
 
   async release(holdId: string): Promise<ReleaseResult> {
@@ -264,7 +265,7 @@ export class StockShard extends DurableObject<Env> {
     else await this.sendPendingReturns().catch((err) => failures.push(String(err)));
     const next = this.nextDeadline();
     if (next !== null) await this.scheduleAlarm(next);
-    if (failures.length) console.warn(`stock shard ${this.name()}: ${failures.length} calls to the main object failed; retrying`, failures[0]);
+    if (failures.length) warn("shard_calls_failed", { shard: this.name(), failures: failures.length, error: failures[0], retry: "the alarm retries" });
   }
 
   // ------------------------------------------------------------------ talking to the main object
@@ -274,9 +275,9 @@ export class StockShard extends DurableObject<Env> {
     return this.env.INVENTORY.get(this.env.INVENTORY.idFromName(inventoryName(region, sku)));
   }
 
-  private async handOver(hold: HoldRow): Promise<ConfirmResult> {
+  private async handOver(hold: HoldRow, trace?: string): Promise<ConfirmResult> {
     const { sku, region, index } = this.identity!;
-    const result = await this.main().confirmFromShard(sku, region, index, hold.id, hold.qty, hold.prepared === 1);
+    const result = await this.main().confirmFromShard(sku, region, index, hold.id, hold.qty, hold.prepared === 1, trace);
     if (!result.ok && result.code === "hold_conflict") return this.giveUpConflicting(hold, result.detail);
     if (!result.ok) throw new Error(`the main object refused sale ${hold.id}: ${result.detail}`); // stays transferring
     return this.ctx.storage.transactionSync((): ConfirmResult => {
@@ -298,7 +299,7 @@ export class StockShard extends DurableObject<Env> {
    * confirmed; an operator sees why in the log. Never acknowledged as if it were a sale.
    */
   private giveUpConflicting(hold: HoldRow, detail: string): ConfirmResult {
-    console.error(`stock shard ${this.name()}: sale ${hold.id} not handed over: ${detail}`);
+    error("shard_sale_not_handed_over", { shard: this.name(), reservation: hold.id, detail });
     this.ctx.storage.transactionSync(() => {
       const current = this.findHold(hold.id);
       if (current?.status !== "transferring") return;

@@ -1,6 +1,12 @@
 // What travels on the inventory-events queue: one event of one SKU-region object.
 import { z } from "zod";
 
+/**
+ * The W3C traceparent of the request that caused the message (observability/trace.ts). Optional:
+ * messages sent before tracing carry none; a malformed one is ignored, never a reason to refuse.
+ */
+const Trace = z.string().max(512).optional().catch(undefined);
+
 export const InventoryEventMessage = z.object({
   region: z.string(),
   sku: z.string(),
@@ -8,6 +14,7 @@ export const InventoryEventMessage = z.object({
   type: z.string(),
   at: z.number().int(),
   payload: z.record(z.string(), z.unknown()),
+  trace: Trace,
 });
 export type InventoryEventMessage = z.infer<typeof InventoryEventMessage>;
 
@@ -21,6 +28,7 @@ export const DispatchMessage = z.object({
   qty: z.number().int().positive(),
   warehouse: z.string().nullable(),
   confirmedAt: z.number().int(),
+  trace: Trace,
 });
 export type DispatchMessage = z.infer<typeof DispatchMessage>;
 /**

@@ -18,6 +18,8 @@ export const inventoryEvents = pgTable(
     occurredAt: at("occurred_at").notNull(),
     payload: jsonb("payload").$type<Record<string, unknown>>().notNull(),
     receivedAt: at("received_at").notNull().default(sql`now()`),
+    // The W3C trace id of the request that caused the event (null: untraced, or before tracing).
+    traceId: text("trace_id"),
   },
   // The event id: a redelivered message hits this key and changes nothing.
   (t) => [primaryKey({ columns: [t.region, t.sku, t.seq] })],
@@ -51,6 +53,8 @@ export function projectionTables(suffix = "") {
       confirmedAt: at("confirmed_at"),
       endedAt: at("ended_at"),
       lastSeq: integer("last_seq").notNull(),
+      // The trace id of the request that made the reservation (its first traced event).
+      traceId: text("trace_id"),
     },
     (t) => [primaryKey({ columns: [t.region, t.reservationId, t.sku] })],
   );

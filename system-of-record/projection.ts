@@ -15,6 +15,8 @@ export interface LoggedEvent {
   type: string;
   occurredAt: Date;
   payload: Record<string, unknown>;
+  /** The W3C trace id of the request that caused it (null or absent: untraced). */
+  traceId?: string | null;
 }
 
 interface Totals {
@@ -125,7 +127,7 @@ async function applyEvent(tx: Db, t: ProjectionTables, e: LoggedEvent): Promise<
   for (const effect of ledgerEffects(e)) {
     if (effect.kind === "insert") {
       const { kind: _, ...row } = effect;
-      await tx.insert(t.reservationLedger).values({ ...key, ...row, lastSeq: e.seq }).onConflictDoNothing();
+      await tx.insert(t.reservationLedger).values({ ...key, ...row, lastSeq: e.seq, traceId: e.traceId ?? null }).onConflictDoNothing();
     } else {
       const { kind: _, reservationId: __, ...change } = effect;
       await updateLedger(tx, t, e, change);
@@ -151,7 +153,8 @@ async function updateLedger(
 ): Promise<void> {
   await tx
     .update(t.reservationLedger)
-    .set({ ...change, lastSeq: e.seq })
+    // A reservation keeps the trace that made it; one made before tracing takes the first traced one.
+    .set({ ...change, lastSeq: e.seq, ...(e.traceId && { traceId: sql`coalesce(${t.reservationLedger.traceId}, ${e.traceId})` }) })
     .where(
       and(
         eq(t.reservationLedger.region, e.region),

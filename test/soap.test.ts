@@ -159,6 +159,7 @@ describe("replies to a warehouse", () => {
         name: "StockCountedResponse",
         namespace: "urn:edge-inventory:warehouse",
         fields: { Accepted: "true", Applied: "1", Note: "a<b & c" },
+        headers: {},
       },
     });
   });

@@ -29,6 +29,8 @@ export interface DispatchOrder {
   reservationId: string;
   qty: number;
   confirmedAt: string;
+  /** The sale's trace (W3C traceparent): an HTTP header for JSON warehouses, a header block for SOAP ones. */
+  traceparent?: string;
 }
 
 export type DispatchResult =

@@ -48,6 +48,8 @@ export interface FakeDelivery {
   attempts: number;
   allocation: "pending" | "confirmed" | "rejected";
   trackingId: string | null;
+  /** The shop's trace as the dispatch carried it (SOAP header block, or HTTP header); sent back on callbacks. */
+  traceparent?: string;
 }
 
 export interface FakeRequest {
@@ -79,7 +81,7 @@ export interface FakeWarehouse {
   /** Every callback attempt to the shop. */
   callbacks(): FakeCallback[];
   /** Sends any warehouse event now (needs callbackUrl and warehouseId). */
-  sendEvent(event: { type: string; [field: string]: unknown }, options?: { id?: string }): Promise<CallbackOutcome>;
+  sendEvent(event: { type: string; [field: string]: unknown }, options?: { id?: string; traceparent?: string }): Promise<CallbackOutcome>;
   /** Resolves when every scheduled callback has been delivered or given up on. */
   settled(): Promise<void>;
   stop(): Promise<void>;
@@ -92,7 +94,7 @@ export declare function signedPost(
   url: string,
   secret: string,
   body: string,
-  options?: { id?: string; contentType?: string; soapAction?: string; timestamp?: number; signal?: AbortSignal },
+  options?: { id?: string; contentType?: string; soapAction?: string; traceparent?: string; timestamp?: number; signal?: AbortSignal },
 ): Promise<Response>;
 
 /** The webhook-signature header value (v1,<base64>) for one message. */

@@ -73,8 +73,15 @@ export async function signedPost(url, secret, body, options = {}) {
     "webhook-timestamp": String(timestamp),
     "webhook-signature": signatureFor(secret, id, timestamp, body),
   };
+  if (options.traceparent) headers.traceparent = options.traceparent;
   if (options.soapAction) headers.soapaction = options.soapAction.startsWith('"') ? options.soapAction : `"${options.soapAction}"`;
   return fetch(url, { method: "POST", headers, body, signal: options.signal });
+}
+
+/** The same trace in a new span of the warehouse's (W3C traceparent), or undefined without one. */
+function childTraceparent(traceparent) {
+  const match = /^([0-9a-f]{2})-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})$/.exec(traceparent ?? "");
+  return match ? `00-${match[2]}-${randomBytes(8).toString("hex")}-${match[3]}` : undefined;
 }
 
 function newMessageId() {
@@ -94,13 +101,15 @@ function unescapeXml(text) {
   });
 }
 
-function soapEnvelope(operation, fields) {
+function soapEnvelope(operation, fields, traceparent) {
   const children = Object.entries(fields)
     .filter(([, value]) => value !== undefined && value !== null)
     .map(([name, value]) => `<${name}>${escapeXml(value)}</${name}>`)
     .join("");
+  // The shop's trace, sent back the way it came: a Traceparent header block.
+  const header = traceparent ? `<soap:Header><Traceparent xmlns="${WAREHOUSE_NS}">${escapeXml(traceparent)}</Traceparent></soap:Header>` : "";
   return (
-    `<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="${SOAP_ENVELOPE_NS}"><soap:Body>` +
+    `<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="${SOAP_ENVELOPE_NS}">${header}<soap:Body>` +
     `<${operation} xmlns="${WAREHOUSE_NS}">${children}</${operation}></soap:Body></soap:Envelope>`
   );
 }
@@ -110,6 +119,12 @@ function soapFault(code, message) {
     `<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="${SOAP_ENVELOPE_NS}"><soap:Body><soap:Fault>` +
     `<faultcode>soap:${code}</faultcode><faultstring>${escapeXml(message)}</faultstring></soap:Fault></soap:Body></soap:Envelope>`
   );
+}
+
+/** The text of a Traceparent header block, if the envelope has one. */
+function readTraceBlock(xml) {
+  const match = xml.match(/<(?:\w+:)?Traceparent\b[^>]*>([^<]*)<\/(?:\w+:)?Traceparent>/);
+  return match ? unescapeXml(match[1].trim()) : null;
 }
 
 /** The DispatchOrder fields of a SOAP request, or a string saying what is wrong with it. */
@@ -233,6 +248,9 @@ export async function startFakeWarehouse(options) {
       note(`refused, 400 (${order})`);
       return refuse(flavour === "soap" ? 500 : 400, order);
     }
+    // The shop's trace: the Traceparent header block (SOAP) or the traceparent HTTP header.
+    const traceparent = (flavour === "soap" && readTraceBlock(body)) || req.headers.traceparent || null;
+    if (traceparent) order.traceparent = traceparent;
 
     const known = deliveries.get(order.deliveryId);
     if (known) {
@@ -315,31 +333,32 @@ export async function startFakeWarehouse(options) {
     const allocation = rejected
       ? { type: "allocation.rejected", sku, reservationId, reason: "not on the shelf at pick time" }
       : { type: "allocation.confirmed", sku, reservationId };
-    if (rejected) return later(latencyMs, () => deliver(allocation));
+    const trace = { traceparent: childTraceparent(delivery.traceparent) };
+    if (rejected) return later(latencyMs, () => deliver(allocation, trace));
 
     delivery.trackingId = `TRK${randomBytes(6).toString("hex").toUpperCase()}`;
     const shipped = { type: "shipment.shipped", sku, reservationId, trackingId: delivery.trackingId };
     const [first, second] = outOfOrder && random() < 0.5 ? [shipped, allocation] : [allocation, shipped];
-    await later(latencyMs, () => deliver(first));
-    await later(shipAfterMs, () => deliver(second));
+    await later(latencyMs, () => deliver(first, trace));
+    await later(shipAfterMs, () => deliver(second, trace));
   }
 
   /** One event to the shop, maybe twice with the same webhook-id (duplicateRate). */
-  async function deliver(event) {
+  async function deliver(event, { traceparent } = {}) {
     const id = newMessageId();
-    const first = await sendEvent(event, { id });
-    if (random() < duplicateRate) await sendEvent(event, { id, duplicate: true });
+    const first = await sendEvent(event, { id, traceparent });
+    if (random() < duplicateRate) await sendEvent(event, { id, duplicate: true, traceparent });
     return first;
   }
 
   /** Sends one signed event to the shop's inbound endpoint, retrying transient failures with backoff. */
-  async function sendEvent(event, { id = newMessageId(), duplicate = false } = {}) {
+  async function sendEvent(event, { id = newMessageId(), duplicate = false, traceparent } = {}) {
     if (!callbackUrl || !warehouseId) throw new Error("sendEvent needs callbackUrl and warehouseId");
-    const { url, body, contentType, soapAction } = callbackRequest(event);
+    const { url, body, contentType, soapAction } = callbackRequest(event, traceparent);
     let outcome = { status: 0, error: "not sent" };
     for (let attempt = 1; attempt <= callbackAttempts && !stopping.signal.aborted; attempt += 1) {
       try {
-        const response = await signedPost(url, secret, body, { id, contentType, soapAction, signal: stopping.signal });
+        const response = await signedPost(url, secret, body, { id, contentType, soapAction, traceparent, signal: stopping.signal });
         const text = await response.text();
         outcome = { status: response.status, body: text };
         const retry = response.status === 408 || response.status === 429 || (response.status >= 500 && !/faultcode>[^<]*Client/.test(text));
@@ -357,7 +376,7 @@ export async function startFakeWarehouse(options) {
     return outcome;
   }
 
-  function callbackRequest(event) {
+  function callbackRequest(event, traceparent) {
     const base = `${callbackUrl.replace(/\/+$/, "")}/v1/warehouses/${encodeURIComponent(warehouseId)}`;
     if (flavour === "json") return { url: `${base}/events`, body: JSON.stringify(event), contentType: "application/json" };
     const known = SOAP_OPERATIONS[event.type];
@@ -366,7 +385,7 @@ export async function startFakeWarehouse(options) {
     const fields = Object.fromEntries(Object.entries(fieldKeys).map(([element, key]) => [element, event[key]]));
     return {
       url: `${base}/soap`,
-      body: soapEnvelope(operation, fields),
+      body: soapEnvelope(operation, fields, traceparent),
       contentType: SOAP_CONTENT_TYPE,
       soapAction: `"${WAREHOUSE_NS}#${operation}"`,
     };

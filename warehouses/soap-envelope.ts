@@ -18,7 +18,8 @@ export type SoapFields = Record<string, string | number | boolean | null | undef
 
 /** A read envelope: either one operation with its text fields, or a SOAP Fault. */
 export type SoapMessage =
-  | { kind: "operation"; name: string; namespace: string | undefined; fields: Record<string, string> }
+  /** `headers`: the text of each understood header block, by `{namespace}local`. */
+  | { kind: "operation"; name: string; namespace: string | undefined; fields: Record<string, string>; headers: Record<string, string> }
   | { kind: "fault"; code: string; message: string };
 
 const XML_NAME = /^[A-Za-z_][A-Za-z0-9._-]*$/;
@@ -37,8 +38,16 @@ export function escapeXml(text: string): string {
     .replace(/'/g, "&apos;");
 }
 
-/** An envelope whose body is `<operation xmlns="urn:edge-inventory:warehouse">` with one element per field. */
-export function soapEnvelope(operation: string, fields: SoapFields): string {
+/** The header block that carries a W3C traceparent (ours out, and understood in): `{urn:edge-inventory:warehouse}Traceparent`. */
+export const TRACEPARENT_HEADER = "Traceparent";
+export const TRACEPARENT_BLOCK = `{${WAREHOUSE_NS}}${TRACEPARENT_HEADER}`;
+
+/**
+ * An envelope whose body is `<operation xmlns="urn:edge-inventory:warehouse">` with one element per
+ * field; `traceparent`: a Traceparent header block (not mustUnderstand: a stack that does not know
+ * it may ignore it).
+ */
+export function soapEnvelope(operation: string, fields: SoapFields, traceparent?: string): string {
   assertXmlName(operation);
   const children = Object.entries(fields)
     .filter(([, value]) => value !== undefined && value !== null)
@@ -47,7 +56,8 @@ export function soapEnvelope(operation: string, fields: SoapFields): string {
       return `<${name}>${escapeXml(String(value))}</${name}>`;
     })
     .join("");
-  return envelope(`<${operation} xmlns="${WAREHOUSE_NS}">${children}</${operation}>`);
+  const header = traceparent ? `<${TRACEPARENT_HEADER} xmlns="${WAREHOUSE_NS}">${escapeXml(traceparent)}</${TRACEPARENT_HEADER}>` : "";
+  return envelope(`<${operation} xmlns="${WAREHOUSE_NS}">${children}</${operation}>`, header);
 }
 
 /** A SOAP 1.1 Fault envelope; send it with HTTP 500, as SOAP 1.1 section 6.2 and WS-I BP R1126 ask. */
@@ -57,8 +67,9 @@ export function soapFaultEnvelope(code: SoapFaultCode, message: string): string 
   );
 }
 
-function envelope(body: string): string {
-  return `<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="${SOAP_ENVELOPE_NS}"><soap:Body>${body}</soap:Body></soap:Envelope>`;
+function envelope(body: string, header = ""): string {
+  const head = header ? `<soap:Header>${header}</soap:Header>` : "";
+  return `<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="${SOAP_ENVELOPE_NS}">${head}<soap:Body>${body}</soap:Body></soap:Envelope>`;
 }
 
 function assertXmlName(name: string): void {
@@ -120,6 +131,7 @@ export function readSoapEnvelope(xml: string, understood: ReadonlySet<string> = 
 
   const headers = elementChildren(root.node).filter((c) => isSoap(c.name, scopeOf(c.node, rootScope), "Header"));
   if (headers.length > 1) return fail("the Envelope must have at most one Header");
+  const headerTexts: Record<string, string> = Object.create(null);
   for (const header of headers) {
     const headerScope = scopeOf(header.node, rootScope);
     for (const block of elementChildren(header.node)) {
@@ -128,6 +140,9 @@ export function readSoapEnvelope(xml: string, understood: ReadonlySet<string> = 
       const qualified = `{${blockName.namespace ?? ""}}${blockName.local}`;
       if (mustUnderstand(block.node, scope) && forUs(block.node, scope) && !understood.has(qualified)) {
         return { ok: false, fault: "MustUnderstand", reason: `header block ${qualified} is marked mustUnderstand and is not understood here` };
+      }
+      if (understood.has(qualified) && !(qualified in headerTexts)) {
+        headerTexts[qualified] = typeof block.node === "string" ? block.node : String(block.node["#text"] ?? "");
       }
     }
   }
@@ -151,7 +166,7 @@ export function readSoapEnvelope(xml: string, understood: ReadonlySet<string> = 
   }
   const fields = textFields(operation.node, { skipNested: false });
   if (!fields.ok) return fail(`in <${name.local}>: ${fields.reason}`);
-  return { ok: true, message: { kind: "operation", name: name.local, namespace: name.namespace, fields: fields.fields } };
+  return { ok: true, message: { kind: "operation", name: name.local, namespace: name.namespace, fields: fields.fields, headers: headerTexts } };
 }
 
 type Child = { name: string; node: XmlNode };

@@ -1,7 +1,7 @@
 // What a legacy warehouse tells us over SOAP, turned into the same event object its JSON peers send,
 // so one zod schema (WarehouseEvent in ./contracts) judges both. This file only translates: it checks
 // the envelope and the operation's fields, and leaves ranges and formats to the schema.
-import { readSoapEnvelope, soapEnvelope, soapFaultEnvelope, WAREHOUSE_NS } from "./soap-envelope";
+import { readSoapEnvelope, soapEnvelope, soapFaultEnvelope, TRACEPARENT_BLOCK, WAREHOUSE_NS } from "./soap-envelope";
 import type { SoapFaultCode, SoapFields, SoapRefusal } from "./soap-envelope";
 import { wsdlDocument, type WsdlService } from "./wsdl.mjs";
 
@@ -34,13 +34,15 @@ export const INBOUND_OPERATIONS: Readonly<Record<string, OperationSpec>> = {
   },
 };
 
-export type SoapInbound = { ok: true; operation: string; event: unknown } | SoapRefusal;
+/** `traceparent`: what the Traceparent header block carried, if any (validated by the caller). */
+export type SoapInbound = { ok: true; operation: string; event: unknown; traceparent?: string } | SoapRefusal;
 
 /**
- * Header blocks we process, as `{namespace}local`. None yet: a block a warehouse marks
- * mustUnderstand="1" is refused with a MustUnderstand fault; unmarked blocks are ignored.
+ * Header blocks we process, as `{namespace}local`: the Traceparent block (the trace the warehouse
+ * continues, see observability/trace.ts). Any other block a warehouse marks mustUnderstand="1" is
+ * refused with a MustUnderstand fault; unmarked blocks are ignored.
  */
-export const UNDERSTOOD_HEADERS: ReadonlySet<string> = new Set();
+export const UNDERSTOOD_HEADERS: ReadonlySet<string> = new Set([TRACEPARENT_BLOCK]);
 
 const XSD_TYPE: Record<FieldKind, string> = { text: "string", number: "int" };
 
@@ -99,7 +101,8 @@ export function parseSoapWarehouseEvent(xml: string): SoapInbound {
       event[field.key] = text;
     }
   }
-  return { ok: true, operation: message.name, event };
+  const traceparent = message.headers[TRACEPARENT_BLOCK];
+  return { ok: true, operation: message.name, event, ...(traceparent && { traceparent }) };
 }
 
 /** The reply to an operation: `<{operation}Response>` with one element per field. */

@@ -110,7 +110,7 @@ export default {
   async queue(batch, env, ctx) {
     // Queue names carry the region in production (inventory-events-eu, warehouse-dispatch-eu-dlq).
     if (batch.queue.startsWith("warehouse-dispatch")) {
-      return batch.queue.endsWith("-dlq") ? consumeDispatchDeadLetters(batch, env, ctx) : consumeWarehouseDispatch(batch, env);
+      return batch.queue.endsWith("-dlq") ? consumeDispatchDeadLetters(batch, env, ctx) : consumeWarehouseDispatch(batch, env, ctx);
     }
     if (batch.queue.endsWith("-dlq")) return consumeDeadLetters(batch, env, ctx);
     if (batch.queue.startsWith("inventory-events")) return consumeInventoryEvents(batch, env, ctx);

@@ -8,7 +8,10 @@ export async function dispatchJson(
   order: DispatchOrder,
   fetcher: Fetcher,
 ): Promise<DispatchResult> {
-  const body = JSON.stringify({ type: "dispatch.requested", data: order });
-  const sent = await postSigned(config, secret, order.deliveryId, body, { "content-type": "application/json" }, fetcher);
+  // The trace travels as the HTTP traceparent header, not in the order the warehouse stores.
+  const { traceparent, ...data } = order;
+  const body = JSON.stringify({ type: "dispatch.requested", data });
+  const headers = { "content-type": "application/json", ...(traceparent && { traceparent }) };
+  const sent = await postSigned(config, secret, order.deliveryId, body, headers, fetcher);
   return isAnswer(sent) ? resultOfStatus(sent) : sent;
 }

@@ -6,6 +6,7 @@ import { type Answer, type Fetcher, isAnswer, postSigned, resultOfStatus } from 
 export const DISPATCH_OPERATION = "DispatchOrder";
 
 export function dispatchEnvelope(order: DispatchOrder): string {
+  const { traceparent } = order;
   return soapEnvelope(DISPATCH_OPERATION, {
     DeliveryId: order.deliveryId,
     Region: order.region,
@@ -13,7 +14,7 @@ export function dispatchEnvelope(order: DispatchOrder): string {
     ReservationId: order.reservationId,
     Qty: order.qty,
     ConfirmedAt: order.confirmedAt,
-  });
+  }, traceparent);
 }
 
 export async function dispatchSoap(
@@ -22,7 +23,7 @@ export async function dispatchSoap(
   order: DispatchOrder,
   fetcher: Fetcher,
 ): Promise<DispatchResult> {
-  const headers = { "content-type": SOAP_CONTENT_TYPE, soapaction: soapAction(DISPATCH_OPERATION) };
+  const headers = { "content-type": SOAP_CONTENT_TYPE, soapaction: soapAction(DISPATCH_OPERATION), ...(order.traceparent && { traceparent: order.traceparent }) };
   const sent = await postSigned(config, secret, order.deliveryId, dispatchEnvelope(order), headers, fetcher);
   return isAnswer(sent) ? resultOfAnswer(sent) : sent;
 }

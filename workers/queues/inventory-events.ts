@@ -9,6 +9,9 @@ import { applyPending, recordEvents, type LoggedEvent } from "../../system-of-re
 import { connect } from "../db";
 import type { Env } from "../env";
 import { recordDeadLetters } from "./dead-letters";
+import { record } from "../../observability/metrics";
+import { warn } from "../../observability/log";
+import { traceIdOf } from "../../observability/trace";
 
 const live = projectionTables();
 const MAX_PARALLEL_STREAMS = 4;
@@ -20,6 +23,8 @@ export function retryDelaySeconds(attempts: number): number {
 
 export async function consumeInventoryEvents(batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext): Promise<void> {
   const { db, close } = connect(env);
+  const now = Date.now();
+  const waitUntil = (p: Promise<unknown>) => ctx.waitUntil(p);
   try {
     const streams = new Map<string, { region: string; sku: string; messages: Message<unknown>[]; events: LoggedEvent[] }>();
     const malformed: Message<unknown>[] = [];
@@ -33,7 +38,12 @@ export async function consumeInventoryEvents(batch: MessageBatch<unknown>, env: 
       const key = `${e.region}:${e.sku}`;
       const stream = streams.get(key) ?? { region: e.region, sku: e.sku, messages: [], events: [] };
       stream.messages.push(message);
-      stream.events.push({ region: e.region, sku: e.sku, seq: e.seq, type: e.type, occurredAt: new Date(e.at), payload: e.payload });
+      stream.events.push({ region: e.region, sku: e.sku, seq: e.seq, type: e.type, occurredAt: new Date(e.at), payload: e.payload, traceId: traceIdOf(e.trace) });
+      // How long the event waited in its object's outbox, then on the queue.
+      const sentAt = message.timestamp.getTime();
+      record(env, waitUntil, e.region, { kind: "outbox_age", ms: sentAt - e.at }, now);
+      record(env, waitUntil, e.region, { kind: "queue_lag", ms: now - sentAt }, now);
+      if (e.type === "hold_expired") record(env, waitUntil, e.region, { kind: "reservation", outcome: "expired" }, now);
       streams.set(key, stream);
     }
     // Nothing will ever make a malformed message valid: park it for operators straight away.
@@ -49,14 +59,14 @@ export async function consumeInventoryEvents(batch: MessageBatch<unknown>, env: 
           });
           for (const m of stream.messages) m.ack();
         } catch (err) {
-          console.warn(`inventory-events: ${stream.region}:${stream.sku} not stored, will retry`, err);
+          warn("events_not_stored", { region: stream.region, sku: stream.sku, count: stream.events.length, error: err, retry: "with backoff" });
           for (const m of stream.messages) m.retry({ delaySeconds: retryDelaySeconds(m.attempts) });
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(MAX_PARALLEL_STREAMS, pending.length) }, worker));
   } catch (err) {
-    console.warn("inventory-events: batch failed, will retry", err);
+    warn("events_batch_failed", { queue: batch.queue, count: batch.messages.length, error: err, retry: "with backoff" });
     for (const m of batch.messages) m.retry({ delaySeconds: retryDelaySeconds(m.attempts) });
   } finally {
     ctx.waitUntil(close());

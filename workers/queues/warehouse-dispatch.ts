@@ -13,6 +13,9 @@ import type { Env } from "../env";
 import { warehouse } from "../warehouse-config";
 import { keepForLater, original, recordDeadLetters } from "./dead-letters";
 import { retryDelaySeconds } from "./inventory-events";
+import { error, info, warn } from "../../observability/log";
+import { record } from "../../observability/metrics";
+import { formatTraceparent, traceFrom } from "../../observability/trace";
 
 /** Dispatch fetches open at once per invocation: the Workers limit of simultaneous open connections. */
 export const MAX_PARALLEL = 6;
@@ -27,7 +30,7 @@ function stockObject(env: Env, m: DispatchMessage) {
   return env.INVENTORY.get(env.INVENTORY.idFromName(inventoryName(m.region, m.sku)));
 }
 
-async function dispatchOne(message: Message<unknown>, env: Env): Promise<void> {
+async function dispatchOne(message: Message<unknown>, env: Env, waitUntil: (p: Promise<unknown>) => void): Promise<void> {
   const parsed = DispatchMessage.safeParse(message.body);
   if (!parsed.success) {
     const { db, close } = connect(env);
@@ -39,18 +42,22 @@ async function dispatchOne(message: Message<unknown>, env: Env): Promise<void> {
     return;
   }
   const m = parsed.data;
+  // The sale's trace, continued in a span of this attempt (a message without one starts a trace).
+  const trace = formatTraceparent(traceFrom(m.trace));
+  const fields = { region: m.region, sku: m.sku, reservation: m.reservationId, trace };
   // Before every attempt: is this still a sale its warehouse has to hear about? A line whose cart
   // was not confirmed, or a sale given back (rejected, timed out) stops here, never dispatched.
   const sale = await stockObject(env, m).sale(m.reservationId);
   if (!sale?.stands || sale.allocation === "allocated") {
-    console.warn(`dispatch ${deliveryId(m)} dropped: sale ${m.reservationId} of ${m.region}:${m.sku} is ${sale ? `${sale.status}${sale.allocation ? `, ${sale.allocation}` : ""}` : "unknown"}`);
+    info("dispatch_dropped", { ...fields, delivery: deliveryId(m), sale: sale ? `${sale.status}${sale.allocation ? `, ${sale.allocation}` : ""}` : "unknown" });
     message.ack();
     return;
   }
   const target = m.warehouse ? warehouse(env, m.warehouse) : null;
   if (!target) {
     // Nobody to send it to: say so in the sale's events; the allocation deadline compensates.
-    await stockObject(env, m).dispatchFailed(m.reservationId, `no configured warehouse '${m.warehouse ?? "none"}' in WAREHOUSES/WAREHOUSE_SECRETS`);
+    await stockObject(env, m).dispatchFailed(m.reservationId, `no configured warehouse '${m.warehouse ?? "none"}' in WAREHOUSES/WAREHOUSE_SECRETS`, trace);
+    warn("dispatch_without_warehouse", { ...fields, warehouse: m.warehouse ?? "none" });
     message.ack();
     return;
   }
@@ -68,7 +75,9 @@ async function dispatchOne(message: Message<unknown>, env: Env): Promise<void> {
     reservationId: m.reservationId,
     qty: m.qty,
     confirmedAt: new Date(m.confirmedAt).toISOString(),
+    traceparent: trace,
   };
+  const started = Date.now();
   let result;
   try {
     result = await dispatchTo(target.config, target.secret, order);
@@ -79,14 +88,18 @@ async function dispatchOne(message: Message<unknown>, env: Env): Promise<void> {
   }
   // A refusal (4xx) is the warehouse answering, not the warehouse being down.
   await circuit.record(result.ok || !result.retryable);
+  const outcome = { ...fields, warehouse: target.config.id, delivery: order.deliveryId, attempt: message.attempts, durationMs: Date.now() - started };
+  record(env, waitUntil, m.region, { kind: "dispatch", warehouse: target.config.id, result: result.ok ? "ok" : "failed" });
   if (result.ok) {
-    await stockObject(env, m).markDispatched(m.reservationId, order.deliveryId);
+    await stockObject(env, m).markDispatched(m.reservationId, order.deliveryId, trace);
+    info("dispatched", outcome);
     message.ack();
   } else if (!result.retryable) {
-    await stockObject(env, m).dispatchFailed(m.reservationId, `${target.config.id} refused the dispatch: ${result.reason}`);
+    await stockObject(env, m).dispatchFailed(m.reservationId, `${target.config.id} refused the dispatch: ${result.reason}`, trace);
+    warn("dispatch_refused", { ...outcome, reason: result.reason });
     message.ack();
   } else {
-    console.warn(`dispatch ${order.deliveryId} to ${target.config.id} failed (attempt ${message.attempts}): ${result.reason}`);
+    warn("dispatch_failed", { ...outcome, reason: result.reason, retry: "with backoff" });
     message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
   }
 }
@@ -97,7 +110,8 @@ function warehouseOf(message: Message<unknown>): string {
   return typeof body?.warehouse === "string" ? body.warehouse : "";
 }
 
-export async function consumeWarehouseDispatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+export async function consumeWarehouseDispatch(batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext): Promise<void> {
+  const waitUntil = (p: Promise<unknown>) => ctx.waitUntil(p);
   await runLimited(
     batch.messages,
     {
@@ -113,9 +127,9 @@ export async function consumeWarehouseDispatch(batch: MessageBatch<unknown>, env
     },
     async (m) => {
       try {
-        await dispatchOne(m, env);
+        await dispatchOne(m, env, waitUntil);
       } catch (err) {
-        console.warn("dispatch failed unexpectedly, will retry", err);
+        warn("dispatch_error", { error: err, warehouse: warehouseOf(m), retry: "with backoff" });
         m.retry({ delaySeconds: retryDelaySeconds(m.attempts) });
       }
     },
@@ -130,12 +144,15 @@ export async function consumeDispatchDeadLetters(batch: MessageBatch<unknown>, e
       const letter = original(message);
       const parsed = DispatchMessage.safeParse(letter.body);
       if (parsed.success) {
-        await stockObject(env, parsed.data).dispatchFailed(parsed.data.reservationId, `gave up after ${letter.attempts} attempts`);
+        const m = parsed.data;
+        await stockObject(env, m).dispatchFailed(m.reservationId, `gave up after ${letter.attempts} attempts`, m.trace);
+        if (m.warehouse) record(env, (p) => ctx.waitUntil(p), m.region, { kind: "dispatch", warehouse: m.warehouse, result: "deadLettered" });
+        warn("dispatch_dead_lettered", { region: m.region, sku: m.sku, reservation: m.reservationId, warehouse: m.warehouse, attempts: letter.attempts, trace: m.trace });
       }
     }
     await recordDeadLetters(db, batch.queue, batch.messages, "dispatch retries exhausted");
   } catch (err) {
-    console.error(`dead dispatches from ${batch.queue} could not be recorded; kept for later`, err);
+    error("dispatch_dead_letters_not_recorded", { queue: batch.queue, count: batch.messages.length, error: err, retry: "kept for later" });
     await keepForLater(batch, env);
   } finally {
     ctx.waitUntil(close());

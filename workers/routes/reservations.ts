@@ -20,6 +20,9 @@ import { inventoryName, type ReserveOutcome } from "../../durable-objects/invent
 import { Problem } from "../problems";
 import { forgetSnapshots } from "../snapshot-cache";
 import { validationHook } from "../validation";
+import { info, warn } from "../../observability/log";
+import { record } from "../../observability/metrics";
+import { formatTraceparent } from "../../observability/trace";
 import { idempotencyKey, IdempotencyHeader, inventoryStub, iso, requestHash } from "./common";
 import { JSON_BODY_PROBLEMS, problems, STOREFRONT_PROBLEMS, storefrontAccess } from "./contract";
 
@@ -137,6 +140,7 @@ async function reserve(c: Context<AppEnv>, region: string, digest: string, req: 
       digest, requestHash: req.requestHash, qty: line!.qty, ttlSeconds: req.ttlSeconds,
       ...(req.storefront !== undefined && { storefront: req.storefront }),
       ...(req.shopper !== undefined && { shopper: req.shopper }),
+      ...(req.trace !== undefined && { trace: req.trace }),
     }));
     // Split into shards: a coordinator routes the line. Key reused: the coordinator may keep this
     // key's reservation (made while the SKU was split) and answers for it, or refuses it too.
@@ -145,24 +149,36 @@ async function reserve(c: Context<AppEnv>, region: string, digest: string, req: 
   return shed(coordinatorName(region, digest), limit, async (): Promise<CreateOutcome> => coordinator(c, region, digest).create(digest, req));
 }
 
+/** Metric names of outcomes: a refusal for want of stock is the oversell the invariant prevented. */
+const OUTCOME_NAMES: Record<string, string> = { insufficient_stock: "out_of_stock" };
+
+/** Counts a reservation, confirm or release outcome and logs it with its trace (never the shopper). */
+function countOutcome(c: Context<AppEnv>, region: string, code: string, started: number, reservation?: string) {
+  const outcome = OUTCOME_NAMES[code] ?? code;
+  const durationMs = Date.now() - started;
+  record(c.env, (p) => c.executionCtx.waitUntil(p), region, { kind: "reservation", outcome, ms: durationMs });
+  info("reservation", { region, reservation, outcome, durationMs, trace: c.get("trace").traceId });
+}
+
 /** Where reservation `id` lives: its SKU object (a single line) or its coordinator (a cart). */
 function keeper(c: Context<AppEnv>, region: string, id: string) {
   const { digest, sku } = parseReservationId(id);
   // Only the storefront that made a reservation may see or change it.
   const storefront = c.get("storefrontKeyId");
+  const trace = formatTraceparent(c.get("trace"));
   if (sku) {
     const stock = inventoryStub(c.env, region, sku);
     return {
       view: (token: string): Promise<ReservationOutcome> => stock.reservation(id, token, storefront),
-      confirm: (token: string): Promise<ReservationOutcome> => stock.confirmReservation(id, token, storefront),
-      release: (token: string): Promise<ReservationOutcome> => stock.releaseReservation(id, token, storefront),
+      confirm: (token: string): Promise<ReservationOutcome> => stock.confirmReservation(id, token, storefront, trace),
+      release: (token: string): Promise<ReservationOutcome> => stock.releaseReservation(id, token, storefront, trace),
     };
   }
   const cart = coordinator(c, region, digest);
   return {
     view: (token: string): Promise<ReservationOutcome> => cart.view(digest, token, storefront),
-    confirm: (token: string): Promise<ReservationOutcome> => cart.confirm(digest, token, storefront),
-    release: (token: string): Promise<ReservationOutcome> => cart.release(digest, token, storefront),
+    confirm: (token: string): Promise<ReservationOutcome> => cart.confirm(digest, token, storefront, trace),
+    release: (token: string): Promise<ReservationOutcome> => cart.release(digest, token, storefront, trace),
   };
 }
 
@@ -170,6 +186,7 @@ export const reservations = new OpenAPIHono<AppEnv>({ defaultHook: validationHoo
   .openapi(createReservation, async (c) => {
     const key = idempotencyKey(c);
     const { region } = c.req.valid("param");
+    const started = Date.now();
     const { shopper: given, ...body } = c.req.valid("json");
     // The raw user id goes no further than this line.
     const shopper = given && { shopper: await pseudonymise(c.env, region, given.id), consent: given.consent };
@@ -183,7 +200,13 @@ export const reservations = new OpenAPIHono<AppEnv>({ defaultHook: validationHoo
       storefront: c.get("storefrontKeyId"),
       // The drop rules count per shopper with a key of its own, not the pseudonym itself.
       ...(shopper && { shopper: (await requestHash(`drop-rules:${shopper.shopper}`)).slice(0, 32) }),
+      trace: formatTraceparent(c.get("trace")),
+    }).catch((err: unknown) => {
+      countOutcome(c, region, "error", started);
+      throw err;
     });
+    const reservation = outcome.ok ? outcome.reservation.id : undefined;
+    countOutcome(c, region, outcome.ok ? "created" : outcome.code, started, reservation);
     if (!outcome.ok) {
       if (outcome.code === "insufficient_stock") {
         throw new Problem("insufficient_stock", "Some lines cannot be held; nothing was held", { lines: outcome.lines });
@@ -210,7 +233,7 @@ export const reservations = new OpenAPIHono<AppEnv>({ defaultHook: validationHoo
       // orders (without). Recommendations only ever use confirmed reservations.
       const message = { region, reservationId: outcome.reservation.id, ...shopper, at: Date.now() };
       c.executionCtx.waitUntil(
-        c.env.SHOPPER_ORDERS.send(message, { contentType: "json" }).catch((err) => console.warn("shopper-orders: not sent", err)),
+        c.env.SHOPPER_ORDERS.send(message, { contentType: "json" }).catch((err) => warn("shopper_order_not_sent", { region, reservation, error: err, trace: c.get("trace").traceId })),
       );
     }
     return c.json({ ...view(outcome.reservation), token: outcome.token }, 201);
@@ -228,14 +251,18 @@ export const reservations = new OpenAPIHono<AppEnv>({ defaultHook: validationHoo
     const scope = await requestHash(`${region}:${c.get("storefrontKeyId")}:confirm:${key}`);
     const claim = await coordinator(c, region, scope).claimConfirmKey(scope, id);
     if (!claim.ok) throw new Problem("idempotency_key_reused", "This Idempotency-Key already confirmed another reservation; use one key per confirm");
+    const started = Date.now();
     const outcome = await keeper(c, region, id).confirm(c.req.valid("header")["x-reservation-token"]);
+    countOutcome(c, region, outcome.ok ? "confirmed" : outcome.code, started, id);
     if (!outcome.ok) fail(outcome);
     forgetSnapshots(region, outcome.reservation.lines.map((l) => l.sku));
     return c.json(view(outcome.reservation), 200);
   })
   .openapi(releaseReservation, async (c) => {
     const { region, id } = c.req.valid("param");
+    const started = Date.now();
     const outcome = await keeper(c, region, id).release(c.req.valid("header")["x-reservation-token"]);
+    countOutcome(c, region, outcome.ok ? "released" : outcome.code, started, id);
     if (!outcome.ok) fail(outcome);
     forgetSnapshots(region, outcome.reservation.lines.map((l) => l.sku));
     return c.json(view(outcome.reservation), 200);

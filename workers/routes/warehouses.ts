@@ -12,6 +12,8 @@ import { inboundWsdl, parseSoapWarehouseEvent, SOAP_CONTENT_TYPE, soapFault, soa
 import { DISPATCH_ORDER_SERVICE, wsdlDocument } from "../../warehouses/wsdl.mjs";
 import type { AppEnv } from "../env";
 import { Problem } from "../problems";
+import { error } from "../../observability/log";
+import { continueTrace, formatTraceparent, parseTraceparent } from "../../observability/trace";
 import { warehouse } from "../warehouse-config";
 import { openAccess, problems, warehouseAccess } from "./contract";
 
@@ -40,7 +42,9 @@ async function authenticate(c: Context<AppEnv>, body: string) {
 
 async function apply(c: Context<AppEnv>, region: string, warehouseId: string, eventId: string, event: WarehouseEvent): Promise<Accepted> {
   const stub = c.env.INVENTORY.get(c.env.INVENTORY.idFromName(inventoryName(region, event.sku)));
-  const outcome: WarehouseEventOutcome & { duplicate?: boolean } = await stub.warehouseEvent(event.sku, region, warehouseId, eventId, event);
+  // A callback continues the trace the warehouse was given with its dispatch (or starts one).
+  const trace = formatTraceparent(c.get("trace"));
+  const outcome: WarehouseEventOutcome & { duplicate?: boolean } = await stub.warehouseEvent(event.sku, region, warehouseId, eventId, event, trace);
   if (!outcome.ok) throw new Problem(outcome.code, outcome.detail);
   return {
     status: outcome.duplicate ? "duplicate" : outcome.result,
@@ -83,12 +87,15 @@ warehouseInbound.post("/v1/warehouses/:warehouseId/soap", async (c) => {
     const { config, eventId } = await authenticate(c, body);
     const read = parseSoapWarehouseEvent(body);
     if (!read.ok) return xml(c, FAULT_STATUS, soapFault(read.fault ?? "Client", `invalid_request: ${read.reason}; nothing was changed`));
+    // The Traceparent header block, when valid, is the trace this call continues (an invalid one is ignored).
+    const carried = parseTraceparent(read.traceparent);
+    if (carried) c.set("trace", continueTrace(carried));
     const accepted = await apply(c, config.region, config.id, eventId, validated(read.event));
     return xml(c, 200, soapResponse(read.operation, { Status: accepted.status, Version: accepted.version, Detail: accepted.detail }));
   } catch (err) {
     // Legacy clients understand SOAP Faults; the faultstring starts with the same code as our problems.
     if (err instanceof Problem) return xml(c, FAULT_STATUS, soapFault("Client", `${err.code}: ${err.message}`));
-    console.error("soap endpoint failed", err);
+    error("soap_endpoint_failed", { warehouse: c.req.param("warehouseId"), error: err, trace: c.get("trace").traceId });
     return xml(c, FAULT_STATUS, soapFault("Server", "internal error; retry later"));
   }
 });
