@@ -20,7 +20,7 @@ export interface LogFields {
 /** Field names that may carry a person's data or a credential: never logged. */
 const FORBIDDEN = new Set(["shopper", "shopperid", "userid", "user", "email", "token", "authorization", "address", "secret", "password", "consent", "id_token"]);
 const EMAIL = /[^\s"'<>@,;:()]+@[^\s"'<>@,;:()]+\.[A-Za-z]{2,}/g;
-const SECRET = /\b(whsec_[A-Za-z0-9+/=]+|Bearer\s+[^\s"']+)/gi;
+const SECRET = /\b(whsec_[A-Za-z0-9+/=]+|Bearer\s+[^\s"'()]+)/gi;
 
 /** Masks what looks like an e-mail address or a secret in free text. */
 export function scrub(text: string): string {

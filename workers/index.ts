@@ -8,7 +8,7 @@ import { consumeDeadLetters } from "./queues/dead-letters";
 import { consumeInventoryEvents } from "./queues/inventory-events";
 import { consumeDispatchDeadLetters, consumeWarehouseDispatch } from "./queues/warehouse-dispatch";
 import { consumeShopperOrders } from "./queues/shopper-orders";
-import { onError, Problem } from "./problems";
+import { onError, Problem, problemResponse } from "./problems";
 import { openApiDocument } from "./openapi";
 import { openAccess } from "./routes/contract";
 import { onSchedule } from "./scheduled";
@@ -38,9 +38,9 @@ const app = new OpenAPIHono<AppEnv>();
 // First, so every answer (errors and 404s too) carries its traceparent and is logged and counted.
 app.use("*", observe());
 app.onError(onError);
-app.notFound(() => {
-  throw new Problem("not_found", "See /docs for the routes");
-});
+// Answered, not thrown: Hono runs the not-found handler outside the middleware's error handling,
+// and a throw would skip what observe() adds to every answer.
+app.notFound((c) => problemResponse(c, new Problem("not_found", "See /docs for the routes")));
 app.use("/v1/*", bodyLimit({ maxSize: 64 * 1024, onError: (c) => bodyTooLarge(c, 64 * 1024) }));
 
 // The ceiling for benchmarks: the cheapest possible answer through the same runtime.

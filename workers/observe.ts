@@ -22,9 +22,10 @@ export const traceparentOf = (trace: TraceContext) => formatTraceparent(trace);
 export function observe(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const started = Date.now();
-    const trace = traceFrom(c.req.header("traceparent"));
-    c.set("trace", trace);
+    c.set("trace", traceFrom(c.req.header("traceparent")));
     await next();
+    // A route may have continued another trace it was given (a SOAP Traceparent header block).
+    const trace = c.get("trace");
     const header = formatTraceparent(trace);
     try {
       c.res.headers.set("traceparent", header);

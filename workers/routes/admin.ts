@@ -9,6 +9,7 @@ import type { AppEnv, Env } from "../env";
 import { MissingSetting, Problem } from "../problems";
 import { forgetSnapshots } from "../snapshot-cache";
 import { warehousesOf } from "../warehouse-config";
+import { formatTraceparent } from "../../observability/trace";
 import { validationHook } from "../validation";
 import { AdminHeaders, IdempotencyHeader, inventoryStub, iso, requestHash, stockStatus } from "./common";
 import { ADMIN_PROBLEMS, adminAccess, JSON_BODY_PROBLEMS, problems } from "./contract";
@@ -208,6 +209,7 @@ export const admin = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
       region,
       ...body,
       ...(key !== undefined && { idempotencyKey: key, requestHash: await requestHash({ region, sku, body }) }),
+      trace: formatTraceparent(c.get("trace")),
     });
     forgetSnapshots(region, [sku], c.executionCtx);
     if (!result.ok) {
