@@ -6,6 +6,7 @@
 // if the object dies first, its alarm (due within OUTBOX_SAFETY_MS of every write) publishes again.
 import type { Env } from "../workers/env";
 import { pageName, pageOf, type PagePart } from "./availability-page";
+import { warn } from "../observability/log";
 
 /** A change waits this long for others to share its publish: at most 1 / window sends per writer. */
 export const PUBLISH_WINDOW_MS = 100;
@@ -74,7 +75,7 @@ function publishSoon<T extends object>(writer: T, partOf: (writer: T) => Publish
     } catch (err) {
       state.failures++;
       const retryIn = Math.min(MAX_RETRY_MS, 500 * 2 ** (state.failures - 1));
-      if (state.failures === 1) console.warn(`read model: publish of ${region}:${part.sku} failed; retrying in ${retryIn} ms`, String(err));
+      if (state.failures === 1) warn("read_model_publish_failed", { region, sku: part.sku, error: err, retry: `in ${retryIn} ms` });
       publishSoon(writer, partOf, retryIn);
     }
   });

@@ -34,6 +34,7 @@ import {
   CONFIRM_GRACE_MS, randomToken, sameSecret, singleLineId, type CreateOutcome, type ReservationOutcome, type ReservationView,
 } from "./reservation-contract";
 import { StockLedger, type EventType, type HoldRow, type Snapshot, type StoredEvent, type Totals } from "./stock-ledger";
+import { error, warn } from "../observability/log";
 
 export type { EventType, Snapshot, StoredEvent, Totals } from "./stock-ledger";
 export type { WarehouseEventOutcome } from "./allocation-saga";
@@ -522,7 +523,7 @@ export class InventoryObject extends DurableObject<Env> {
       this.ledger.expireDue(now);
       return this.escrow.confirmSale(shard, holdId, qty, now, this.allocationTimeoutMs(), prepared);
     });
-    if (!result.ok) console.error(`confirmFromShard ${region}:${sku}#${shard} ${holdId}: ${result.detail}`);
+    if (!result.ok) error("shard_sale_refused", { region, sku, shard, reservation: holdId, detail: result.detail, trace });
     await this.afterWrite();
     return result;
   }
@@ -538,7 +539,7 @@ export class InventoryObject extends DurableObject<Env> {
     const calls = shards.map((i) => this.env.STOCK_SHARDS.get(this.env.STOCK_SHARDS.idFromName(shardName(id.region, id.sku, i))).returnIdle());
     this.ctx.waitUntil(Promise.allSettled(calls).then((settled) => {
       const failed = settled.filter((s) => s.status === "rejected").length;
-      if (failed) console.warn(`${id.region}:${id.sku}: ${failed} shards did not give idle units back yet; the next stock write or alarm asks again`);
+      if (failed) warn("shards_kept_idle_units", { region: id.region, sku: id.sku, shards: failed, retry: "the next stock write or alarm asks again" });
     }));
   }
 
@@ -687,7 +688,7 @@ export class InventoryObject extends DurableObject<Env> {
       if (chunk.length === 0) break;
       const written = await archiveChunk(this.env.ARCHIVE, id.region, id.sku, chunk);
       if (!written.ok) {
-        console.error(`${id.region}:${id.sku}: ${written.reason}`);
+        error("archive_failed", { region: id.region, sku: id.sku, detail: written.reason, retry: `in ${COMPACTION_RETRY_MS / 60_000} minutes` });
         this.compactionRetryAt = Date.now() + COMPACTION_RETRY_MS;
         return { ...result, stopped: written.reason };
       }

@@ -6,6 +6,7 @@ import { neonConfig, Pool } from "@neondatabase/serverless";
 import { drizzle } from "drizzle-orm/neon-serverless";
 import type { Env } from "./env";
 import { MissingSetting } from "./problems";
+import { warn } from "../observability/log";
 
 export function connect(env: Pick<Env, "DATABASE_URL" | "PG_BRIDGE" | "PG_POOL_MAX">) {
   if (!env.DATABASE_URL) throw new MissingSetting("DATABASE_URL", "run `wrangler secret put DATABASE_URL --env <region>` (locally: .dev.vars)");
@@ -21,6 +22,6 @@ export function connect(env: Pick<Env, "DATABASE_URL" | "PG_BRIDGE" | "PG_POOL_M
   // One connection at a time also means waiting longer for it.
   const pool = new Pool({ connectionString: env.DATABASE_URL, connectionTimeoutMillis: max === 1 ? 60_000 : 10_000, max });
   // A broken connection must fail the query that uses it, not crash the isolate.
-  pool.on("error", (err: Error) => console.warn(`postgres pool: ${err?.message ?? String(err)}`));
+  pool.on("error", (err: Error) => warn("postgres_pool_error", { error: err }));
   return { db: drizzle({ client: pool }), close: () => pool.end() };
 }

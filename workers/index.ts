@@ -25,6 +25,7 @@ import { reservations } from "./routes/reservations";
 import { bodyTooLarge, warehouseInbound } from "./routes/warehouses";
 import { warehouseCircuits } from "./routes/warehouse-circuits";
 import { metrics } from "./routes/metrics";
+import { error } from "../observability/log";
 
 export { InventoryObject } from "../durable-objects/inventory";
 export { ReservationObject } from "../durable-objects/reservation";
@@ -115,10 +116,10 @@ export default {
     if (batch.queue.endsWith("-dlq")) return consumeDeadLetters(batch, env, ctx);
     if (batch.queue.startsWith("inventory-events")) return consumeInventoryEvents(batch, env, ctx);
     if (batch.queue.startsWith("shopper-orders")) return consumeShopperOrders(batch, env, ctx);
-    console.error(`no consumer for queue ${batch.queue}; retrying so nothing is lost`);
+    error("queue_without_consumer", { queue: batch.queue, count: batch.messages.length, retry: "in 300 s, so nothing is lost" });
     batch.retryAll({ delaySeconds: 300 });
   },
   async scheduled(controller, env, ctx) {
-    ctx.waitUntil(onSchedule(env, controller.cron));
+    ctx.waitUntil(onSchedule(env, controller.cron, (p) => ctx.waitUntil(p)));
   },
 } satisfies ExportedHandler<Env>;

@@ -3,6 +3,7 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { error } from "../observability/log";
 
 export const PROBLEMS = {
   invalid_request: [400, "The request is not valid"],
@@ -84,7 +85,7 @@ export function problemResponse(c: Context, problem: Problem): Response {
 export function onError(err: Error, c: Context): Response {
   if (err instanceof Problem) return problemResponse(c, err);
   if (err instanceof MissingSetting) {
-    console.error(err.message);
+    error("setting_missing", { setting: err.setting, detail: err.message, route: c.req.path.split("/").slice(0, 3).join("/"), trace: c.get("trace")?.traceId });
     return problemResponse(c, new Problem("setting_missing", err.message, { setting: err.setting }));
   }
   if (err instanceof HTTPException) {
@@ -97,6 +98,6 @@ export function onError(err: Error, c: Context): Response {
   if (platform.overloaded || platform.retryable) {
     return problemResponse(c, new Problem("try_again", "The stock object is busy; retry with the same Idempotency-Key"));
   }
-  console.error("unhandled error", err);
+  error("unhandled_error", { method: c.req.method, error: err, stack: err.stack, trace: c.get("trace")?.traceId });
   return problemResponse(c, new Problem("internal_error", "Retry later; if it persists, tell the on-call engineer the time of the request"));
 }

@@ -14,6 +14,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv, Env } from "./env";
 import { Problem } from "./problems";
+import { warn } from "../observability/log";
 
 export type LimiterName = "STOREFRONT_LIMITER" | "CLIENT_LIMITER" | "RESERVE_LIMITER" | "AUTH_LIMITER";
 
@@ -37,7 +38,7 @@ export function clientAddress(c: Context<AppEnv>): string {
 async function allowed(env: Env, name: LimiterName, key: string): Promise<boolean> {
   const limiter = env[name];
   if (!limiter) {
-    if (!warned.has(name)) console.warn(`${name} is not bound: that rate limit is off (see wrangler.toml [[ratelimits]])`);
+    if (!warned.has(name)) warn("rate_limit_unbound", { limit: name, detail: "that rate limit is off (see wrangler.toml [[ratelimits]])" });
     warned.add(name);
     return true;
   }

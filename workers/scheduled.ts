@@ -4,29 +4,32 @@ import { buildRecommendations } from "../recommendations/build";
 import { repairRegion } from "../system-of-record/repair";
 import { connect } from "./db";
 import type { Env } from "./env";
+import { error, info, log } from "../observability/log";
+import { record } from "../observability/metrics";
 
 /** Must match a cron in wrangler.toml (every env); scripts/start.mjs runs it locally on the same schedule. */
 export const REPAIR_CRON = "*/10 * * * *";
 
 const servedRegions = (env: Env) => env.REGIONS.split(",").map((r) => r.trim()).filter(Boolean);
 
-export async function onSchedule(env: Env, cron: string): Promise<void> {
-  if (cron === REPAIR_CRON) return repairEveryRegion(env, cron);
+/** `waitUntil`: keeps the metrics hand-over alive after the run (the drift each repair found). */
+export async function onSchedule(env: Env, cron: string, waitUntil: (p: Promise<unknown>) => void = () => {}): Promise<void> {
+  if (cron === REPAIR_CRON) return repairEveryRegion(env, cron, waitUntil);
   return buildEveryRegion(env, cron);
 }
 
-export async function repairEveryRegion(env: Env, cron: string): Promise<void> {
+export async function repairEveryRegion(env: Env, cron: string, waitUntil: (p: Promise<unknown>) => void = () => {}): Promise<void> {
   const graceMs = Number(env.RECONCILE_GRACE_SECONDS ?? "60") * 1000;
   for (const region of servedRegions(env)) {
     const { db, close } = connect(env);
     try {
       const s = await repairRegion(db, env.INVENTORY, region, { graceMs });
-      const line = { event: "repair", cron, region, checked: s.checked, ok: s.ok, lagging: s.lagging, resent: s.resent, drift: s.drift.map((d) => d.sku), raised: s.raised, pages: s.pages, ms: s.ms };
-      if (s.drift.length) console.warn(JSON.stringify({ level: "warn", ...line }));
-      else console.log(JSON.stringify({ level: "info", ...line }));
+      const line = { cron, region, checked: s.checked, ok: s.ok, lagging: s.lagging, resent: s.resent, drift: s.drift.map((d) => d.sku), raised: s.raised, pages: s.pages, durationMs: s.ms };
+      log(s.drift.length ? "warn" : "info", "repair", line);
+      record(env, waitUntil, region, { kind: "reconcile_drift", drift: s.drift.length });
     } catch (err) {
       // One region failing must not keep the others unrepaired; the next run retries.
-      console.error(JSON.stringify({ level: "error", event: "repair_failed", cron, region, error: String((err as Error)?.message ?? err) }));
+      error("repair_failed", { cron, region, error: err });
     } finally {
       await close();
     }
@@ -38,12 +41,10 @@ export async function buildEveryRegion(env: Env, cron: string): Promise<void> {
     const { db, close } = connect(env);
     try {
       const s = await buildRecommendations(db, env.RECOMMENDATIONS, region);
-      console.log(
-        `recommendations ${region} (${cron}): ${s.version}, ${s.baskets} baskets, ${s.users} users, ${s.items} items, ${s.keys} keys, ${s.bytes} bytes, ${s.ms} ms`,
-      );
+      info("recommendations_built", { cron, region, version: s.version, baskets: s.baskets, users: s.users, items: s.items, keys: s.keys, bytes: s.bytes, durationMs: s.ms });
     } catch (err) {
       // One region failing must not keep the others on stale lists; the next run retries.
-      console.error(`recommendations ${region}: build failed`, err);
+      error("recommendations_build_failed", { cron, region, error: err });
     } finally {
       await close();
     }

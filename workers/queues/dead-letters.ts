@@ -7,6 +7,7 @@ import { deadLetters } from "../../schema/tables";
 import type { Db } from "../../system-of-record/projection";
 import { connect } from "../db";
 import type { Env } from "../env";
+import { error } from "../../observability/log";
 
 /** Well below the dead-letter queues' max_retries (20 in wrangler.toml). */
 export const RECIRCULATE_AFTER_ATTEMPTS = 5;
@@ -53,7 +54,7 @@ export async function keepForLater(batch: MessageBatch<unknown>, env: Env): Prom
       await queue.send(again);
       m.ack();
     } catch (err) {
-      console.error(`dead letter ${letter.id} could not be sent round ${batch.queue} again; retrying`, err);
+      error("dead_letter_not_recirculated", { queue: batch.queue, letter: letter.id, error: err, retry: `in ${RETRY_SECONDS} s` });
       m.retry({ delaySeconds: RETRY_SECONDS });
     }
   }
@@ -70,7 +71,7 @@ export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env,
   try {
     await recordDeadLetters(db, batch.queue, batch.messages, "retries exhausted");
   } catch (err) {
-    console.error(`dead letters from ${batch.queue} could not be recorded; kept for later`, err);
+    error("dead_letters_not_recorded", { queue: batch.queue, count: batch.messages.length, error: err, retry: "kept for later" });
     await keepForLater(batch, env);
   } finally {
     ctx.waitUntil(close());

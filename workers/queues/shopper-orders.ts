@@ -11,6 +11,7 @@ import type { Env } from "../env";
 import { erasureDigest } from "../privacy";
 import { recordDeadLetters } from "./dead-letters";
 import { retryDelaySeconds } from "./inventory-events";
+import { warn } from "../../observability/log";
 
 export async function consumeShopperOrders(batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext): Promise<void> {
   const { db, close } = connect(env);
@@ -26,13 +27,13 @@ export async function consumeShopperOrders(batch: MessageBatch<unknown>, env: En
         await recordShopperOrder(db, parsed.data);
         message.ack();
       } catch (err) {
-        console.warn("shopper-orders: not stored, will retry", err);
+        warn("shopper_order_not_stored", { region: parsed.data.region, reservation: parsed.data.reservationId, error: err, retry: "with backoff" });
         message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
       }
     }
     if (malformed.length) await recordDeadLetters(db, batch.queue, malformed, "malformed message");
   } catch (err) {
-    console.warn("shopper-orders: batch failed, will retry", err);
+    warn("shopper_orders_batch_failed", { queue: batch.queue, count: batch.messages.length, error: err, retry: "with backoff" });
     for (const m of batch.messages) m.retry({ delaySeconds: retryDelaySeconds(m.attempts) });
   } finally {
     ctx.waitUntil(close());

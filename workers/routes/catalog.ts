@@ -11,6 +11,7 @@ import { Problem } from "../problems";
 import { validationHook } from "../validation";
 import { AdminHeaders } from "./common";
 import { ADMIN_PROBLEMS, adminAccess, JSON_BODY_PROBLEMS, problems } from "./contract";
+import { warn } from "../../observability/log";
 
 const putItem = createRoute({
   method: "put",
@@ -66,7 +67,7 @@ const deleteItem = createRoute({
 });
 
 export function databaseUnavailable(err: unknown): Problem {
-  console.warn("postgres unavailable", err);
+  warn("postgres_unavailable", { error: err });
   return new Problem("database_unavailable", "Check DATABASE_URL and that Postgres is up");
 }
 

@@ -13,9 +13,10 @@ import { Problem } from "../problems";
 import { validationHook } from "../validation";
 import { AdminHeaders } from "./common";
 import { ADMIN_PROBLEMS, adminAccess, problems } from "./contract";
+import { warn } from "../../observability/log";
 
 function unavailable(err: unknown): Problem {
-  console.warn("postgres unavailable", err);
+  warn("postgres_unavailable", { error: err });
   return new Problem("database_unavailable", "Check DATABASE_URL and that Postgres is up");
 }
 

@@ -19,6 +19,8 @@ import { validationHook } from "../validation";
 import { databaseUnavailable } from "./catalog";
 import { AdminHeaders, stockStatus, StorefrontHeaders } from "./common";
 import { ADMIN_PROBLEMS, adminAccess, problems, STOREFRONT_PROBLEMS, storefrontAccess } from "./contract";
+import { warn } from "../../observability/log";
+import { record } from "../../observability/metrics";
 
 /** Availability reads a request may spend before it answers unfiltered, marked `availability: "unknown"`. */
 export const SNAPSHOT_BUDGET_MS = 300;
@@ -113,6 +115,7 @@ const listBuilds = createRoute({
 
 export const recommendations = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
   .openapi(getRecommendations, async (c) => {
+    const started = Date.now();
     const { region } = c.req.valid("param");
     const { context, limit, market: asked } = c.req.valid("query");
     const headers = c.req.valid("header");
@@ -126,7 +129,7 @@ export const recommendations = new OpenAPIHono<AppEnv>({ defaultHook: validation
     try {
       lists = await readLists(kv, region, { shopper, context: uniqueContext });
     } catch (err) {
-      console.warn("recommendations: KV read failed", err);
+      warn("recommendations_kv_read_failed", { region, error: err, trace: c.get("trace").traceId });
       throw new Problem("recommendations_unavailable");
     }
     const ranked = rankCandidates({ ...lists, context: uniqueContext });
@@ -150,9 +153,12 @@ export const recommendations = new OpenAPIHono<AppEnv>({ defaultHook: validation
         },
       });
     } catch (err) {
-      console.warn("recommendations: KV read failed", err);
+      warn("recommendations_kv_read_failed", { region, error: err, trace: c.get("trace").traceId });
       throw new Problem("recommendations_unavailable");
     }
+    // A cache hit: the precomputed lists (KV) had everything asked for (the shopper's list, each context SKU).
+    const cacheHit = version !== null && (!shopper || lists.forUser !== null) && uniqueContext.every((sku) => lists.boughtTogether.has(sku));
+    record(c.env, (p) => c.executionCtx.waitUntil(p), region, { kind: "recommendation", ms: Date.now() - started, cacheHit });
     const accepted = acceptedLanguages(headers["accept-language"]);
     const language = market ? MARKETS[market]!.language : undefined;
     c.header("cache-control", "private, no-store");
@@ -209,7 +215,7 @@ export const recommendations = new OpenAPIHono<AppEnv>({ defaultHook: validation
     )
       .then((summary) => send({ summary }))
       .catch((err) => {
-        console.warn("recommendation build failed", err);
+        warn("recommendations_build_failed", { region, error: err, trace: c.get("trace").traceId });
         return send({ error: { code: err instanceof BuildTooLarge ? "build_too_large" : "build_failed", detail: String((err as Error)?.message ?? err) } });
       })
       .finally(async () => {
@@ -254,7 +260,7 @@ async function withinBudget<T>(reads: Promise<T>): Promise<T | null> {
   try {
     return await Promise.race([reads, late]);
   } catch (err) {
-    console.warn("recommendations: availability unknown, answering unfiltered", err);
+    warn("recommendations_availability_unknown", { error: err, detail: "answering unfiltered" });
     return null;
   } finally {
     clearTimeout(timer);

@@ -10,6 +10,7 @@ import { validationHook } from "../validation";
 import { warehousesOf } from "../warehouse-config";
 import { AdminHeaders, iso } from "./common";
 import { ADMIN_PROBLEMS, adminAccess, problems } from "./contract";
+import { info } from "../../observability/log";
 
 const CircuitParams = z.object({
   region: Region,
@@ -88,6 +89,6 @@ export const warehouseCircuits = new OpenAPIHono<AppEnv>({ defaultHook: validati
     const circuit = circuitOf(c.env, region, warehouseId);
     const before = await circuit.status();
     const after = await circuit.reset();
-    if (before.state !== "closed" || before.failures > 0) console.log(`circuit ${region}:${warehouseId} reset by an operator (was ${before.state}, ${before.failures} failures)`);
+    if (before.state !== "closed" || before.failures > 0) info("circuit_reset", { region, warehouse: warehouseId, was: before.state, failures: before.failures, trace: c.get("trace").traceId });
     return c.json(body(region, warehouseId, after), 200);
   });
