@@ -6,7 +6,8 @@ import { describe, expect, it } from "vitest";
 import { WarehousesConfig, type DispatchOrder, type WarehouseConfig } from "../warehouses/contracts";
 import { dispatchTo } from "../warehouses/adapters";
 import { verifyWebhook } from "../warehouses/signing";
-import { readSoapEnvelope, soapFaultEnvelope, soapEnvelope } from "../warehouses/soap-envelope";
+import { readSoapEnvelope, soapFaultEnvelope, soapEnvelope, TRACEPARENT_BLOCK } from "../warehouses/soap-envelope";
+import { UNDERSTOOD_HEADERS } from "../warehouses/soap-inbound";
 
 const SECRET = "whsec_ZWRnZS1pbnZlbnRvcnktZXUtYW1zLXdhcmVob3VzZQ==";
 
@@ -274,6 +275,32 @@ describe("the SOAP adapter", () => {
     const warehouse = warehouseAnswering(() => Promise.reject(new TypeError("connect ECONNREFUSED")));
     const result = await dispatchTo(soapWarehouse, SECRET, order, warehouse.fetcher);
     expect(result).toEqual({ ok: false, retryable: true, reason: "network error reaching warehouse eu-ams: connect ECONNREFUSED" });
+  });
+});
+
+describe("the sale's trace", () => {
+  const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+  it("goes to a JSON warehouse as the traceparent header, not in the signed order", async () => {
+    const warehouse = warehouseAnswering(() => new Response("{}", { status: 200 }));
+    expect(await dispatchTo(jsonWarehouse, SECRET, { ...order, traceparent }, warehouse.fetcher)).toEqual({ ok: true, status: 200 });
+    const [sent] = warehouse.requests as [Sent];
+    expect(sent.headers.get("traceparent")).toBe(traceparent);
+    expect(JSON.parse(sent.body)).toEqual({ type: "dispatch.requested", data: order });
+  });
+
+  it("goes to a SOAP warehouse as a Traceparent header block (not mustUnderstand) and the HTTP header", async () => {
+    const warehouse = warehouseAnswering(soapOk);
+    expect(await dispatchTo(soapWarehouse, SECRET, { ...order, traceparent }, warehouse.fetcher)).toEqual({ ok: true, status: 200 });
+    const [sent] = warehouse.requests as [Sent];
+    expect(sent.headers.get("traceparent")).toBe(traceparent);
+    expect(sent.body).toContain(`<soap:Header><Traceparent xmlns="urn:edge-inventory:warehouse">${traceparent}</Traceparent></soap:Header>`);
+    expect(sent.body).not.toContain("mustUnderstand");
+    const read = readSoapEnvelope(sent.body, UNDERSTOOD_HEADERS);
+    expect(read.ok && read.message.kind === "operation" && read.message.headers[TRACEPARENT_BLOCK]).toBe(traceparent);
+    // A stack that does not know the block reads the same order.
+    const plain = readSoapEnvelope(sent.body);
+    expect(plain.ok && plain.message.kind === "operation" && plain.message.fields.DeliveryId).toBe(order.deliveryId);
   });
 });
 
