@@ -3,6 +3,7 @@
 // A day of minutes is kept; older ones are dropped on the next hand-over.
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../workers/env";
+import { meterCalls, meterStorage } from "./cost-meter";
 import { emptyMinute, KEPT_MINUTES, merge, minuteOf, percentile, type DispatchCounts, type MinuteAggregate } from "../observability/metrics";
 
 export interface MetricsReport {
@@ -63,7 +64,7 @@ export class RegionMetrics extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.sql = ctx.storage.sql;
+    this.sql = meterStorage(ctx.storage);
     this.sql.exec("CREATE TABLE IF NOT EXISTS minutes (minute INTEGER PRIMARY KEY, data TEXT NOT NULL)");
   }
 
@@ -90,3 +91,6 @@ export class RegionMetrics extends DurableObject<Env> {
     return metricsReport(region, stored, minutes);
   }
 }
+
+// Counted like every object: the benchmark shows what the metrics cost per request.
+meterCalls(RegionMetrics, ["add", "report"]);
