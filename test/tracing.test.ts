@@ -32,8 +32,9 @@ async function captureLogs(fn: () => Promise<void>): Promise<string[]> {
   return lines;
 }
 
-async function deliveriesAt(warehouseId: string): Promise<{ reservationId: string; traceparent?: string }[]> {
-  return (await (await fetch(`${inject("warehouseUrls")[warehouseId]}/deliveries`)).json()) as { reservationId: string; traceparent?: string }[];
+type Delivery = { reservationId: string; traceparent?: string; traceFrom?: string };
+async function deliveriesAt(warehouseId: string): Promise<Delivery[]> {
+  return (await (await fetch(`${inject("warehouseUrls")[warehouseId]}/deliveries`)).json()) as Delivery[];
 }
 
 /** The trace ids Postgres has for a SKU-region's events, by event type, once `types` are all there. */
@@ -110,6 +111,7 @@ describe("one trace from the storefront to the warehouse", () => {
     // The warehouse got the same trace in its traceparent header.
     const delivery = await eventually(async () => (await deliveriesAt("eu-ams")).find((d) => d.reservationId === sale.id), "the delivery at eu-ams");
     expect(parseTraceparent(delivery.traceparent)?.traceId).toBe(traceId);
+    expect(delivery.traceFrom).toBe("http-header");
     // And the dispatched event the consumer recorded keeps it too.
     expect((await eventTraces("eu", sale.sku, ["dispatched"])).dispatched).toBe(traceId);
   });
@@ -119,6 +121,7 @@ describe("one trace from the storefront to the warehouse", () => {
     const sale = await tracedSale("us", "us-rno", traceparent);
     const delivery = await eventually(async () => (await deliveriesAt("us-rno")).find((d) => d.reservationId === sale.id), "the delivery at us-rno");
     expect(parseTraceparent(delivery.traceparent)?.traceId).toBe(traceId);
+    expect(delivery.traceFrom).toBe("soap-header");
   });
 
   it("a cart (through its coordinator) carries the trace to every line's events and ledger line", async () => {

@@ -50,6 +50,8 @@ export interface FakeDelivery {
   trackingId: string | null;
   /** The shop's trace as the dispatch carried it (SOAP header block, or HTTP header); sent back on callbacks. */
   traceparent?: string;
+  /** Where it was read: the SOAP Traceparent header block, or the HTTP traceparent header. */
+  traceFrom?: "soap-header" | "http-header";
 }
 
 export interface FakeRequest {

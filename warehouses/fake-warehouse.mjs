@@ -249,8 +249,9 @@ export async function startFakeWarehouse(options) {
       return refuse(flavour === "soap" ? 500 : 400, order);
     }
     // The shop's trace: the Traceparent header block (SOAP) or the traceparent HTTP header.
-    const traceparent = (flavour === "soap" && readTraceBlock(body)) || req.headers.traceparent || null;
-    if (traceparent) order.traceparent = traceparent;
+    const block = flavour === "soap" ? readTraceBlock(body) : null;
+    const traceparent = block || req.headers.traceparent || null;
+    if (traceparent) Object.assign(order, { traceparent, traceFrom: block ? "soap-header" : "http-header" });
 
     const known = deliveries.get(order.deliveryId);
     if (known) {

@@ -72,7 +72,7 @@ describe("the fake warehouse and the trace", () => {
         `<ReservationId>${o.reservationId}</ReservationId><Qty>1</Qty><ConfirmedAt>${o.confirmedAt}</ConfirmedAt></DispatchOrder></soap:Body></soap:Envelope>`;
       const res = await signedPost(`${w.url}/soap`, secret, envelope, { contentType: "text/xml; charset=utf-8", soapAction: "urn:edge-inventory:warehouse#DispatchOrder" });
       expect(res.status).toBe(200);
-      expect(w.deliveries()[0]?.traceparent).toBe(traceparent);
+      expect(w.deliveries()[0]).toMatchObject({ traceparent, traceFrom: "soap-header" });
       await w.settled();
       const callbacks = received.filter((r) => r.path.startsWith("/v1/warehouses/trace-soap/"));
       expect(callbacks).toHaveLength(2);
