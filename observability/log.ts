@@ -27,15 +27,29 @@ export function scrub(text: string): string {
   return text.replace(EMAIL, "[email]").replace(SECRET, "[secret]");
 }
 
+/** Longest error text logged: enough to read, never a whole object dump. */
+const MAX_ERROR_CHARS = 500;
+
+/**
+ * An error as one short line. Never serialises an object: a driver's error event can hold its
+ * client, and with it a connection string and its password.
+ */
 function describe(err: unknown): string {
-  if (err instanceof Error) return scrub(`${err.name}: ${err.message}`);
-  return scrub(typeof err === "string" ? err : JSON.stringify(err) ?? String(err));
+  let text: string;
+  if (err instanceof Error) text = `${err.name}: ${err.message}`;
+  else if (typeof err === "string") text = err;
+  else if (typeof err === "object" && err !== null && typeof (err as { message?: unknown }).message === "string") text = (err as { message: string }).message;
+  else text = String(err);
+  return scrub(text.length > MAX_ERROR_CHARS ? `${text.slice(0, MAX_ERROR_CHARS)}…` : text);
 }
 
 function clean(value: unknown): unknown {
   if (typeof value === "string") return scrub(value);
   if (value instanceof Error) return describe(value);
-  return value;
+  // Numbers, booleans, null and arrays of them (lists of SKUs); anything else as a short line.
+  if (value === null || typeof value !== "object") return value;
+  if (Array.isArray(value) && value.every((v) => v === null || typeof v !== "object")) return value.map(clean);
+  return describe(value);
 }
 
 /** The line as it is written (exported for tests). */

@@ -164,10 +164,11 @@ async function updateLedger(
     );
 }
 
-/** Stores events in the log; ones already there (redeliveries) are skipped by their key. */
-export async function recordEvents(tx: Db, events: LoggedEvent[]): Promise<void> {
-  if (events.length === 0) return;
-  await tx.insert(inventoryEvents).values(events).onConflictDoNothing();
+/** Stores events in the log; ones already there (redeliveries) are skipped by their key. Returns the types of those stored now. */
+export async function recordEvents(tx: Db, events: LoggedEvent[]): Promise<string[]> {
+  if (events.length === 0) return [];
+  const stored = await tx.insert(inventoryEvents).values(events).onConflictDoNothing().returning({ type: inventoryEvents.type });
+  return stored.map((e) => e.type);
 }
 
 export const lockPositions = (tx: Db, table: string) => tx.execute(sql.raw(`LOCK TABLE ${table} IN EXCLUSIVE MODE`));

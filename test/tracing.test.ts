@@ -2,6 +2,7 @@
 // trace id is in the Worker's JSON log lines, in the Postgres rows of its events and its ledger
 // line, and in what the warehouse received (JSON header or SOAP header block); a warehouse calling
 // back with that trace continues it. Broken traceparents start a new trace and are never refused.
+import { runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { and, eq } from "drizzle-orm";
 import { afterEach, describe, expect, inject, it, vi } from "vitest";
@@ -262,6 +263,13 @@ describe("the logger", () => {
       trace: "4bf92f3577b34da6a3ce929d0e0e4736", durationMs: 3, error: "Error: no such user [email] ([secret])",
     });
   });
+
+  it("never dumps an object: a driver's error event holding its client and connection string logs its message only", () => {
+    const event = { message: "Network connection lost.", client: { config: { connectionString: "postgres://app:s3cret@db.example/neondb" } } };
+    const line = JSON.parse(logLine("warn", "postgres_pool_error", { error: event, detail: { password: "s3cret" } }));
+    expect(line.error).toBe("Network connection lost.");
+    expect(JSON.stringify(line)).not.toContain("s3cret");
+  });
 });
 
 describe("GET /v1/admin/{region}/metrics", () => {
@@ -286,6 +294,27 @@ describe("GET /v1/admin/{region}/metrics", () => {
     expect(Date.parse(res.body.to) - Date.parse(res.body.from)).toBeLessThanOrEqual(5 * 60_000);
     // The default window is 15 minutes.
     expect((await call("GET", `/v1/admin/${region}/metrics`, { headers: adminHeaders() })).body.minutes).toBe(15);
+  });
+
+  it("counts an expiry once, when Postgres stores it, with queue lag and outbox age; the expiry keeps the reservation's trace", async () => {
+    const sku = uniqueSku("METRIC");
+    await stock(sku).setStock({ sku, region, warehouse: "w1", onHand: 3 });
+    const { traceId, traceparent } = newTrace();
+    const made = await call("POST", `/v1/${region}/reservations`, {
+      headers: storefront({ "idempotency-key": crypto.randomUUID(), traceparent }),
+      body: { lines: [{ sku, qty: 1 }], ttlSeconds: 2 },
+    });
+    expect(made.status).toBe(201);
+    await new Promise((r) => setTimeout(r, 2_100));
+    expect(await runDurableObjectAlarm(stock(sku))).toBe(true); // records the expiry
+    expect(await eventTraces(region, sku, ["hold_expired"])).toMatchObject({ hold_expired: traceId });
+    const report = await eventually(async () => {
+      const res = await call("GET", `/v1/admin/${region}/metrics?minutes=2`, { headers: adminHeaders() });
+      return res.body.reservations.outcomes.expired ? res.body : undefined;
+    }, "the expiry in the metrics");
+    expect(report.reservations.outcomes.expired).toBe(1);
+    expect(report.queueLagMs).toBeGreaterThanOrEqual(0);
+    expect(report.outboxAgeMs).toBeGreaterThanOrEqual(0);
   });
 
   it("answers a bad window with a 400 problem that says the range", async () => {

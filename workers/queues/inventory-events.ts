@@ -43,7 +43,6 @@ export async function consumeInventoryEvents(batch: MessageBatch<unknown>, env: 
       const sentAt = message.timestamp.getTime();
       record(env, waitUntil, e.region, { kind: "outbox_age", ms: sentAt - e.at }, now);
       record(env, waitUntil, e.region, { kind: "queue_lag", ms: now - sentAt }, now);
-      if (e.type === "hold_expired") record(env, waitUntil, e.region, { kind: "reservation", outcome: "expired" }, now);
       streams.set(key, stream);
     }
     // Nothing will ever make a malformed message valid: park it for operators straight away.
@@ -53,10 +52,13 @@ export async function consumeInventoryEvents(batch: MessageBatch<unknown>, env: 
     const worker = async () => {
       for (let stream = pending.shift(); stream; stream = pending.shift()) {
         try {
-          await db.transaction(async (tx) => {
-            await recordEvents(tx, stream.events);
+          const stored = await db.transaction(async (tx) => {
+            const types = await recordEvents(tx, stream.events);
             await applyPending(tx, live, stream.region, stream.sku);
+            return types;
           });
+          // Expiries happen inside the objects: counted once, as Postgres first stores them.
+          for (const type of stored) if (type === "hold_expired") record(env, waitUntil, stream.region, { kind: "reservation", outcome: "expired" });
           for (const m of stream.messages) m.ack();
         } catch (err) {
           warn("events_not_stored", { region: stream.region, sku: stream.sku, count: stream.events.length, error: err, retry: "with backoff" });
