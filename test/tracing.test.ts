@@ -8,6 +8,7 @@ import { and, eq } from "drizzle-orm";
 import { afterEach, describe, expect, inject, it, vi } from "vitest";
 import { inventoryName } from "../durable-objects/inventory";
 import { logLine } from "../observability/log";
+import { REPAIR_CRON, repairEveryRegion } from "../workers/scheduled";
 import { parseTraceparent } from "../observability/trace";
 import { DispatchMessage, InventoryEventMessage } from "../schema/messages";
 import { inventoryEvents, reservationLedger } from "../schema/tables";
@@ -315,6 +316,16 @@ describe("GET /v1/admin/{region}/metrics", () => {
     expect(report.reservations.outcomes.expired).toBe(1);
     expect(report.queueLagMs).toBeGreaterThanOrEqual(0);
     expect(report.outboxAgeMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it("shows the drift the repair cron found (null before any run)", async () => {
+    const fresh = "traceb";
+    const read = async () => (await call("GET", `/v1/admin/${fresh}/metrics?minutes=1`, { headers: adminHeaders() })).body;
+    expect((await read()).reconcileDrift).toBeNull();
+    const waiting: Promise<unknown>[] = [];
+    // The cron's own run, for this region alone (nothing of it in Postgres yet: nothing drifts).
+    await repairEveryRegion(Object.create(env, { REGIONS: { value: fresh } }), REPAIR_CRON, (p) => waiting.push(p));
+    expect((await read()).reconcileDrift).toBe(0);
   });
 
   it("answers a bad window with a 400 problem that says the range", async () => {
