@@ -135,6 +135,12 @@ const WebhookHeaders = z.object({
   "webhook-id": z.string().max(255).openapi({ description: "Unique per event; a replay of an id seen in 48 h changes nothing", example: "evt_2Qh7c1b0" }),
   "webhook-timestamp": z.string().regex(/^[0-9]+$/).openapi({ description: "Unix seconds; refused more than 5 minutes away", example: "1763895600" }),
   "webhook-signature": z.string().openapi({ example: "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=" }),
+  traceparent: z.string().optional().openapi({
+    description:
+      "W3C Trace Context. We send the sale's trace with every dispatch (SOAP: also a Traceparent header block in " +
+      "urn:edge-inventory:warehouse); send it back with your callbacks and we continue that trace. An invalid one is ignored.",
+    example: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+  }),
 });
 const WarehouseParams = z.object({ warehouseId: z.string().regex(WAREHOUSE_ID).openapi({ param: { name: "warehouseId", in: "path" }, example: "eu-ams" }) });
 const Accepted = z
