@@ -41,5 +41,6 @@ export const ShopperOrderMessage = z.object({
   shopper: z.string(),
   consent: z.boolean(),
   at: z.number().int(),
+  trace: Trace,
 });
 export type ShopperOrderMessage = z.infer<typeof ShopperOrderMessage>;

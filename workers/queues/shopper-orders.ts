@@ -11,7 +11,7 @@ import type { Env } from "../env";
 import { erasureDigest } from "../privacy";
 import { recordDeadLetters } from "./dead-letters";
 import { retryDelaySeconds } from "./inventory-events";
-import { warn } from "../../observability/log";
+import { info, warn } from "../../observability/log";
 
 export async function consumeShopperOrders(batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext): Promise<void> {
   const { db, close } = connect(env);
@@ -25,9 +25,11 @@ export async function consumeShopperOrders(batch: MessageBatch<unknown>, env: En
       }
       try {
         await recordShopperOrder(db, parsed.data);
+        // Never the shopper (even pseudonymised): the reservation and its trace are enough to follow it.
+        info("shopper_order_recorded", { region: parsed.data.region, reservation: parsed.data.reservationId, consent: parsed.data.consent, trace: parsed.data.trace });
         message.ack();
       } catch (err) {
-        warn("shopper_order_not_stored", { region: parsed.data.region, reservation: parsed.data.reservationId, error: err, retry: "with backoff" });
+        warn("shopper_order_not_stored", { region: parsed.data.region, reservation: parsed.data.reservationId, error: err, trace: parsed.data.trace, retry: "with backoff" });
         message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
       }
     }

@@ -231,7 +231,7 @@ export const reservations = new OpenAPIHono<AppEnv>({ defaultHook: validationHoo
     if (shopper) {
       // Off the reservation path: the consumer stores it (with consent) or forgets the shopper's
       // orders (without). Recommendations only ever use confirmed reservations.
-      const message = { region, reservationId: outcome.reservation.id, ...shopper, at: Date.now() };
+      const message = { region, reservationId: outcome.reservation.id, ...shopper, at: Date.now(), trace: formatTraceparent(c.get("trace")) };
       c.executionCtx.waitUntil(
         c.env.SHOPPER_ORDERS.send(message, { contentType: "json" }).catch((err) => warn("shopper_order_not_sent", { region, reservation, error: err, trace: c.get("trace").traceId })),
       );
