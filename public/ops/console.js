@@ -340,9 +340,6 @@ async function pollLive() {
 
 async function start() {
   const select = $("region");
-  for (const r of await regions()) select.append(h("option", { value: r }, r));
-  region = new URLSearchParams(location.search).get("region") ?? select.value;
-  select.value = region;
   select.addEventListener("change", () => {
     region = select.value;
     refreshPanels();
@@ -359,6 +356,11 @@ async function start() {
   });
   $("refresh").addEventListener("click", refreshPanels);
   $("sign-out").addEventListener("click", () => signOut());
+  for (const r of await regions()) select.append(h("option", { value: r }, r));
+  const asked = new URLSearchParams(location.search).get("region");
+  if (asked && [...select.options].some((o) => o.value === asked)) select.value = asked;
+  region = select.value;
+  document.body.dataset.ready = "true";
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (token) signIn(token);
 }
