@@ -18,6 +18,7 @@ let region = "";
 let panelsTimer = 0;
 let liveTimer = 0;
 let live = { sku: "", points: [] };
+let regionsLoaded = Promise.resolve();
 
 /** One admin call: { status, body, problem } where problem is a readable line for any non-2xx answer. */
 async function api(method, path, body) {
@@ -54,6 +55,7 @@ async function regions() {
 }
 
 async function signIn(token) {
+  await regionsLoaded; // a sign-in before the region list arrived would ask no region
   sessionStorage.setItem(TOKEN_KEY, token);
   // The cheapest admin route (no Postgres): does the token open the door?
   const res = await fetch(`/v1/admin/${region}/costs`, { headers: { authorization: `Bearer ${token}` } });
@@ -356,10 +358,13 @@ async function start() {
   });
   $("refresh").addEventListener("click", refreshPanels);
   $("sign-out").addEventListener("click", () => signOut());
-  for (const r of await regions()) select.append(h("option", { value: r }, r));
-  const asked = new URLSearchParams(location.search).get("region");
-  if (asked && [...select.options].some((o) => o.value === asked)) select.value = asked;
-  region = select.value;
+  regionsLoaded = regions().then((list) => {
+    for (const r of list) select.append(h("option", { value: r }, r));
+    const asked = new URLSearchParams(location.search).get("region");
+    if (asked && list.includes(asked)) select.value = asked;
+    region = select.value;
+  });
+  await regionsLoaded;
   document.body.dataset.ready = "true";
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (token) signIn(token);
