@@ -175,5 +175,40 @@ describe("the operator console in Chromium", () => {
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     expect(errors).toEqual([]);
     expect(elsewhere).toEqual([]);
+    await page.close();
   }, 60_000);
+
+  it("draws the errors and latency panel from the shape GET .../metrics answers (the route is not in this deployment yet)", async () => {
+    const page = await browser.newPage();
+    await page.goto(`${worker.url}/ops`);
+    await page.waitForSelector("body[data-ready=true]");
+    const at = (m: number) => new Date(Date.UTC(2026, 11, 1, 12, m)).toISOString();
+    const metrics = {
+      region: "eu", from: at(0), to: at(15), minutes: 15,
+      requests: { total: 1000, status4xx: 40, status5xx: 20, latencyMs: { p50: 12, p99: 310 } },
+      reservations: { outcomes: { held: 300, insufficient_stock: 25 }, latencyMs: { p50: 18, p99: 420 } },
+      recommendations: { requests: 200, cacheHits: 150, latencyMs: { p50: 5, p99: 40 } },
+      dispatch: { "eu-ams": { ok: 90, failed: 3, deadLettered: 0 } },
+      queueLagMs: 800, outboxAgeMs: 1200, reconcileDrift: 0,
+      series: [0, 5, 10].map((m, i) => ({ at: at(m), requests: 300 + i, status5xx: i * 5, reservations: 100, p99Ms: 250 + i * 30 })),
+    };
+    // As page code (a string: the page's own modules, not this file's), on the console's own panel.
+    const shown = await page.evaluate(`(async (m) => {
+      const { metricsState, metricsView } = await import("/ops/metrics.js");
+      const { setPanel } = await import("/ops/dom.js");
+      const panel = document.getElementById("panel-metrics");
+      setPanel(panel, metricsState(m), metricsView(m));
+      const healthy = metricsState({ ...m, requests: { ...m.requests, status5xx: 5 } });
+      return { state: panel.dataset.state, healthy, text: panel.textContent, lines: panel.querySelectorAll("polyline").length };
+    })(${JSON.stringify(metrics)})`) as { state: string; healthy: string; text: string; lines: number };
+    expect(shown.state).toBe("bad"); // 2 % of answers were 5xx
+    expect(shown.healthy).toBe("ok"); // 0.5 %
+    expect(shown.text).toContain("40 / 20 (2.0 % 5xx)");
+    expect(shown.text).toContain("12 ms / 310 ms");
+    expect(shown.text).toContain("cache hits 75.0 %");
+    expect(shown.text).toContain("held 300, insufficient_stock 25");
+    expect(shown.text).toContain("eu-ams9030");
+    expect(shown.lines).toBe(2);
+    await page.close();
+  });
 });
