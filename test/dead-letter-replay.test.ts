@@ -9,7 +9,7 @@ import { env, exports } from "cloudflare:workers";
 import { and, eq } from "drizzle-orm";
 import { afterAll, describe, expect, inject, it } from "vitest";
 import { inventoryName, type InventoryObject } from "../durable-objects/inventory";
-import { streamPositions, skuRegionLevels } from "../schema/tables";
+import { shopperOrders, streamPositions, skuRegionLevels } from "../schema/tables";
 import worker from "../workers/index";
 import { adminHeaders, call, confirm, events, reserve, uniqueSku } from "./client";
 import { database, eventually } from "./db";
@@ -81,6 +81,20 @@ describe("replaying a dead-lettered inventory event", () => {
     const answers = await Promise.all([replay("opsc", letter.id), replay("opsc", letter.id)]);
     expect(answers.map((a) => a.status).sort()).toEqual([200, 409]);
     expect(await position("opsc", sku)).toBe(2);
+  });
+
+  it("records a dead-lettered shopper order (with consent) for the recommendation build", async () => {
+    const reservationId = "d".repeat(64);
+    const order = { region: "opsg", reservationId, shopper: "e".repeat(64), consent: true, at: Date.now() };
+    const messageId = `so-${crypto.randomUUID()}`;
+    await deliver("inventory-events-dlq", messageId, order, 11); // shopper-orders dead-letters there too
+    const letter = await letterOf("opsg", messageId);
+    expect(await db.select().from(shopperOrders).where(eq(shopperOrders.region, "opsg"))).toEqual([]);
+    const res = await replay("opsg", letter.id);
+    expect(res.body).toMatchObject({ id: letter.id, kind: "shopper_order", outcome: `shopper order of reservation ${reservationId} recorded` });
+    expect(await db.select({ reservationId: shopperOrders.reservationId, shopper: shopperOrders.shopper }).from(shopperOrders).where(eq(shopperOrders.region, "opsg"))).toEqual([
+      { reservationId, shopper: order.shopper },
+    ]);
   });
 
   it("answers 404 for an unknown id or another region's letter, 409 for a dispatch letter, 400 for a bad id; nothing changes", async () => {
