@@ -8,6 +8,8 @@ import { loadMetrics } from "./metrics.js";
 
 const TOKEN_KEY = "ops.adminToken";
 const PANELS_EVERY_MS = 10_000;
+/** Reconcile and attention ask every object of the region: every third refresh, or on Refresh. */
+const HEAVY_EVERY = 3;
 const LIVE_EVERY_MS = 1_000;
 const LIVE_POINTS = 300;
 const GRACE_SECONDS = 60;
@@ -19,6 +21,7 @@ let panelsTimer = 0;
 let liveTimer = 0;
 let live = { sku: "", points: [] };
 let regionsLoaded = Promise.resolve();
+let ticks = 0;
 
 /** One admin call: { status, body, problem } where problem is a readable line for any non-2xx answer. */
 async function api(method, path, body) {
@@ -89,7 +92,7 @@ function showConsole() {
   $("sign-out").hidden = false;
   refreshPanels();
   clearInterval(panelsTimer);
-  panelsTimer = setInterval(refreshPanels, PANELS_EVERY_MS);
+  panelsTimer = setInterval(() => refreshPanels({ heavy: ++ticks % HEAVY_EVERY === 0 }), PANELS_EVERY_MS);
   watch($("live-sku").value.trim());
 }
 
@@ -299,9 +302,10 @@ async function loadCosts() {
   );
 }
 
-async function refreshPanels() {
+async function refreshPanels({ heavy = true } = {}) {
   if (!sessionStorage.getItem(TOKEN_KEY)) return;
-  const loaders = [loadReconcile, loadDeadLetters, loadCircuits, loadAttention, loadBuilds, () => loadMetrics(api, region, panel("metrics")), loadCosts];
+  const loaders = [loadDeadLetters, loadCircuits, loadBuilds, () => loadMetrics(api, region, panel("metrics")), loadCosts];
+  if (heavy) loaders.push(loadReconcile, loadAttention);
   await Promise.all(loaders.map((load) => load().catch((err) => console.error(err))));
   $("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
 }
@@ -356,7 +360,7 @@ async function start() {
     e.preventDefault();
     signIn($("token").value.trim());
   });
-  $("refresh").addEventListener("click", refreshPanels);
+  $("refresh").addEventListener("click", () => refreshPanels());
   $("sign-out").addEventListener("click", () => signOut());
   regionsLoaded = regions().then((list) => {
     for (const r of list) select.append(h("option", { value: r }, r));
