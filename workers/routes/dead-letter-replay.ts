@@ -66,7 +66,7 @@ const redispatchLetter = createRoute({
   request: { params: LetterParams, headers: AdminHeaders },
   responses: {
     202: { description: "Queued for dispatch", content: { "application/json": { schema: LetterReplayed } } },
-    ...problems(...ADMIN_PROBLEMS, "dead_letter_not_found", "already_replayed", "not_replayable", "sale_not_standing", "database_unavailable"),
+    ...problems(...ADMIN_PROBLEMS, "dead_letter_not_found", "already_replayed", "not_replayable", "sale_not_standing", "database_unavailable", "try_again"),
   },
 });
 
