@@ -419,11 +419,26 @@ export const DeadLettersPage = z
         messageId: z.string(),
         attempts: z.number().int(),
         receivedAt: z.string(),
+        replayedAt: z.string().nullable().openapi({ description: "When an operator replayed or re-dispatched it; null while it waits" }),
         body: z.unknown(),
       }),
     ),
   })
   .openapi("DeadLetters");
+
+export const AttentionQuery = z.object({
+  after: Sku.optional().openapi({ description: "Page on: the `nextAfter` of the previous page (SKUs in order)" }),
+  limit: z.coerce.number().int().min(1).max(500).default(200).openapi({ description: "SKU-regions asked per page" }),
+});
+
+export const AttentionPage = z
+  .object({
+    region: z.string(),
+    checked: z.number().int().openapi({ description: "SKU-regions asked on this page" }),
+    attention: z.array(z.object({ sku: z.string(), holdId: z.string().openapi({ description: "The reservation, or empty" }), reason: z.string(), seq: z.number().int(), at: z.string() })),
+    nextAfter: z.string().nullable().openapi({ description: "Pass as `after` for the next page; null on the last page" }),
+  })
+  .openapi("Attention");
 
 export const ResendBody = z
   .strictObject({ after: z.number().int().min(0).default(0).openapi({ description: "Resend events with seq greater than this" }) })

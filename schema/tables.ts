@@ -104,6 +104,8 @@ export const deadLetters = pgTable("dead_letters", {
   body: jsonb("body").notNull(),
   attempts: integer("attempts").notNull(),
   receivedAt: at("received_at").notNull().default(sql`now()`),
+  /** When an operator replayed or re-dispatched it (workers/routes/dead-letter-replay.ts); null while kept. */
+  replayedAt: at("replayed_at"),
 });
 
 // ------------------------------------------------------------------ recommendations and privacy

@@ -4,7 +4,8 @@
 //   2. runs `wrangler dev` (every region in one process) and waits until GET /healthz answers
 //   3. seeds scripts/demo-catalog.json through the admin API; SKU-regions that already hold stock
 //      are skipped, and local state persists in .wrangler/state, so a restart seeds nothing
-//   4. prints curl commands to try, then shows wrangler's log until Ctrl-C
+//   4. prints the /docs and /ops (operator console) URLs and curl commands to try, then shows
+//      wrangler's log until Ctrl-C
 //   5. runs the system-of-record repair (the Worker's */10 cron) at start-up and every 10 minutes:
 //      cron triggers do not fire by themselves under `wrangler dev`, so this fires them
 // Plain ESM JavaScript with no dependencies: it runs on Node 20+ before anything is compiled.
@@ -525,6 +526,8 @@ function printExamples(catalog, { storefrontKey, adminToken }) {
   say(`${green("✓")} ${bold("Edge inventory API")} on ${cyan(BASE)}  (regions ${regions})`);
   say(`  API reference  ${cyan(`${BASE}/docs`)}`);
   say(`  OpenAPI        ${cyan(`${BASE}/openapi.json`)}`);
+  // The console's live chart follows the flash-sale SKU; it asks for the admin token printed below.
+  say(`  Operator console ${cyan(`${BASE}/ops${flash[0] ? `?sku=${flash[0].sku}` : ""}`)}  (sign in with the admin token)`);
   say(`  Keys from .dev.vars: X-Api-Key ${storefrontKey}, admin Bearer ${adminToken}`);
   for (const s of flash) {
     const units = Object.entries(s.stock).map(([r, w]) => `${Object.values(w).reduce((a, b) => a + b, 0)} units in ${r}`).join(", ");

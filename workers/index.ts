@@ -26,6 +26,7 @@ import { bodyTooLarge, warehouseInbound } from "./routes/warehouses";
 import { warehouseCircuits } from "./routes/warehouse-circuits";
 import { metrics } from "./routes/metrics";
 import { error } from "../observability/log";
+import { deadLetterReplay } from "./routes/dead-letter-replay";
 
 export { InventoryObject } from "../durable-objects/inventory";
 export { ReservationObject } from "../durable-objects/reservation";
@@ -65,6 +66,7 @@ app.route("/", admin);
 app.route("/", availability);
 app.route("/", reservations);
 app.route("/", operations);
+app.route("/", deadLetterReplay);
 app.route("/", warehouseInbound);
 app.route("/", warehouseCircuits);
 app.route("/", metrics);
@@ -105,6 +107,21 @@ app.use("/docs", async (c, next) => {
 // Static assets answer before the Worker runs; this only serves callers that reach the Worker first.
 app.get("/docs/:file", (c) => c.env.ASSETS.fetch(c.req.raw));
 app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "Edge inventory API", cdn: "/docs/scalar-api-reference.js", withDefaultFonts: false, defaultOpenAllTags: true }));
+
+// The operator console: a static page (public/ops.html, public/ops/*) that calls the admin API
+// with the token the operator types in; it holds no data itself, so it needs no credentials.
+app.openAPIRegistry.registerPath({
+  method: "get",
+  path: "/ops",
+  operationId: "getOperatorConsole",
+  tags: ["meta"],
+  summary: "Operator console: reconcile state, dead letters, circuits, attention, builds and a live SKU, per region (docs/operations.md)",
+  security: openAccess,
+  responses: { 200: { description: "An HTML page; it asks for the admin token and calls the admin routes with it", content: { "text/html": { schema: z.string() } } } },
+});
+// Static assets answer these before the Worker runs; this serves callers that reach the Worker first.
+app.get("/ops", (c) => c.env.ASSETS.fetch(new Request(new URL("/ops", c.req.url))));
+app.get("/ops/:file", (c) => c.env.ASSETS.fetch(c.req.raw));
 
 export default {
   fetch: app.fetch,

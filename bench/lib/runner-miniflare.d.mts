@@ -7,6 +7,8 @@ export interface MiniflareRunnerOptions {
   queueConsumers?: boolean;
   storage?: "disk" | "tmpfs";
   viaEntry?: boolean;
+  /** Serve wrangler.toml's [assets] too (implies viaEntry). */
+  assets?: boolean;
   traceFsyncs?: boolean;
   rateLimits?: "off" | "raised" | "config";
 }

@@ -87,6 +87,8 @@ function describeBindings(o) {
  *                       I/O). workerd's in-memory Durable Objects cannot use SQLite, so there is
  *                       no "memory" option.
  *   viaEntry            true to go through miniflare's entry worker (see above)
+ *   assets              true to serve wrangler.toml's [assets] (public/: the /docs script, the /ops
+ *                       console) as `wrangler dev` does; implies viaEntry (the asset router sits there)
  *   rateLimits          "off" (default): the [[ratelimits]] bindings are left out (the code does not
  *                       limit without them). miniflare emulates each limiter call as a call to a
  *                       worker of its own, about 1.5 ms of workerd's one thread per call here (a
@@ -102,10 +104,11 @@ export async function miniflareRunner(options) {
   const versions = miniflareVersions();
   const storage = options.storage ?? "disk";
   const { workerOptions, vars, compatibilityDate } = await workerOptionsFromConfig(options.configPath, options.env ?? "");
-  // Static assets (the /docs page's script) are left out: locally they put miniflare's asset router in
+  // Static assets (the /docs page's script) are left out unless asked for (assets: true): locally they put miniflare's asset router in
   // front of every request (about a fifth of the no-op route's throughput here); in production the
   // asset lookup is part of Cloudflare's routing, and no benchmarked route serves an asset.
-  const { modulesRules: _rules, rootPath: _root, assets: _assets, ...bindingOptions } = workerOptions;
+  const { modulesRules: _rules, rootPath: _root, assets, ...bindingOptions } = workerOptions;
+  const viaEntry = Boolean(options.viaEntry || options.assets);
   const rateLimits = options.rateLimits ?? "off";
   const ratelimits = rateLimits === "config"
     ? workerOptions.ratelimits
@@ -115,6 +118,7 @@ export async function miniflareRunner(options) {
   const worker = {
     ...bindingOptions,
     ...(ratelimits && { ratelimits }),
+    ...(options.assets && { assets }),
     bindings: { ...vars, ...options.bindings },
     ...(!options.queueConsumers && { queueConsumers: {} }),
     modules: true,
@@ -124,20 +128,20 @@ export async function miniflareRunner(options) {
   };
   let fsyncTrace = options.traceFsyncs ? probeFsyncTrace() : { ok: false, reason: "not counted" };
   const consumers = Object.keys(workerOptions.queueConsumers ?? {});
-  const path = options.viaEntry ? "miniflare entry worker -> worker" : "direct socket to the worker (no miniflare entry worker)";
+  const path = viaEntry ? "miniflare entry worker -> worker" : "direct socket to the worker (no miniflare entry worker)";
   const where = storage === "tmpfs" ? "files on tmpfs /dev/shm" : `files in ${tmpdir()}`;
   return {
     id: "workerd-miniflare",
     versions,
     description:
       `workerd ${versions.workerd} via miniflare ${versions.miniflare} Node API; ${path}; ` +
-      `Durable Objects on SQLite (${where}); request logging off; static assets not served; rate limits ${rateLimits === "config" ? "as in wrangler.toml" : rateLimits === "off" ? "off (bindings left out)" : "raised out of reach (bindings still called)"}` +
+      `Durable Objects on SQLite (${where}); request logging off; ${options.assets ? "static assets served" : "static assets not served"}; rate limits ${rateLimits === "config" ? "as in wrangler.toml" : rateLimits === "off" ? "off (bindings left out)" : "raised out of reach (bindings still called)"}` +
       (consumers.length ? `; queue consumers ${options.queueConsumers ? "on" : "off"}` : ""),
     bindings: describeBindings(worker),
     meta: {
       storage,
       rateLimits,
-      viaEntry: Boolean(options.viaEntry),
+      viaEntry,
       compatibilityDate: worker.compatibilityDate,
       queueConsumers: options.queueConsumers ? consumers : [],
       bindings: describeBindings(worker),
@@ -176,7 +180,7 @@ export async function miniflareRunner(options) {
         cf: false, // placeholder request.cf; true would try to fetch one from Cloudflare
         resourcePersistencePath: persistDir,
         ...worker,
-        ...(!options.viaEntry && { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] }),
+        ...(!viaEntry && { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] }),
       }),
     );
     let workerd = null;
@@ -214,7 +218,7 @@ export async function miniflareRunner(options) {
           else process.env.MINIFLARE_WORKERD_PATH = savedWorkerdPath;
         }
       }
-      const url = options.viaEntry ? entryUrl : await mf.unsafeGetDirectURL();
+      const url = viaEntry ? entryUrl : await mf.unsafeGetDirectURL();
       workerd = findDescendants(process.pid, "workerd")[0] ?? null;
       // Under strace, workerd's parent is the strace that logs its fsyncs.
       const tracer = trace && workerd !== null ? parentPid(workerd) : null;

@@ -9,6 +9,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { unstable_startWorker } from "wrangler";
+import { launchChromium } from "../chromium.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const OUT = join(ROOT, "dist", "contract");
@@ -79,13 +80,8 @@ try {
 process.exit(failed ? 1 : 0);
 
 async function checkReferencePage(base, doc) {
-  const { chromium } = await import("playwright-core");
-  const executablePath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
   const started = Date.now();
-  const browser = await chromium.launch({
-    executablePath,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     const elsewhere = [];
@@ -117,6 +113,6 @@ async function checkReferencePage(base, doc) {
     if (elsewhere.length) throw new Error(`/docs made requests to other origins: ${elsewhere.join(", ")}`);
     console.log(`✓ /docs in headless Chromium lists all ${operations.length} operations, with no request outside ${base.origin} (${seconds} s)`);
   } finally {
-    await browser.close(); // playwright launches with a fresh user data dir of its own and removes it
+    await browser.close();
   }
 }

@@ -1,7 +1,7 @@
 // Operators and a warehouse's circuit breaker: read where it stands, or close it by hand once the
 // warehouse is known to be back (instead of waiting out the pause and a probe).
 import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
-import { Region } from "../../schema/contracts";
+import { Region, RegionParams } from "../../schema/contracts";
 import { WAREHOUSE_ID } from "../../warehouses/contracts";
 import { adminToken, knownRegion } from "../auth";
 import type { AppEnv, Env } from "../env";
@@ -60,6 +60,21 @@ const resetCircuit = createRoute({
   responses: { 200: { description: "The circuit, now closed", content: { "application/json": { schema: CircuitState } } }, ...circuitProblems },
 });
 
+const listCircuits = createRoute({
+  method: "get",
+  path: "/v1/admin/{region}/warehouses/circuits",
+  operationId: "listWarehouseCircuits",
+  tags: ["operations"],
+  summary: "Where the circuit breaker of every warehouse configured for the region stands",
+  security: adminAccess,
+  middleware: [adminToken(), knownRegion()] as const,
+  request: { params: RegionParams, headers: AdminHeaders },
+  responses: {
+    200: { description: "One circuit per configured warehouse", content: { "application/json": { schema: z.object({ region: z.string(), circuits: z.array(CircuitState) }) } } },
+    ...problems(...ADMIN_PROBLEMS),
+  },
+});
+
 function circuitOf(env: Env, region: string, warehouseId: string) {
   if (!warehousesOf(env, region).includes(warehouseId)) {
     throw new Problem("unknown_warehouse", `Warehouse '${warehouseId}' is not configured for region ${region} (WAREHOUSES); nothing was changed`);
@@ -80,6 +95,12 @@ function body(region: string, warehouse: string, s: { state: "closed" | "open" |
 }
 
 export const warehouseCircuits = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+  .openapi(listCircuits, async (c) => {
+    const { region } = c.req.valid("param");
+    const ids = warehousesOf(c.env, region);
+    const circuits = await Promise.all(ids.map(async (id) => body(region, id, await circuitOf(c.env, region, id).status())));
+    return c.json({ region, circuits }, 200);
+  })
   .openapi(getCircuit, async (c) => {
     const { region, warehouseId } = c.req.valid("param");
     return c.json(body(region, warehouseId, await circuitOf(c.env, region, warehouseId).status()), 200);
