@@ -87,6 +87,8 @@ function describeBindings(o) {
  *                       I/O). workerd's in-memory Durable Objects cannot use SQLite, so there is
  *                       no "memory" option.
  *   viaEntry            true to go through miniflare's entry worker (see above)
+ *   inspectorPort       a port for workerd's V8 inspector (bench/profile.mjs takes CPU profiles
+ *                       through it); none by default
  *   rateLimits          "off" (default): the [[ratelimits]] bindings are left out (the code does not
  *                       limit without them). miniflare emulates each limiter call as a call to a
  *                       worker of its own, about 1.5 ms of workerd's one thread per call here (a
@@ -177,6 +179,7 @@ export async function miniflareRunner(options) {
         resourcePersistencePath: persistDir,
         ...worker,
         ...(!options.viaEntry && { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] }),
+        ...(options.inspectorPort && { inspectorPort: options.inspectorPort }),
       }),
     );
     let workerd = null;
