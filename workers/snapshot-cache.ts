@@ -80,6 +80,9 @@ export function staleLimitMs(env: Env): number {
   return seconds(env.AVAILABILITY_STALE_LIMIT_SECONDS, DEFAULT_STALE_LIMIT_SECONDS) * 1000;
 }
 
+/** When a cached page copy was read from its page (ms since the epoch), readable without its body. */
+const READ_AT_HEADER = "x-read-at";
+
 function cacheKey(name: string): string {
   return `https://read-model.edge-inventory.internal/${encodeURIComponent(name)}`;
 }
@@ -102,10 +105,10 @@ export async function availabilityOf(env: Env, ctx: WaitUntil, region: string, s
   const now = Date.now();
   const pages = new Map<number, HeldPage>();
   let pending: Promise<void>[] | undefined;
+  const fresh = freshMs(env);
   for (const n of wanted.keys()) {
     const name = pageName(region, n);
     const copy = held.get(name);
-    const fresh = freshMs(env);
     if (copy && now - copy.readAt <= fresh) {
       // Fresh: answer now; past a third of its life (or after a local write), refresh it in the background.
       if ((now - copy.readAt > fresh / 3 || (copy.refreshAfter !== undefined && now >= copy.refreshAfter)) && !isLoading(name, now)) {
@@ -134,7 +137,8 @@ export async function availabilityOf(env: Env, ctx: WaitUntil, region: string, s
   return { items, asOf: oldest - PUBLISH_LAG_MS, stale: sources.stale > 0, sources };
 }
 
-const NEVER_STOCKED: SkuAvailability = Object.freeze({ available: 0, version: 0 });
+/** The answer for a SKU absent from its page: shared by every such SKU. */
+export const NEVER_STOCKED: SkuAvailability = Object.freeze({ available: 0, version: 0 });
 
 /** A page this isolate does not hold fresh: loaded within the deadline, else the last copy. */
 async function resolvePage(env: Env, ctx: WaitUntil, region: string, n: number, now: number): Promise<{ page: HeldPage; source: PageSource }> {
@@ -164,8 +168,9 @@ function load(env: Env, ctx: WaitUntil, region: string, n: number, newerThan: nu
   if (running) return running.run.then((page) => ({ page, source: "page" as const }));
   let source: PageSource = "page";
   const run = (async () => {
-    const cached = await fromCache(name);
-    if (cached && cached.readAt > Math.max(newerThan, ignoreCacheBefore) && Date.now() - cached.readAt <= freshMs(env) / 3) {
+    // Only a copy newer than ours and in the first third of its life: the others are not read at all.
+    const cached = await fromCache(name, (readAt) => readAt > Math.max(newerThan, ignoreCacheBefore) && Date.now() - readAt <= freshMs(env) / 3);
+    if (cached) {
       source = "cache";
       return keep(name, cached);
     }
@@ -175,11 +180,8 @@ function load(env: Env, ctx: WaitUntil, region: string, n: number, newerThan: nu
     backOffUntil.delete(name);
     const body = JSON.stringify({ parts: copy.parts, readAt: askedAt });
     const maxAge = Math.max(1, Math.ceil(staleLimitMs(env) / 1000));
-    ctx.waitUntil(
-      caches.default
-        .put(cacheKey(name), new Response(body, { headers: { "content-type": "application/json", "cache-control": `max-age=${maxAge}` } }))
-        .catch(() => undefined),
-    );
+    const headers = { "content-type": "application/json", "cache-control": `max-age=${maxAge}`, [READ_AT_HEADER]: String(askedAt) };
+    ctx.waitUntil(caches.default.put(cacheKey(name), new Response(body, { headers })).catch(() => undefined));
     return page;
   })().finally(() => {
     if (loading.get(name)?.run === run) loading.delete(name);
@@ -195,19 +197,36 @@ function isLoading(name: string, now: number): boolean {
   return running !== undefined && now - running.startedAt < ABANDON_MS;
 }
 
-/** Keeps the newer of this copy and the one held (a slow call may finish after a faster one). */
+/**
+ * Keeps the newer of this copy and the one held (a slow call may finish after a faster one). A SKU
+ * whose units and version did not change keeps its entry, so what was worked out for it (its piece
+ * of the answer, availability-answer.ts) is reused.
+ */
 function keep(name: string, page: HeldPage): HeldPage {
   const current = held.get(name);
   if (current && current.readAt >= page.readAt) return current;
+  if (current) {
+    for (const [sku, entry] of page.skus) {
+      const before = current.skus.get(sku);
+      if (before && before.available === entry.available && before.version === entry.version) page.skus.set(sku, before);
+    }
+  }
   held.set(name, page);
   return page;
 }
 
-async function fromCache(name: string): Promise<HeldPage | undefined> {
+/** The data centre's copy of page `name`, if there is one and `wanted(its readAt)`. */
+async function fromCache(name: string, wanted: (readAt: number) => boolean = () => true): Promise<HeldPage | undefined> {
   try {
     const hit = await caches.default.match(cacheKey(name));
     if (!hit) return undefined;
+    const stamped = Number(hit.headers.get(READ_AT_HEADER));
+    if (Number.isFinite(stamped) && stamped > 0 && !wanted(stamped)) {
+      await hit.body?.cancel();
+      return undefined;
+    }
     const { parts, readAt } = (await hit.json()) as PageCopy & { readAt: number };
+    if (!wanted(readAt)) return undefined;
     return toHeld({ parts, at: readAt }, readAt);
   } catch {
     return undefined; // the cache is an optimisation; never a reason to fail a read
