@@ -9,7 +9,7 @@
 // end to end. When a page does not answer within AVAILABILITY_DEADLINE_MS, reads answer from the
 // last copy this isolate or data centre has, marked stale with its age, up to
 // AVAILABILITY_STALE_LIMIT_SECONDS; past that, 503 stock_unavailable with Retry-After.
-import { pageName, pageOf, PAGES_PER_REGION, type PageCopy, type PagePart } from "../durable-objects/availability-page";
+import { pageName, pageOf, PAGES_PER_REGION, type PagePart } from "../durable-objects/availability-page";
 import { PUBLISH_LAG_MS, PUBLISH_WINDOW_MS } from "../durable-objects/availability-publisher";
 import type { Env } from "./env";
 import { Problem } from "./problems";
@@ -175,10 +175,11 @@ function load(env: Env, ctx: WaitUntil, region: string, n: number, newerThan: nu
       return keep(name, cached);
     }
     const askedAt = Date.now();
-    const copy: PageCopy = await env.AVAILABILITY_PAGES.get(env.AVAILABILITY_PAGES.idFromName(name)).read();
-    const page = keep(name, toHeld(copy, askedAt));
+    const copy = await env.AVAILABILITY_PAGES.get(env.AVAILABILITY_PAGES.idFromName(name)).read();
+    const page = keep(name, toHeld(JSON.parse(copy.parts) as PagePart[], askedAt));
     backOffUntil.delete(name);
-    const body = JSON.stringify({ parts: copy.parts, readAt: askedAt });
+    // The page's own text goes to the cache as it came: the read time travels in a header.
+    const body = copy.parts;
     const maxAge = Math.max(1, Math.ceil(staleLimitMs(env) / 1000));
     const headers = { "content-type": "application/json", "cache-control": `max-age=${maxAge}`, [READ_AT_HEADER]: String(askedAt) };
     ctx.waitUntil(caches.default.put(cacheKey(name), new Response(body, { headers })).catch(() => undefined));
@@ -220,26 +221,24 @@ async function fromCache(name: string, wanted: (readAt: number) => boolean = () 
   try {
     const hit = await caches.default.match(cacheKey(name));
     if (!hit) return undefined;
-    const stamped = Number(hit.headers.get(READ_AT_HEADER));
-    if (Number.isFinite(stamped) && stamped > 0 && !wanted(stamped)) {
+    const readAt = Number(hit.headers.get(READ_AT_HEADER));
+    if (!(Number.isFinite(readAt) && readAt > 0) || !wanted(readAt)) {
       await hit.body?.cancel();
       return undefined;
     }
-    const { parts, readAt } = (await hit.json()) as PageCopy & { readAt: number };
-    if (!wanted(readAt)) return undefined;
-    return toHeld({ parts, at: readAt }, readAt);
+    return toHeld((await hit.json()) as PagePart[], readAt);
   } catch {
     return undefined; // the cache is an optimisation; never a reason to fail a read
   }
 }
 
 /** Sums each SKU's parts: the SKU object's own units and, if split, its live shards' idle quotas. */
-function toHeld(copy: PageCopy, readAt: number): HeldPage {
+function toHeld(parts: readonly PagePart[], readAt: number): HeldPage {
   const mains = new Map<string, PagePart>();
-  for (const p of copy.parts) if (p.part === 0) mains.set(p.sku, p);
+  for (const p of parts) if (p.part === 0) mains.set(p.sku, p);
   const skus = new Map<string, SkuAvailability>();
   for (const [sku, main] of mains) skus.set(sku, { available: main.available, version: main.version });
-  for (const p of copy.parts) {
+  for (const p of parts) {
     const main = p.part > 0 ? mains.get(p.sku) : undefined;
     if (main && p.part < main.shards) skus.get(p.sku)!.available += p.available;
   }
