@@ -7,7 +7,6 @@
 // parsing, the runtime's own C++, kernel) is the difference. The inspector itself slows the isolate
 // a little: read the split, not the req/s.
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,6 +15,7 @@ import { buildWorker } from "./lib/build.mjs";
 import { LoadGenerator } from "./lib/load.mjs";
 import { cpuTimeMs } from "./lib/proc.mjs";
 import { miniflareRunner } from "./lib/runner-miniflare.mjs";
+import { freePort } from "./lib/runner-peers.mjs";
 import { ADMIN_TOKEN, adminApi, scenarioCatalog, STOREFRONT_KEY } from "./lib/scenarios.mjs";
 import { renderTable } from "./lib/table.mjs";
 
@@ -30,17 +30,6 @@ const SPEC = {
   top: { type: "int", default: 25, help: "functions listed" },
   "after-alarms": { type: "boolean", default: true, help: "wait until the set-up's objects have run their outbox safety alarm (30 s after each write) before profiling" },
 };
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** A minimal Chrome DevTools Protocol session over the inspector's WebSocket. */
 async function inspect(port) {
