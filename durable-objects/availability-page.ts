@@ -29,9 +29,13 @@ export interface PagePart {
   at: number;
 }
 
-/** A page as the edge gets it: every part on it, and when the page answered. */
-export interface PageCopy {
-  parts: PagePart[];
+/**
+ * A page as the edge gets it: every part on it as one JSON text (a PagePart[]), made once per
+ * change on the page, so a read clones one string instead of every part and the edge caches that
+ * same text; and when the page answered.
+ */
+export interface PageText {
+  parts: string;
   at: number;
 }
 
@@ -66,8 +70,8 @@ export function pageName(region: string, page: number): string {
 export class AvailabilityPage extends DurableObject<Env> {
   private sql: SqlStorage;
   private parts = new Map<string, PagePart>();
-  /** The page as last read, reused until the next publish changes it. */
-  private copy: PagePart[] | null = null;
+  /** The page as last read (JSON of its parts), reused until the next publish changes it. */
+  private copy: string | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -101,8 +105,8 @@ export class AvailabilityPage extends DurableObject<Env> {
   }
 
   /** The whole page: what the edge keeps in memory and in the data centre's cache. */
-  async read(): Promise<PageCopy> {
-    this.copy ??= [...this.parts.values()];
+  async read(): Promise<PageText> {
+    this.copy ??= JSON.stringify([...this.parts.values()]);
     return { parts: this.copy, at: Date.now() };
   }
 }

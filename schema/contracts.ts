@@ -35,9 +35,10 @@ export const Sku = z
   .regex(SKU_PATTERN, "a SKU is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
   .openapi({ example: "LIP-ROUGE-01" });
 
+export const REGION_PATTERN = /^[a-z]{2,12}$/;
 export const Region = z
   .string()
-  .regex(/^[a-z]{2,12}$/, "a region is 2-12 lowercase letters")
+  .regex(REGION_PATTERN, "a region is 2-12 lowercase letters")
   .openapi({ param: { name: "region", in: "path" }, example: "eu" });
 
 export const StockStatus = z.enum(["in_stock", "low_stock", "out_of_stock"]);

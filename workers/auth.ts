@@ -10,16 +10,35 @@ export async function digest(value: string): Promise<ArrayBuffer> {
   return crypto.subtle.digest("SHA-256", encoder.encode(value));
 }
 
-export function hex(buf: ArrayBuffer): string {
-  return [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, "0")).join("");
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+
+/** The first `bytes` bytes (default all) of `buf` in lowercase hex. */
+export function hex(buf: ArrayBuffer, bytes = buf.byteLength): string {
+  const view = new Uint8Array(buf, 0, Math.min(bytes, buf.byteLength));
+  let out = "";
+  for (let i = 0; i < view.length; i++) out += HEX[view[i]!];
+  return out;
 }
 
-/** Constant-time membership test: compares digests of equal length. */
-async function matchesOneOf(given: string, secrets: string[]): Promise<number> {
-  const givenDigest = await digest(given);
+// The configured secrets' digests, worked out once per isolate and setting rather than per request.
+// Keyed by what the setting is for and its value (`storefront:k1,k2`, `admin:<token>`).
+const secretDigests = new Map<string, Promise<(ArrayBuffer | null)[]>>();
+
+function digestsOf(setting: string, secrets: () => string[]): Promise<(ArrayBuffer | null)[]> {
+  let known = secretDigests.get(setting);
+  if (!known) {
+    known = Promise.all(secrets().map((secret) => (secret ? digest(secret) : null)));
+    secretDigests.set(setting, known);
+    if (secretDigests.size > 16) secretDigests.delete(secretDigests.keys().next().value!);
+  }
+  return known;
+}
+
+/** Constant-time membership test of a digest: compares digests of equal length, every one of them. */
+async function matchesOneOf(givenDigest: ArrayBuffer, setting: string, secrets: () => string[]): Promise<number> {
   let match = -1;
-  for (const [i, secret] of secrets.entries()) {
-    if (secret && crypto.subtle.timingSafeEqual(givenDigest, await digest(secret))) match = i;
+  for (const [i, secret] of (await digestsOf(setting, secrets)).entries()) {
+    if (secret && crypto.subtle.timingSafeEqual(givenDigest, secret)) match = i;
   }
   return match;
 }
@@ -29,11 +48,12 @@ export function storefrontKey(): MiddlewareHandler<AppEnv> {
     refuseIfBlocked(c);
     const given = c.req.header("x-api-key");
     if (!given) throw new Problem("unauthorized", "Send your storefront key in the X-Api-Key header");
-    const keys = (c.env.STOREFRONT_KEYS ?? "").split(",").map((k) => k.trim());
-    const index = await matchesOneOf(given, keys);
+    const setting = c.env.STOREFRONT_KEYS ?? "";
+    const givenDigest = await digest(given);
+    const index = await matchesOneOf(givenDigest, `storefront:${setting}`, () => setting.split(",").map((k) => k.trim()));
     if (index < 0) await authFailed(c, new Problem("unauthorized", "The X-Api-Key is not a known storefront key"));
     // Idempotency-Keys are scoped per storefront key, so two storefronts cannot collide.
-    const keyId = hex(await digest(given)).slice(0, 16);
+    const keyId = hex(givenDigest, 8);
     await limitStorefront(c, keyId);
     c.set("storefrontKeyId", keyId);
     await next();
@@ -47,20 +67,33 @@ export function adminToken(): MiddlewareHandler<AppEnv> {
     // RFC 7235: the scheme is case-insensitive ("bearer" is as good as "Bearer").
     const match = /^Bearer +(.+)$/i.exec(header);
     if (!match) throw new Problem("unauthorized", "Send Authorization: Bearer <admin token>");
-    if (!c.env.ADMIN_TOKEN || (await matchesOneOf(match[1]!, [c.env.ADMIN_TOKEN])) < 0) {
+    if (!c.env.ADMIN_TOKEN || (await matchesOneOf(await digest(match[1]!), `admin:${c.env.ADMIN_TOKEN}`, () => [c.env.ADMIN_TOKEN!])) < 0) {
       await authFailed(c, new Problem("unauthorized", "The admin token is wrong"));
     }
     await next();
   };
 }
 
+const regionSettings = new Map<string, { served: string[]; clash: string | undefined }>();
+
+/** REGIONS as a list, worked out once per isolate and setting. */
+function regionsOf(setting: string): { served: string[]; clash: string | undefined } {
+  let known = regionSettings.get(setting);
+  if (!known) {
+    const served = setting.split(",").map((r) => r.trim());
+    // A region named like a route word would make /v1/{region}/... and /v1/admin/... the same URL.
+    known = { served, clash: served.find((r) => (RESERVED_REGION_NAMES as readonly string[]).includes(r)) };
+    regionSettings.set(setting, known);
+    if (regionSettings.size > 16) regionSettings.delete(regionSettings.keys().next().value!);
+  }
+  return known;
+}
+
 /** Rejects regions this deployment does not serve, before anything touches storage. */
 export function knownRegion(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const region = c.req.param("region") ?? "";
-    const served = c.env.REGIONS.split(",").map((r) => r.trim());
-    // A region named like a route word would make /v1/{region}/... and /v1/admin/... the same URL.
-    const clash = served.find((r) => (RESERVED_REGION_NAMES as readonly string[]).includes(r));
+    const { served, clash } = regionsOf(c.env.REGIONS);
     if (clash) throw new Problem("setting_missing", `REGIONS lists '${clash}', a word the routes use after /v1/; rename that region`, { setting: "REGIONS" });
     if (!served.includes(region)) {
       throw new Problem("unknown_region", `Region '${region}' is not served here; served: ${served.join(", ")}`);

@@ -9,7 +9,7 @@
 // end to end. When a page does not answer within AVAILABILITY_DEADLINE_MS, reads answer from the
 // last copy this isolate or data centre has, marked stale with its age, up to
 // AVAILABILITY_STALE_LIMIT_SECONDS; past that, 503 stock_unavailable with Retry-After.
-import { pageName, pageOf, PAGES_PER_REGION, type PageCopy, type PagePart } from "../durable-objects/availability-page";
+import { pageName, pageOf, PAGES_PER_REGION, type PagePart } from "../durable-objects/availability-page";
 import { PUBLISH_LAG_MS, PUBLISH_WINDOW_MS } from "../durable-objects/availability-publisher";
 import type { Env } from "./env";
 import { Problem } from "./problems";
@@ -80,6 +80,9 @@ export function staleLimitMs(env: Env): number {
   return seconds(env.AVAILABILITY_STALE_LIMIT_SECONDS, DEFAULT_STALE_LIMIT_SECONDS) * 1000;
 }
 
+/** When a cached page copy was read from its page (ms since the epoch), readable without its body. */
+const READ_AT_HEADER = "x-read-at";
+
 function cacheKey(name: string): string {
   return `https://read-model.edge-inventory.internal/${encodeURIComponent(name)}`;
 }
@@ -102,10 +105,10 @@ export async function availabilityOf(env: Env, ctx: WaitUntil, region: string, s
   const now = Date.now();
   const pages = new Map<number, HeldPage>();
   let pending: Promise<void>[] | undefined;
+  const fresh = freshMs(env);
   for (const n of wanted.keys()) {
     const name = pageName(region, n);
     const copy = held.get(name);
-    const fresh = freshMs(env);
     if (copy && now - copy.readAt <= fresh) {
       // Fresh: answer now; past a third of its life (or after a local write), refresh it in the background.
       if ((now - copy.readAt > fresh / 3 || (copy.refreshAfter !== undefined && now >= copy.refreshAfter)) && !isLoading(name, now)) {
@@ -134,7 +137,8 @@ export async function availabilityOf(env: Env, ctx: WaitUntil, region: string, s
   return { items, asOf: oldest - PUBLISH_LAG_MS, stale: sources.stale > 0, sources };
 }
 
-const NEVER_STOCKED: SkuAvailability = Object.freeze({ available: 0, version: 0 });
+/** The answer for a SKU absent from its page: shared by every such SKU. */
+export const NEVER_STOCKED: SkuAvailability = Object.freeze({ available: 0, version: 0 });
 
 /** A page this isolate does not hold fresh: loaded within the deadline, else the last copy. */
 async function resolvePage(env: Env, ctx: WaitUntil, region: string, n: number, now: number): Promise<{ page: HeldPage; source: PageSource }> {
@@ -164,22 +168,21 @@ function load(env: Env, ctx: WaitUntil, region: string, n: number, newerThan: nu
   if (running) return running.run.then((page) => ({ page, source: "page" as const }));
   let source: PageSource = "page";
   const run = (async () => {
-    const cached = await fromCache(name);
-    if (cached && cached.readAt > Math.max(newerThan, ignoreCacheBefore) && Date.now() - cached.readAt <= freshMs(env) / 3) {
+    // Only a copy newer than ours and in the first third of its life: the others are not read at all.
+    const cached = await fromCache(name, (readAt) => readAt > Math.max(newerThan, ignoreCacheBefore) && Date.now() - readAt <= freshMs(env) / 3);
+    if (cached) {
       source = "cache";
       return keep(name, cached);
     }
     const askedAt = Date.now();
-    const copy: PageCopy = await env.AVAILABILITY_PAGES.get(env.AVAILABILITY_PAGES.idFromName(name)).read();
-    const page = keep(name, toHeld(copy, askedAt));
+    const copy = await env.AVAILABILITY_PAGES.get(env.AVAILABILITY_PAGES.idFromName(name)).read();
+    const page = keep(name, toHeld(JSON.parse(copy.parts) as PagePart[], askedAt));
     backOffUntil.delete(name);
-    const body = JSON.stringify({ parts: copy.parts, readAt: askedAt });
+    // The page's own text goes to the cache as it came: the read time travels in a header.
+    const body = copy.parts;
     const maxAge = Math.max(1, Math.ceil(staleLimitMs(env) / 1000));
-    ctx.waitUntil(
-      caches.default
-        .put(cacheKey(name), new Response(body, { headers: { "content-type": "application/json", "cache-control": `max-age=${maxAge}` } }))
-        .catch(() => undefined),
-    );
+    const headers = { "content-type": "application/json", "cache-control": `max-age=${maxAge}`, [READ_AT_HEADER]: String(askedAt) };
+    ctx.waitUntil(caches.default.put(cacheKey(name), new Response(body, { headers })).catch(() => undefined));
     return page;
   })().finally(() => {
     if (loading.get(name)?.run === run) loading.delete(name);
@@ -195,32 +198,47 @@ function isLoading(name: string, now: number): boolean {
   return running !== undefined && now - running.startedAt < ABANDON_MS;
 }
 
-/** Keeps the newer of this copy and the one held (a slow call may finish after a faster one). */
+/**
+ * Keeps the newer of this copy and the one held (a slow call may finish after a faster one). A SKU
+ * whose units and version did not change keeps its entry, so what was worked out for it (its piece
+ * of the answer, availability-answer.ts) is reused.
+ */
 function keep(name: string, page: HeldPage): HeldPage {
   const current = held.get(name);
   if (current && current.readAt >= page.readAt) return current;
+  if (current) {
+    for (const [sku, entry] of page.skus) {
+      const before = current.skus.get(sku);
+      if (before && before.available === entry.available && before.version === entry.version) page.skus.set(sku, before);
+    }
+  }
   held.set(name, page);
   return page;
 }
 
-async function fromCache(name: string): Promise<HeldPage | undefined> {
+/** The data centre's copy of page `name`, if there is one and `wanted(its readAt)`. */
+async function fromCache(name: string, wanted: (readAt: number) => boolean = () => true): Promise<HeldPage | undefined> {
   try {
     const hit = await caches.default.match(cacheKey(name));
     if (!hit) return undefined;
-    const { parts, readAt } = (await hit.json()) as PageCopy & { readAt: number };
-    return toHeld({ parts, at: readAt }, readAt);
+    const readAt = Number(hit.headers.get(READ_AT_HEADER));
+    if (!(Number.isFinite(readAt) && readAt > 0) || !wanted(readAt)) {
+      await hit.body?.cancel();
+      return undefined;
+    }
+    return toHeld((await hit.json()) as PagePart[], readAt);
   } catch {
     return undefined; // the cache is an optimisation; never a reason to fail a read
   }
 }
 
 /** Sums each SKU's parts: the SKU object's own units and, if split, its live shards' idle quotas. */
-function toHeld(copy: PageCopy, readAt: number): HeldPage {
+function toHeld(parts: readonly PagePart[], readAt: number): HeldPage {
   const mains = new Map<string, PagePart>();
-  for (const p of copy.parts) if (p.part === 0) mains.set(p.sku, p);
+  for (const p of parts) if (p.part === 0) mains.set(p.sku, p);
   const skus = new Map<string, SkuAvailability>();
   for (const [sku, main] of mains) skus.set(sku, { available: main.available, version: main.version });
-  for (const p of copy.parts) {
+  for (const p of parts) {
     const main = p.part > 0 ? mains.get(p.sku) : undefined;
     if (main && p.part < main.shards) skus.get(p.sku)!.available += p.available;
   }

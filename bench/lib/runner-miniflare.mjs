@@ -89,6 +89,8 @@ function describeBindings(o) {
  *   viaEntry            true to go through miniflare's entry worker (see above)
  *   assets              true to serve wrangler.toml's [assets] (public/: the /docs script, the /ops
  *                       console) as `wrangler dev` does; implies viaEntry (the asset router sits there)
+ *   inspectorPort       a port for workerd's V8 inspector (bench/profile.mjs takes CPU profiles
+ *                       through it); none by default
  *   rateLimits          "off" (default): the [[ratelimits]] bindings are left out (the code does not
  *                       limit without them). miniflare emulates each limiter call as a call to a
  *                       worker of its own, about 1.5 ms of workerd's one thread per call here (a
@@ -181,6 +183,7 @@ export async function miniflareRunner(options) {
         resourcePersistencePath: persistDir,
         ...worker,
         ...(!viaEntry && { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] }),
+        ...(options.inspectorPort && { inspectorPort: options.inspectorPort }),
       }),
     );
     let workerd = null;

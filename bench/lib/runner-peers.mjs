@@ -19,7 +19,8 @@ const PEERS = fileURLToPath(new URL("../peers/", import.meta.url));
 
 export const DEFAULT_PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres";
 
-function freePort() {
+/** A TCP port free on 127.0.0.1 right now. */
+export function freePort() {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);
