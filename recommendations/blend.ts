@@ -69,9 +69,9 @@ export function rankCandidates(s: BlendSources): Candidate[] {
   if (categories.length) for (const list of categories) offer("popular_in_category", list, bestSeller);
   else offer("popular_in_category", s.popular, bestSeller);
   // Ties go to the item in more baskets, then to the SKU, so the order is stable.
-  return [...best.values()]
-    .map((c) => ({ ...c, score: Math.round(c.score * 1e6) / 1e6 }))
-    .sort((a, b) => b.score - a.score || (baskets.get(b.sku) ?? 0) - (baskets.get(a.sku) ?? 0) || (a.sku < b.sku ? -1 : 1));
+  const ranked = [...best.values()];
+  for (const c of ranked) c.score = Math.round(c.score * 1e6) / 1e6;
+  return ranked.sort((a, b) => b.score - a.score || (baskets.get(b.sku) ?? 0) - (baskets.get(a.sku) ?? 0) || (a.sku < b.sku ? -1 : 1));
 }
 
 export interface PickSources {
