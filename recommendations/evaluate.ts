@@ -209,7 +209,7 @@ export function tune(train: readonly string[][], k: number): { ease: { lambda: n
 }
 
 /** The shippable forms tried: EASE, RP3beta or blends of both, as lists of either length; then the popular weight. */
-export const SHIPPED_GRID = { mix: [0.4, 0.6, 0.8], neighbours: [30, 50], popular: [0.05, 0.1, 0.2, 0.3] } as const;
+export const SHIPPED_GRID = { mix: [0.4, 0.6, 0.8], neighbours: [30, 50], popular: [0.05, 0.1, 0.15, 0.2, 0.3] } as const;
 /** Folds of the training file the shipped form is chosen on (every `FOLDS`-th basket, each offset in turn). */
 export const FOLDS = 5;
 

@@ -14,7 +14,7 @@ export type ShippedModel =
   /** mix·EASE/max|EASE| + (1 - mix)·RP3beta/max RP3beta: the two agree on companions, differ on the tail. */
   | { kind: "blend"; params: { lambda: number; alpha: number; beta: number; mix: number; neighbours: number; popular: number } };
 
-export const SHIPPED_MODEL: ShippedModel = { kind: "blend", params: { lambda: 400, alpha: 0.5, beta: 0.2, mix: 0.8, neighbours: 50, popular: 0.2 } };
+export const SHIPPED_MODEL: ShippedModel = { kind: "blend", params: { lambda: 400, alpha: 0.5, beta: 0.2, mix: 0.8, neighbours: 50, popular: 0.15 } };
 
 /**
  * The dense models hold an n-by-n matrix of doubles (8·n² bytes; EASE also inverts it, ~n³
