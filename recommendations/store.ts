@@ -9,10 +9,11 @@
 //   recs:{region}:{version}:user:{pseudonym}     -> Scored[]   for one consenting shopper
 //
 // One key per SKU (card and list together), so a build writes 1 + categories + SKUs + shoppers
-// keys. A request reads only what it needs, in a bounded number of KV calls (READ_BOUNDS): the
+// keys. A request reads only what it needs, in a bounded number of reads (READ_BOUNDS): the
 // pointer; the context's entries, the shopper's list and the best-sellers in one bulk read; the
 // popular lists of the context's categories in a second; and the entries of the candidates it
-// shows, a page at a time.
+// shows, a page at a time. Each read goes through the isolate's memory first (list-cache.ts), so in
+// steady state it reaches KV only for a pointer or a shopper's list past its TTL.
 import type { Scored } from "./co-purchase";
 
 export interface Pointer {
