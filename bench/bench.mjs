@@ -20,7 +20,7 @@ import { report, summarize } from "./lib/report.mjs";
 import { gitInfo, writeResults } from "./lib/results.mjs";
 import { miniflareRunner } from "./lib/runner-miniflare.mjs";
 import { DEFAULT_PG_ADMIN_URL, postgresRunner, redisRunner } from "./lib/runner-peers.mjs";
-import { ADMIN_TOKEN, adminApi, ceilingWorkload, REGION, scenarioCatalog, STOREFRONT_KEY } from "./lib/scenarios.mjs";
+import { ADMIN_TOKEN, adminApi, ceilingWorkload, REGION, scenarioCatalog, STOREFRONT_KEY, USER_ID_SECRET } from "./lib/scenarios.mjs";
 import { int, ms } from "./lib/table.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -33,7 +33,7 @@ const SPEC = {
   connections: { env: "BENCH_CONNECTIONS", type: "int", default: 64, help: "concurrent connections, one request in flight each (closed loop)" },
   duration: { env: "BENCH_DURATION", type: "number", default: 10, help: "seconds of measured load per scenario and runner" },
   warmup: { env: "BENCH_WARMUP", type: "number", default: 1, help: "seconds of unmeasured warm-up load before each measurement (0 to skip)" },
-  scenarios: { env: "BENCH_SCENARIOS", type: "string", default: "flash,carts,reads", help: "which scenarios to run: flash, carts, reads, outage (ours only; not in the default set)" },
+  scenarios: { env: "BENCH_SCENARIOS", type: "string", default: "flash,carts,reads,recs", help: "which scenarios to run: flash, carts, reads, recs, outage (ours only; not in the default set)" },
   runners: { env: "BENCH_RUNNERS", type: "string", default: "ours,redis,postgres,ceiling", help: "which runners: ours, redis, postgres, ceiling (no-op route in ours)" },
   stock: { env: "BENCH_STOCK", type: "int", default: 500, help: "flash sale: units of the hot SKU (fewer than the shoppers who ask)" },
   "confirm-ratio": { env: "BENCH_CONFIRM_RATIO", type: "number", default: 0.5, help: "flash sale: share of shoppers with a hold who confirm (the others release)" },
@@ -41,6 +41,8 @@ const SPEC = {
   "cart-lines": { env: "BENCH_CART_LINES", type: "int", default: 3, help: "carts: lines per reservation" },
   "cart-stock": { env: "BENCH_CART_STOCK", type: "int", default: 1_000_000, help: "carts: units of each SKU (ample: the scenario measures holds)" },
   "read-skus": { env: "BENCH_READ_SKUS", type: "int", default: 20, help: "reads: SKUs per availability request" },
+  "recs-consent": { env: "BENCH_RECS_CONSENT", type: "number", default: 0.5, help: "recs: share of requests from a consenting shopper (Shopper-Id header, their own list)" },
+  "recs-shoppers": { env: "BENCH_RECS_SHOPPERS", type: "int", default: 2000, help: "recs: consenting shoppers with a list of their own" },
   "staleness-bound-ms": { env: "BENCH_STALENESS_BOUND_MS", type: "int", default: 2000, help: "reads: an answer further behind its stock object's own state than this fails the run" },
   shards: { env: "BENCH_SHARDS", type: "string", default: "1", help: "stock shards for the flash SKU: only 1 here; `npm run bench:reserve -- --shards 1,2,4` measures K > 1" },
   storage: { env: "BENCH_STORAGE", type: "string", default: "disk", help: "where our Durable Objects keep SQLite files: disk (OS temp dir) or tmpfs (/dev/shm)" },
@@ -79,6 +81,8 @@ function validate(opts) {
   if (!["always", "everysec"].includes(opts["redis-fsync"])) throw new Error("--redis-fsync is always or everysec");
   if (opts["confirm-ratio"] > 1) throw new Error("--confirm-ratio is between 0 and 1");
   if (opts["cart-lines"] < 1 || opts["cart-lines"] > Math.min(50, opts["cart-skus"])) throw new Error("--cart-lines must be 1..50 and at most --cart-skus");
+  if (!(opts["recs-consent"] >= 0 && opts["recs-consent"] <= 1)) throw new Error("--recs-consent is between 0 and 1");
+  if (opts["recs-shoppers"] < 1) throw new Error("--recs-shoppers must be at least 1");
   if (opts["read-skus"] < 1 || opts["read-skus"] > Math.min(100, opts["cart-skus"])) throw new Error("--read-skus must be 1..100 and at most --cart-skus");
   const list = (s) => s.split(",").map((x) => x.trim()).filter(Boolean);
   const runners = list(opts.runners);
@@ -118,7 +122,7 @@ async function main() {
     },
   });
 
-  const secrets = { STOREFRONT_KEYS: STOREFRONT_KEY, ADMIN_TOKEN };
+  const secrets = { STOREFRONT_KEYS: STOREFRONT_KEY, ADMIN_TOKEN, USER_ID_SECRET };
   try {
     // Peers first: a missing redis-server or Postgres is reported before minutes are spent.
     const peers = [];
@@ -280,7 +284,7 @@ async function measure({ step, instance, api, loadgen, opts, runId, label, onExi
   let setup = null;
   let setupSpan = null;
   if (scenario) {
-    await scenario.warmupSetup(api);
+    await scenario.warmupSetup(api, instance);
     if (opts.warmup > 0) await loadgen.run(spec(scenario.warmup(`warm-${runId}-${step.runner}-${scenario.id}-`), opts.warmup));
     const setupStartedAt = Date.now();
     setup = await scenario.setup(api);

@@ -5,6 +5,7 @@
 // the check fails or is slow, lets everything through marked as unknown.
 import type { RecommendationReason } from "../schema/contracts";
 import { type Scored, together } from "./co-purchase";
+import { SHIPPED_MODEL } from "./shipped";
 import type { Card } from "./store";
 
 export interface Candidate {
@@ -15,14 +16,14 @@ export interface Candidate {
 }
 
 /**
- * How much each source counts once its scores are scaled to 0..1. Popular items: 0.1 ranked best
- * of 0, 0.1, 0.2, 0.3 on the tuning split of the groceries training file (within noise of each
- * other); small enough that a true companion keeps its place ahead of a best-seller.
+ * How much each source counts once its scores are scaled to 0..1. Popular items: the shipped
+ * model's weight, which `npm run recs:eval` chooses by cross-validation on the training file
+ * (recommendations/shipped.ts); small enough that a true companion keeps its place ahead of a best-seller.
  */
-export const SOURCE_WEIGHT: Record<RecommendationReason, number> = {
+export const SOURCE_WEIGHT: Readonly<Record<RecommendationReason, number>> = {
   bought_together: 1,
   for_you: 0.8,
-  popular_in_category: 0.1,
+  popular_in_category: SHIPPED_MODEL.params.popular,
 };
 
 /** Variety: at most this many items of one brand in a list of `limit`. */
@@ -40,7 +41,7 @@ export interface BlendSources {
 }
 
 /** Every candidate that is not in the context, best first, with its main reason. */
-export function rankCandidates(s: BlendSources): Candidate[] {
+export function rankCandidates(s: BlendSources, weights: Readonly<Record<RecommendationReason, number>> = SOURCE_WEIGHT): Candidate[] {
   const inContext = new Set(s.context);
   const best = new Map<string, Candidate>();
   // Popularity is one scale for every list: baskets over the region's best-seller's baskets, so a
@@ -52,7 +53,7 @@ export function rankCandidates(s: BlendSources): Candidate[] {
     if (top <= 0) return;
     for (const item of list) {
       if (inContext.has(item.sku)) continue;
-      const score = (item.score / top) * SOURCE_WEIGHT[reason];
+      const score = (item.score / top) * weights[reason];
       const seen = best.get(item.sku);
       if (!seen) best.set(item.sku, { sku: item.sku, reason, ...(item.because && { because: item.because }), score });
       else {
@@ -69,9 +70,9 @@ export function rankCandidates(s: BlendSources): Candidate[] {
   if (categories.length) for (const list of categories) offer("popular_in_category", list, bestSeller);
   else offer("popular_in_category", s.popular, bestSeller);
   // Ties go to the item in more baskets, then to the SKU, so the order is stable.
-  return [...best.values()]
-    .map((c) => ({ ...c, score: Math.round(c.score * 1e6) / 1e6 }))
-    .sort((a, b) => b.score - a.score || (baskets.get(b.sku) ?? 0) - (baskets.get(a.sku) ?? 0) || (a.sku < b.sku ? -1 : 1));
+  const ranked = [...best.values()];
+  for (const c of ranked) c.score = Math.round(c.score * 1e6) / 1e6;
+  return ranked.sort((a, b) => b.score - a.score || (baskets.get(b.sku) ?? 0) - (baskets.get(a.sku) ?? 0) || (a.sku < b.sku ? -1 : 1));
 }
 
 export interface PickSources {

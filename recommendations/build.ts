@@ -11,6 +11,7 @@ import type { BuildSummary } from "../schema/contracts";
 import { catalogItems, recommendationBuilds, reservationLedger, shopperErasures, shopperOrders } from "../schema/tables";
 import type { Db } from "../system-of-record/projection";
 import { basketCounts, byScore, type Scored, together } from "./co-purchase";
+import { forgetPointer } from "./list-cache";
 import { LIST_LENGTH, SHIPPED_MODEL, shippedLists } from "./shipped";
 
 export { LIST_LENGTH };
@@ -85,37 +86,7 @@ export async function buildRecommendations(
       },
     ]),
   );
-  // Only what the region sells is ever recommended, or counted.
-  const baskets = new Map<string, string[]>();
-  for (const line of lines) {
-    if (!catalog[line.sku]) continue;
-    const basket = baskets.get(line.reservationId) ?? [];
-    basket.push(line.sku);
-    baskets.set(line.reservationId, basket);
-  }
-  // The model `npm run recs:eval` chose (recommendations/shipped.ts); sparse co-purchase lists
-  // above the dense size limit.
-  const itemLists = shippedLists([...baskets.values()], { ...SHIPPED_MODEL, params: { ...SHIPPED_MODEL.params, neighbours: LIST_LENGTH.boughtTogether } } as typeof SHIPPED_MODEL);
-  const counts = [...basketCounts([...baskets.values()])].map(([sku, n]) => ({ sku, score: n })).sort(byScore);
-  const popular = counts.slice(0, LIST_LENGTH.popular);
-  const byCategory: Record<string, Scored[]> = {};
-  for (const item of counts) {
-    const list = (byCategory[catalog[item.sku]!.category] ??= []);
-    if (list.length < LIST_LENGTH.popularInCategory) list.push(item);
-  }
-  const histories = new Map<string, Map<string, number>>();
-  for (const { reservationId, shopper } of links) {
-    const basket = baskets.get(reservationId);
-    if (!basket) continue; // not confirmed (yet), or nothing the region still sells
-    const history = histories.get(shopper) ?? new Map<string, number>();
-    for (const sku of basket) history.set(sku, (history.get(sku) ?? 0) + 1);
-    histories.set(shopper, history);
-  }
-  const userLists = new Map<string, Scored[]>();
-  for (const [shopper, history] of histories) {
-    const list = together(itemLists, [...history].map(([sku, weight]) => ({ sku, weight })), LIST_LENGTH.forYou);
-    if (list.length) userLists.set(shopper, list.map(({ sku, score }) => ({ sku, score })));
-  }
+  const { baskets, itemLists, popular, byCategory, userLists } = computeLists(catalog, lines, links);
   onProgress({ phase: "computing", done: 1, total: 1 });
 
   // One key per list; a Worker invocation may make 1,000 KV calls, and deleting an older version
@@ -129,15 +100,7 @@ export async function buildRecommendations(
   }
   const version = newVersion();
   await db.insert(recommendationBuilds).values({ region, version, startedAt: new Date(started) });
-  const writes: [string, string][] = [
-    [popularKey(region, version), JSON.stringify(popular)],
-    ...Object.entries(byCategory).map(([category, list]): [string, string] => [categoryKey(region, version, category), JSON.stringify(list)]),
-    ...Object.entries(catalog).map(([sku, card]): [string, string] => {
-      const entry: ItemEntry = { card, together: itemLists.get(sku) ?? [] };
-      return [itemKey(region, version, sku), JSON.stringify(entry)];
-    }),
-    ...[...userLists].map(([shopper, list]): [string, string] => [userKey(region, version, shopper), JSON.stringify(list)]),
-  ];
+  const writes = listWrites(region, version, catalog, { itemLists, popular, byCategory, userLists });
   let written = 0;
   let bytes = 0;
   onProgress({ phase: "writing", done: 0, total: writes.length });
@@ -151,6 +114,7 @@ export async function buildRecommendations(
   const previous = await kv.get<Pointer>(pointerKey(region), "json");
   const pointer: Pointer = { version, builtAt: new Date().toISOString() };
   await kv.put(pointerKey(region), JSON.stringify(pointer));
+  forgetPointer(region); // readers in this isolate switch now, the others within POINTER_TTL_MS
   onProgress({ phase: "switching", done: 1, total: 1 });
 
   onProgress({ phase: "cleaning", done: 0, total: 1 });
@@ -186,6 +150,64 @@ export async function buildRecommendations(
     .set({ swappedAt: new Date(), summary })
     .where(and(eq(recommendationBuilds.region, region), eq(recommendationBuilds.version, version)));
   return summary;
+}
+
+/** Every list of one region from its catalogue, confirmed lines and consenting shoppers' orders. */
+export function computeLists(
+  catalog: Readonly<Record<string, Card>>,
+  lines: readonly { reservationId: string; sku: string }[],
+  links: readonly { reservationId: string; shopper: string }[],
+) {
+  // Only what the region sells is ever recommended, or counted.
+  const baskets = new Map<string, string[]>();
+  for (const line of lines) {
+    if (!catalog[line.sku]) continue;
+    const basket = baskets.get(line.reservationId) ?? [];
+    basket.push(line.sku);
+    baskets.set(line.reservationId, basket);
+  }
+  // The model `npm run recs:eval` chose (recommendations/shipped.ts); sparse co-purchase lists
+  // above the dense size limit.
+  const itemLists = shippedLists([...baskets.values()], { ...SHIPPED_MODEL, params: { ...SHIPPED_MODEL.params, neighbours: LIST_LENGTH.boughtTogether } } as typeof SHIPPED_MODEL);
+  const counts = [...basketCounts([...baskets.values()])].map(([sku, n]) => ({ sku, score: n })).sort(byScore);
+  const popular = counts.slice(0, LIST_LENGTH.popular);
+  const byCategory: Record<string, Scored[]> = {};
+  for (const item of counts) {
+    const list = (byCategory[catalog[item.sku]!.category] ??= []);
+    if (list.length < LIST_LENGTH.popularInCategory) list.push(item);
+  }
+  const histories = new Map<string, Map<string, number>>();
+  for (const { reservationId, shopper } of links) {
+    const basket = baskets.get(reservationId);
+    if (!basket) continue; // not confirmed (yet), or nothing the region still sells
+    const history = histories.get(shopper) ?? new Map<string, number>();
+    for (const sku of basket) history.set(sku, (history.get(sku) ?? 0) + 1);
+    histories.set(shopper, history);
+  }
+  const userLists = new Map<string, Scored[]>();
+  for (const [shopper, history] of histories) {
+    const list = together(itemLists, [...history].map(([sku, weight]) => ({ sku, weight })), LIST_LENGTH.forYou);
+    if (list.length) userLists.set(shopper, list.map(({ sku, score }) => ({ sku, score })));
+  }
+  return { baskets, itemLists, popular, byCategory, userLists };
+}
+
+/** The KV keys and values of one version (the pointer not among them). */
+export function listWrites(
+  region: string,
+  version: string,
+  catalog: Readonly<Record<string, Card>>,
+  lists: Pick<ReturnType<typeof computeLists>, "itemLists" | "popular" | "byCategory" | "userLists">,
+): [string, string][] {
+  return [
+    [popularKey(region, version), JSON.stringify(lists.popular)],
+    ...Object.entries(lists.byCategory).map(([category, list]): [string, string] => [categoryKey(region, version, category), JSON.stringify(list)]),
+    ...Object.entries(catalog).map(([sku, card]): [string, string] => {
+      const entry: ItemEntry = { card, together: lists.itemLists.get(sku) ?? [] };
+      return [itemKey(region, version, sku), JSON.stringify(entry)];
+    }),
+    ...[...lists.userLists].map(([shopper, list]): [string, string] => [userKey(region, version, shopper), JSON.stringify(list)]),
+  ];
 }
 
 async function deleteOldVersions(db: Db, kv: KVNamespace, region: string, keep: (string | undefined)[]): Promise<string[]> {

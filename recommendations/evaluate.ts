@@ -4,7 +4,7 @@
 // scored on the same cases; paired bootstrap intervals (resampling whole baskets) say whether a
 // difference is more than noise. Hyper-parameters are tuned on a split of the training baskets only.
 // Plain TypeScript, for Node (scripts/recs-eval.ts) and the tests.
-import { rankCandidates } from "./blend";
+import { rankCandidates, SOURCE_WEIGHT } from "./blend";
 import { boughtTogether, distinctBaskets, type Scored, together } from "./co-purchase";
 import { cosineKnn, ease, itemSpace, type ItemSpace, recommendFromWeights, rp3beta } from "./models";
 import { LIST_LENGTH, SHIPPED_MODEL, type ShippedModel, shippedLists } from "./shipped";
@@ -88,6 +88,29 @@ export const GRID = {
   rp3beta: [0.5, 0.75, 1].flatMap((alpha) => [0, 0.2, 0.4, 0.6].map((beta) => ({ alpha, beta, neighbours: 100 }))),
 };
 
+/**
+ * The shipped lists ranked exactly as the route ranks them (blend.ts), with one category for all:
+ * the context's lists summed, popular items blended in at the model's weight.
+ */
+export function fitShipped(train: readonly string[][], shipped: ShippedModel, space = itemSpace(train)): Recommend {
+  const popularList: Scored[] = space.items.slice(0, LIST_LENGTH.popular).map((sku, i) => ({ sku, score: space.counts[i]! }));
+  const lists = shippedLists(train, shipped);
+  const weights = { ...SOURCE_WEIGHT, popular_in_category: shipped.params.popular };
+  return (context, k) =>
+    rankCandidates(
+      {
+        popular: popularList,
+        popularByCategory: context.length ? { all: popularList.slice(0, LIST_LENGTH.popularInCategory) } : {},
+        forUser: null,
+        boughtTogether: new Map(context.flatMap((sku) => (lists.has(sku) ? [[sku, lists.get(sku)!]] : []))),
+        context,
+      },
+      weights,
+    )
+      .slice(0, k)
+      .map((c) => c.sku);
+}
+
 /** Every method on one training set, with the given parameters. */
 export function fitMethods(
   train: readonly string[][],
@@ -106,20 +129,7 @@ export function fitMethods(
     return top;
   };
   const weights = (w: ReturnType<typeof ease>): Recommend => (context, k) => recommendFromWeights(w, context, k);
-  // The shipped lists ranked exactly as the route ranks them (blend.ts), with one category for all:
-  // the context's lists summed, popular items blended in at their source weight.
-  const popularList: Scored[] = space.items.slice(0, LIST_LENGTH.popular).map((sku, i) => ({ sku, score: space.counts[i]! }));
-  const lists = shippedLists(train, shipped);
-  const asRouted: Recommend = (context, k) =>
-    rankCandidates({
-      popular: popularList,
-      popularByCategory: context.length ? { all: popularList.slice(0, LIST_LENGTH.popularInCategory) } : {},
-      forUser: null,
-      boughtTogether: new Map(context.flatMap((sku) => (lists.has(sku) ? [[sku, lists.get(sku)!]] : []))),
-      context,
-    })
-      .slice(0, k)
-      .map((c) => c.sku);
+  const asRouted = fitShipped(train, shipped, space);
   return [
     { method: `shipped: ${shipped.kind} lists`, role: "shipped", params: { ...shipped.params }, recommend: asRouted },
     { method: "co-purchase v1 (before)", role: "previous", params: {}, recommend: fromLists(boughtTogether(train)) },
@@ -198,24 +208,63 @@ export function tune(train: readonly string[][], k: number): { ease: { lambda: n
   };
 }
 
-/** Which shippable form wins on the tuning split: EASE, RP3beta or a blend of both, as lists. */
+/** The shippable forms tried: EASE, RP3beta or blends of both, as lists of either length; then the popular weight. */
+export const SHIPPED_GRID = { mix: [0.4, 0.6, 0.8], neighbours: [30, 50], popular: [0.05, 0.1, 0.15, 0.2, 0.3] } as const;
+/** Folds of the training file the shipped form is chosen on (every `FOLDS`-th basket, each offset in turn). */
+export const FOLDS = 5;
+
+/**
+ * Which shippable form wins by cross-validation on the training file: each fold holds out every
+ * 5th basket at one offset. A form scores the mean of its per-case and per-basket NDCG@k (the two
+ * the evaluation reports), averaged over the folds: one split alone chose by noise. The form is
+ * chosen first (at the popular weight shipped), then the popular weight for it.
+ */
 export function chooseShipped(train: readonly string[][], k: number, tuned: ReturnType<typeof tune>): ShippedModel {
-  const split = holdOut(train, 5);
-  const candidates: ShippedModel[] = [
-    { kind: "ease", params: { lambda: tuned.ease.lambda, neighbours: SHIPPED_MODEL.params.neighbours } },
-    { kind: "rp3beta", params: { ...tuned.rp3beta, neighbours: SHIPPED_MODEL.params.neighbours } },
-    ...[0.4, 0.6, 0.8].map((mix): ShippedModel => ({
+  const popular = SHIPPED_MODEL.params.popular;
+  const forms: ShippedModel[] = SHIPPED_GRID.neighbours.flatMap((neighbours): ShippedModel[] => [
+    { kind: "ease", params: { lambda: tuned.ease.lambda, neighbours, popular } },
+    { kind: "rp3beta", params: { ...tuned.rp3beta, neighbours, popular } },
+    ...SHIPPED_GRID.mix.map((mix): ShippedModel => ({
       kind: "blend",
-      params: { lambda: tuned.ease.lambda, alpha: tuned.rp3beta.alpha, beta: tuned.rp3beta.beta, mix, neighbours: SHIPPED_MODEL.params.neighbours },
+      params: { lambda: tuned.ease.lambda, alpha: tuned.rp3beta.alpha, beta: tuned.rp3beta.beta, mix, neighbours, popular },
     })),
-  ];
-  let top = { model: candidates[0]!, ndcg: -1 };
-  for (const model of candidates) {
-    const [m] = fitMethods(split.train, tuned, model);
-    const ndcg = mean(scoreCases([m!], split.test, k).gains[0]!);
-    if (ndcg > top.ndcg) top = { model, ndcg };
+  ]);
+  const form = bestByFolds(train, k, forms);
+  return bestByFolds(
+    train,
+    k,
+    SHIPPED_GRID.popular.map((weight) => ({ ...form, params: { ...form.params, popular: weight } }) as ShippedModel),
+  );
+}
+
+function bestByFolds(train: readonly string[][], k: number, candidates: readonly ShippedModel[]): ShippedModel {
+  const score = new Float64Array(candidates.length);
+  for (let fold = 0; fold < FOLDS; fold++) {
+    const split = { train: [] as string[][], test: [] as string[][] };
+    train.forEach((b, i) => (i % FOLDS === fold ? split.test : split.train).push(b));
+    const space = itemSpace(split.train);
+    candidates.forEach((model, c) => {
+      const m: Method = { method: "", role: "shipped", params: {}, recommend: fitShipped(split.train, model, space) };
+      const cases = scoreCases([m], split.test, k);
+      score[c]! += (mean(cases.gains[0]!) + basketMean(cases, cases.gains[0]!)) / 2;
+    });
   }
-  return top.model;
+  let best = 0;
+  for (let c = 1; c < candidates.length; c++) if (score[c]! > score[best]!) best = c;
+  return candidates[best]!;
+}
+
+/** The mean over baskets of each basket's mean. */
+function basketMean(cases: Cases, values: Float64Array): number {
+  const sum = new Float64Array(cases.baskets);
+  const size = new Float64Array(cases.baskets);
+  cases.basketOf.forEach((b, c) => {
+    sum[b]! += values[c]!;
+    size[b]! += 1;
+  });
+  let total = 0;
+  for (let b = 0; b < cases.baskets; b++) total += sum[b]! / size[b]!;
+  return cases.baskets ? total / cases.baskets : 0;
 }
 
 export function evaluate(

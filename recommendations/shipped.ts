@@ -5,15 +5,16 @@ import { boughtTogether, type Scored } from "./co-purchase";
 import { ease, itemSpace, rp3beta, toLists } from "./models";
 
 /** How long each stored list is. */
-export const LIST_LENGTH = { boughtTogether: 30, forYou: 30, popular: 50, popularInCategory: 20 } as const;
+export const LIST_LENGTH = { boughtTogether: 50, forYou: 30, popular: 50, popularInCategory: 20 } as const;
 
+/** `popular`: the weight of popular items beside a companion scored 1 when the route blends (blend.ts). */
 export type ShippedModel =
-  | { kind: "ease"; params: { lambda: number; neighbours: number } }
-  | { kind: "rp3beta"; params: { alpha: number; beta: number; neighbours: number } }
+  | { kind: "ease"; params: { lambda: number; neighbours: number; popular: number } }
+  | { kind: "rp3beta"; params: { alpha: number; beta: number; neighbours: number; popular: number } }
   /** mix·EASE/max|EASE| + (1 - mix)·RP3beta/max RP3beta: the two agree on companions, differ on the tail. */
-  | { kind: "blend"; params: { lambda: number; alpha: number; beta: number; mix: number; neighbours: number } };
+  | { kind: "blend"; params: { lambda: number; alpha: number; beta: number; mix: number; neighbours: number; popular: number } };
 
-export const SHIPPED_MODEL: ShippedModel = { kind: "blend", params: { lambda: 400, alpha: 0.5, beta: 0.2, mix: 0.8, neighbours: 30 } };
+export const SHIPPED_MODEL: ShippedModel = { kind: "blend", params: { lambda: 400, alpha: 0.5, beta: 0.2, mix: 0.8, neighbours: 50, popular: 0.15 } };
 
 /**
  * The dense models hold an n-by-n matrix of doubles (8·n² bytes; EASE also inverts it, ~n³

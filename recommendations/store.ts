@@ -9,10 +9,11 @@
 //   recs:{region}:{version}:user:{pseudonym}     -> Scored[]   for one consenting shopper
 //
 // One key per SKU (card and list together), so a build writes 1 + categories + SKUs + shoppers
-// keys. A request reads only what it needs, in a bounded number of KV calls (READ_BOUNDS): the
+// keys. A request reads only what it needs, in a bounded number of reads (READ_BOUNDS): the
 // pointer; the context's entries, the shopper's list and the best-sellers in one bulk read; the
 // popular lists of the context's categories in a second; and the entries of the candidates it
-// shows, a page at a time.
+// shows, a page at a time. Each read goes through the isolate's memory first (list-cache.ts), so in
+// steady state it reaches KV only for a pointer or a shopper's list past its TTL.
 import type { Scored } from "./co-purchase";
 
 export interface Pointer {
@@ -44,7 +45,9 @@ export const versionPrefix = (region: string, version: string) => `recs:${region
 export const popularKey = (region: string, version: string) => `${versionPrefix(region, version)}popular`;
 export const categoryKey = (region: string, version: string, category: string) => `${versionPrefix(region, version)}popular:${category}`;
 export const itemKey = (region: string, version: string, sku: string) => `${versionPrefix(region, version)}item:${sku}`;
-export const userKey = (region: string, version: string, shopper: string) => `${versionPrefix(region, version)}user:${shopper}`;
+/** What sets a shopper's key apart from the version's other keys. */
+export const userKeyMarker = ":user:";
+export const userKey = (region: string, version: string, shopper: string) => `${versionPrefix(region, version)}${userKeyMarker.slice(1)}${shopper}`;
 
 /** A new version id: sorts by time, unique even for two builds in the same millisecond. */
 export function newVersion(now = Date.now()): string {
@@ -66,15 +69,20 @@ export interface RequestLists {
   cards: Map<string, Card>;
 }
 
-/** The lists one request needs: three KV calls at most (pointer, lists, categories). */
-export async function readLists(kv: KVNamespace, region: string, request: { shopper?: string; context: readonly string[] }): Promise<RequestLists> {
+/** Parsed values of keys (null when absent), in one bulk read at most: recommendations/list-cache.ts. */
+export interface Lists {
+  json(keys: readonly string[]): Promise<Map<string, unknown>>;
+}
+
+/** The lists one request needs: three reads at most (pointer, lists, categories), none from memory. */
+export async function readLists(kv: Lists, region: string, request: { shopper?: string; context: readonly string[] }): Promise<RequestLists> {
   const empty: RequestLists = { version: null, popular: [], popularByCategory: {}, forUser: null, boughtTogether: new Map(), cards: new Map() };
-  const pointer = await kv.get<Pointer>(pointerKey(region), "json");
+  const pointer = (await kv.json([pointerKey(region)])).get(pointerKey(region)) as Pointer | null;
   if (!pointer) return empty;
   const v = pointer.version;
   const keys = [popularKey(region, v), ...request.context.map((sku) => itemKey(region, v, sku))];
   if (request.shopper) keys.push(userKey(region, v, request.shopper));
-  const values = await kv.get(keys, "json");
+  const values = await kv.json(keys);
   const lists: RequestLists = { ...empty, version: v, popular: (values.get(popularKey(region, v)) as Scored[] | null) ?? [] };
   for (const sku of request.context) {
     const entry = values.get(itemKey(region, v, sku)) as ItemEntry | null;
@@ -85,23 +93,17 @@ export async function readLists(kv: KVNamespace, region: string, request: { shop
   if (request.shopper) lists.forUser = (values.get(userKey(region, v, request.shopper)) as Scored[] | null) ?? null;
   const categories = [...new Set([...lists.cards.values()].map((c) => c.category))];
   if (categories.length) {
-    const byCategory = await kv.get(
-      categories.map((c) => categoryKey(region, v, c)),
-      "json",
-    );
+    const byCategory = await kv.json(categories.map((c) => categoryKey(region, v, c)));
     for (const c of categories) lists.popularByCategory[c] = (byCategory.get(categoryKey(region, v, c)) as Scored[] | null) ?? [];
   }
   return lists;
 }
 
 /** The cards of `skus` not read yet, from their entries, in one bulk read (at most 100). */
-export async function readCards(kv: KVNamespace, region: string, version: string, skus: readonly string[], into: Map<string, Card>): Promise<void> {
+export async function readCards(kv: Lists, region: string, version: string, skus: readonly string[], into: Map<string, Card>): Promise<void> {
   const missing = skus.filter((s) => !into.has(s)).slice(0, KV_BULK_READ);
   if (!missing.length) return;
-  const values = await kv.get(
-    missing.map((s) => itemKey(region, version, s)),
-    "json",
-  );
+  const values = await kv.json(missing.map((s) => itemKey(region, version, s)));
   for (const s of missing) {
     const entry = values.get(itemKey(region, version, s)) as ItemEntry | null;
     if (entry) into.set(s, entry.card);

@@ -5,7 +5,7 @@
 // file only, with paired bootstrap 95 % intervals. Files: one basket per line, items separated by commas.
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { type Evaluation, evaluate, holdOut, type Interval, parseBaskets } from "../recommendations/evaluate";
+import { type Evaluation, evaluate, FOLDS, holdOut, type Interval, parseBaskets } from "../recommendations/evaluate";
 import { SHIPPED_MODEL } from "../recommendations/shipped";
 import { progressBar } from "./progress.mjs";
 
@@ -109,7 +109,7 @@ function report(e: Evaluation): string {
     "",
     table(deltas),
     "",
-    `evaluator's choice on the tuning split: ${e.choice}`,
+    `evaluator's choice by ${FOLDS}-fold cross-validation on the training file: ${e.choice}`,
     e.choice === shippedName ? "  = the shipped model (recommendations/shipped.ts)" : `  ≠ the shipped model ${shippedName}: update recommendations/shipped.ts if this holds on the real data`,
     `took ${(e.ms / 1000).toFixed(1)} s`,
   ].join("\n");

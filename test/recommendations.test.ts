@@ -34,8 +34,10 @@ describe("bought together", () => {
     const region = sandboxRegion("recs");
     await sell(region, [{ sku: "LINER" }, { sku: "BESTSELLER", brand: "Brand B" }, { sku: "SHARPENER", brand: "Brand C" }, { sku: "OTHER", brand: "Brand D" }]);
     await ordered(region, [
+      // Bought with LINER as often as SHARPENER is: only its popularity sets it apart. (With 4 to
+      // 3 the best-seller comes first since popular items weigh 0.15, as recs:eval chose.)
       { skus: ["LINER", "SHARPENER"], times: 3 },
-      { skus: ["LINER", "BESTSELLER"], times: 4 },
+      { skus: ["LINER", "BESTSELLER"], times: 3 },
       { skus: ["BESTSELLER", "OTHER"], times: 30 },
       { skus: ["BESTSELLER"], times: 30 },
     ]);

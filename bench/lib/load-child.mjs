@@ -65,7 +65,7 @@ function run(spec) {
     const latency = new Samples();
     const statusCounts = {};
     const byKind = {};
-    const counters = { sent: 0, badBodies: 0, staleReads: 0 };
+    const counters = { sent: 0, badBodies: 0, staleReads: 0, unknownAvailability: 0, outOfStockShown: 0 };
     let lastKind = null;
     const tag = (kind) => {
       lastKind = kind;
@@ -114,6 +114,8 @@ function run(spec) {
           byKind: Object.fromEntries(Object.entries(byKind).map(([k, v]) => [k, { responses: v.responses, statusCounts: v.statusCounts, latencyMs: v.latency.summary() }])),
           badBodies: counters.badBodies,
           staleReads: counters.staleReads,
+          unknownAvailability: counters.unknownAvailability,
+          outOfStockShown: counters.outOfStockShown,
           responses,
           statusCounts,
           socketErrors,

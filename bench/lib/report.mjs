@@ -57,6 +57,44 @@ function outcomes(run) {
   return parts.join("; ");
 }
 
+/**
+ * Issue 15's targets for recommendations, ours in this run: throughput at least the availability
+ * reads', and p99 at most half the p99 of reservations (the flash sale's creates).
+ */
+function recsTargets(runs) {
+  const ours = (id) => runs.find((r) => r.scenarioId === id && r.runner === "ours" && !(r.shards > 1));
+  const recs = ours("recs");
+  if (!recs) return [];
+  const reads = ours("reads");
+  const flash = ours("flash");
+  const reserve = flash?.metrics.byKind.reserve;
+  const row = (name, reqs, lat, cpu) => ({ name, reqs, lat, cpu });
+  const rows = [
+    row("recommendations (recs)", recs.metrics.throughput, recs.metrics.latencyMs, recs.metrics.serverCpuMsPerRequest),
+    ...(reads ? [row("availability reads (reads)", reads.metrics.throughput, reads.metrics.latencyMs, reads.metrics.serverCpuMsPerRequest)] : []),
+    ...(reserve ? [row("reservations (flash: creates only)", reserve.responses / flash.metrics.elapsedSec, reserve.latencyMs, null)] : []),
+  ];
+  const columns = [
+    { header: "ours: workerd + DOs", align: "left", value: (r) => r.name },
+    { header: "req/s", value: (r) => int(r.reqs) },
+    { header: "p50 ms", value: (r) => ms(r.lat.p50) },
+    { header: "p99 ms", value: (r) => ms(r.lat.p99) },
+    { header: "server CPU ms/req", value: (r) => (r.cpu == null ? "-" : r.cpu.toFixed(2)) },
+  ];
+  const out = ["### recommendations beside reads and reservations (ours, this run)", "", renderTable(columns, rows), ""];
+  const verdict = (ok) => (ok ? "met" : "NOT met");
+  if (reads) {
+    const x = recs.metrics.throughput / reads.metrics.throughput;
+    out.push(`- throughput: recommendations ${int(recs.metrics.throughput)} req/s = ${ratio(x)} the reads' ${int(reads.metrics.throughput)} (target >= 1x: ${verdict(x >= 1)})`);
+  } else out.push("- throughput against reads: not measured (run the reads scenario too)");
+  if (reserve) {
+    const half = reserve.latencyMs.p99 / 2;
+    out.push(`- p99: recommendations ${ms(recs.metrics.latencyMs.p99)} ms against half the reservations' p99, ${ms(half)} ms (target <=: ${verdict(recs.metrics.latencyMs.p99 <= half)})`);
+  } else out.push("- p99 against reservations: not measured (run the flash scenario too)");
+  out.push("");
+  return out;
+}
+
 const ratio = (x) => (Number.isFinite(x) ? `${x >= 10 ? x.toFixed(0) : x.toFixed(2)}x` : "-");
 
 export function report({ opts, runs, runnerInfo, scenarios, machine: m, build, autocannonVersion, startedAt }) {
@@ -124,6 +162,8 @@ export function report({ opts, runs, runnerInfo, scenarios, machine: m, build, a
     if (ratios.length) lines.push("", "ratios, ours / peer (throughput above 1x: ours does more; latency above 1x: ours is slower):", ...ratios);
     lines.push("");
   }
+
+  lines.push(...recsTargets(runs));
 
   lines.push(
     ...costTable(runs, {

@@ -233,6 +233,17 @@ export async function miniflareRunner(options) {
         persistDir,
         tempDirs: trace ? [trace.dir] : [],
         fsyncLog: trace ? { ok: true, path: trace.log } : { ok: false, reason: fsyncTrace.reason },
+        /** Writes recommendation lists into the RECOMMENDATIONS namespace, as a build would. */
+        async seedLists(entries) {
+          const kv = await mf.getKVNamespace("RECOMMENDATIONS");
+          let next = 0;
+          await Promise.all(Array.from({ length: 16 }, async () => {
+            while (next < entries.length) {
+              const [key, value] = entries[next++];
+              await kv.put(key, value);
+            }
+          }));
+        },
         stop,
       };
     } catch (err) {

@@ -122,6 +122,16 @@ export function redisRunner(options) {
           url: peer.url,
           pids: { peer: peer.pid, "redis-server": redis.pid },
           tempDirs: [dir],
+          /** Recommendation lists under the Worker's KV keys, one string each. */
+          async seedLists(entries) {
+            const { default: Redis } = await import("ioredis");
+            const client = new Redis({ port, host: "127.0.0.1" });
+            try {
+              for (let i = 0; i < entries.length; i += 500) await client.mset(...entries.slice(i, i + 500).flat());
+            } finally {
+              client.disconnect();
+            }
+          },
           stop: async () => {
             await peer.stop();
             await stopRedis();
@@ -221,6 +231,19 @@ export function postgresRunner(options) {
           // connections lazily): its backends, WAL writer and checkpointer all do the work.
           watchPids: () => ({ peer: peer.pid, postgres: findByName("postgres") }),
           database: name,
+          /** Recommendation lists under the Worker's KV keys, a row each (the peer made the table). */
+          async seedLists(entries) {
+            const client = new pg.Client({ connectionString: url.href });
+            await client.connect();
+            try {
+              await client.query(
+                "INSERT INTO recs_lists (key, value) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [entries.map((e) => e[0]), entries.map((e) => e[1])],
+              );
+            } finally {
+              await client.end();
+            }
+          },
           stop: async () => {
             await peer.stop();
             await drop();

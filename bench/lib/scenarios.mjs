@@ -9,6 +9,7 @@ import { skuName } from "./workloads.mjs";
 export const REGION = "eu";
 export const STOREFRONT_KEY = "bench-key";
 export const ADMIN_TOKEN = "bench-admin";
+export const USER_ID_SECRET = "bench-user-id-secret";
 const WAREHOUSE = "eu-ams"; // configured for eu in wrangler.toml (ours accepts no other)
 const TTL_SECONDS = 300; // the API's default: nothing expires during a run
 
@@ -257,7 +258,41 @@ export function scenarioCatalog(opts) {
     },
   };
 
-  return { flash, carts, reads, outage };
+  // Recommendations: every runner gets the same lists (computed here by the Worker's own build code
+  // from the committed Groceries baskets) written straight into its store, and the same stock.
+  let fixture = null;
+  const recs = {
+    id: "recs",
+    name: `recommendations: limit 10 next to 1-3 SKUs of a held-out basket, ${Math.round(opts["recs-consent"] * 100)}% from a consenting shopper, 169 SKUs (1 in 10 out of stock)`,
+    async warmupSetup(api, instance) {
+      if (!instance.seedLists) throw new Error("this runner cannot be given recommendation lists");
+      if (!fixture) {
+        const { tsImport } = await import("tsx/esm/api");
+        const { recsFixture } = await tsImport("./recs-fixture.ts", import.meta.url);
+        fixture = await recsFixture({ region: REGION, userIdSecret: USER_ID_SECRET, shoppers: opts["recs-shoppers"] });
+      }
+      await api.each(fixture.stock, ([sku, onHand]) => api.setStock(sku, onHand));
+      await instance.seedLists(fixture.entries);
+    },
+    async setup() {
+      return { stock: null };
+    },
+    warmup: () => recsWorkload(),
+    workload: () => recsWorkload(),
+    async verify(api, result) {
+      const failures = [];
+      const warnings = [];
+      if (result.badBodies > 0) failures.push(`${result.badBodies} answers listed no item`);
+      if (result.outOfStockShown > 0) failures.push(`${result.outOfStockShown} answers showed an out-of-stock SKU`);
+      if (result.unknownAvailability > 0) warnings.push(`${result.unknownAvailability} answers were not filtered by availability (read over its budget)`);
+      return { ok: failures.length === 0, failures, warnings, oversold: null, units: null, stock: null, detail: { badBodies: result.badBodies, unknownAvailability: result.unknownAvailability, outOfStockShown: result.outOfStockShown } };
+    },
+  };
+  const recsWorkload = () => ({
+    ...common, kind: "recs", contexts: fixture.contexts, consentShare: opts["recs-consent"], shoppers: fixture.shoppers, outOfStock: fixture.outOfStock,
+  });
+
+  return { flash, carts, reads, recs, outage };
 }
 
 /** The no-op ceiling: GET /healthz through our runtime. */

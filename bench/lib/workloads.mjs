@@ -8,6 +8,11 @@
 //     reservations of `lines` distinct random SKUs (qty 1 each) out of skuCount.
 //   { kind: "reads", region, skuPrefix, skuCount, perRequest, apiKey }
 //     GET availability of `perRequest` distinct random SKUs; the answer must list all of them.
+//   { kind: "recs", region, contexts, consentShare, shoppers, outOfStock, apiKey }
+//     GET recommendations (limit 10) next to 1-3 SKUs of a held-out basket (a product page or a
+//     cart), in a random market and language; a share of the requests from a consenting shopper
+//     (Shopper-Id + Personalization-Consent). Counted: answers with no items, answers marked
+//     availability "unknown", and out-of-stock SKUs shown.
 //   { kind: "outage", regions: [down, up], skuPrefix, skuCount, perRequest, readShare, apiKey, keyPrefix, ttlSeconds }
 //     per request, at random: a read of `perRequest` SKUs or a one-line reservation (qty 1), in
 //     either region; kinds read-<region> and reserve-<region>. Stale reads are counted.
@@ -119,6 +124,40 @@ export function buildWorkload(w, counters, tag) {
           },
         ],
       };
+    case "recs": {
+      const shown = new RegExp(`"sku":"(${w.outOfStock.join("|")})"`, "g");
+      const markets = [["FR", "fr-FR, fr;q=0.9, en;q=0.5"], ["DE", "de-DE, de;q=0.9"], ["GB", "en-GB, en;q=0.9"], ["NL", "nl-NL, en;q=0.5"]];
+      return {
+        expected: { recommend: [200] },
+        requests: [
+          {
+            method: "GET",
+            setupRequest(req) {
+              counters.sent++;
+              const basket = w.contexts[Math.floor(Math.random() * w.contexts.length)];
+              const context = basket.slice(0, 1 + Math.floor(Math.random() * Math.min(3, basket.length)));
+              const [market, language] = markets[Math.floor(Math.random() * markets.length)];
+              req.path = `/v1/${w.region}/recommendations?context=${context.join(",")}&market=${market}&limit=10`;
+              req.headers = { "x-api-key": w.apiKey, "accept-language": language };
+              if (Math.random() < w.consentShare) {
+                req.headers["shopper-id"] = `bench-shopper-${Math.floor(Math.random() * w.shoppers)}`;
+                req.headers["personalization-consent"] = "granted";
+              }
+              return req;
+            },
+            onResponse(status, resBody) {
+              if (status === 200) {
+                if (!resBody.includes('"items":[{')) counters.badBodies++;
+                if (resBody.includes('"availability":"unknown"')) counters.unknownAvailability++;
+                if (w.outOfStock.length && shown.test(resBody)) counters.outOfStockShown++;
+                shown.lastIndex = 0;
+              }
+              tag("recommend");
+            },
+          },
+        ],
+      };
+    }
     case "outage": {
       const [down, up] = w.regions;
       return {

@@ -13,6 +13,8 @@
 //   GET  /v1/{region}/reservations/{id}
 //   POST /v1/{region}/reservations/{id}/confirm (X-Reservation-Token, Idempotency-Key)
 //   POST /v1/{region}/reservations/{id}/release (X-Reservation-Token)
+//   GET  /v1/{region}/recommendations           (the Worker's answer, recommendations/serve.ts, over
+//                                                the store's lists and availability)
 //
 // The store interface (all async; times in ms since the epoch):
 //   setStock({ region, sku, warehouse, onHand, safetyStock?, expectedVersion? })
@@ -23,13 +25,18 @@
 //     -> { ok: true, reservation, token } | { ok: false, code: "insufficient_stock", lines } | { ok: false, code: "idempotency_key_reused" }
 //   view(region, id, token) / confirm(region, id, token) / release(region, id, token)
 //     -> { ok: true, reservation } | { ok: false, code, reservation? }
+//   lists: { get(keys, "text") -> Map(key -> JSON text | null) }   recommendation lists under KV's keys
 //   close()
 // A snapshot is { sku, region, onHand, held, confirmed, safetyStock, available, version }; a
 // reservation is { id, region, status, lines, createdAt, expiresAt, confirmedAt?, releasedAt? }.
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { AvailabilityQuery, CreateReservationBody, ReservationParams, SetStockBody, StockParams } from "../../schema/contracts.ts";
+import { ListCache } from "../../recommendations/list-cache.ts";
+import { MARKETS, REGION_MARKETS } from "../../recommendations/markets.ts";
+import { maxAvailabilityChecks, recommend } from "../../recommendations/serve.ts";
+import { AvailabilityQuery, CreateReservationBody, RecommendationsQuery, ReservationParams, SetStockBody, StockParams, UserId } from "../../schema/contracts.ts";
+import { CONSENT_HEADER, hasConsent, pseudonymise, SHOPPER_ID_HEADER } from "../../workers/privacy.ts";
 import { onError, Problem } from "../../workers/problems.ts";
 
 const sha256 = (value) => createHash("sha256").update(value).digest();
@@ -83,9 +90,11 @@ function fail(outcome) {
 }
 
 /**
- * options: { store, storefrontKeys: string[], adminToken, regions: string[], lowStockThreshold }
+ * options: { store, storefrontKeys: string[], adminToken, userIdSecret?, regions: string[], lowStockThreshold }
  */
-export function createApp({ store, storefrontKeys, adminToken, regions, lowStockThreshold = 5 }) {
+export function createApp({ store, storefrontKeys, adminToken, userIdSecret, regions, lowStockThreshold = 5 }) {
+  // The lists in this process's memory, as the Worker keeps them in its isolate's.
+  const lists = store.lists && new ListCache(store.lists);
   const status = (available) => (available <= 0 ? "out_of_stock" : available <= lowStockThreshold ? "low_stock" : "in_stock");
   const snapshotBody = (s) => ({
     sku: s.sku,
@@ -172,6 +181,34 @@ export function createApp({ store, storefrontKeys, adminToken, regions, lowStock
     const unique = [...new Set(skus)];
     const items = await store.availability(region, unique);
     return c.json({ region, items: items.map((s) => ({ sku: s.sku, available: s.available, status: status(s.available), version: s.version })) }, 200);
+  });
+
+  app.get("/v1/:region/recommendations", storefront, knownRegion, async (c) => {
+    const { region } = parse(ReservationParams.pick({ region: true }), c.req.param(), "param");
+    const { context, limit, market: asked } = parse(RecommendationsQuery, c.req.query(), "query");
+    if (new URL(c.req.url).searchParams.has("user")) throw new Problem("shopper_id_in_url", `Send the shopper id in the ${SHOPPER_ID_HEADER} header, never in the URL`);
+    const market = asked ?? REGION_MARKETS[region]?.[0] ?? null;
+    if (market && !MARKETS[market]) throw new Problem("invalid_request", `Unknown market ${market}; known: ${Object.keys(MARKETS).join(", ")}`);
+    const user = c.req.header(SHOPPER_ID_HEADER);
+    const shopper = hasConsent(c.req.header(CONSENT_HEADER)) && user ? await pseudonymise({ USER_ID_SECRET: userIdSecret }, region, parse(UserId, user, "header")) : undefined;
+    let body;
+    try {
+      body = await recommend(
+        { region, context, limit, market, shopper, acceptLanguage: c.req.header("accept-language") },
+        {
+          lists,
+          available: async (skus) => new Map((await store.availability(region, skus)).map((s) => [s.sku, s.available])),
+          maxChecks: maxAvailabilityChecks(limit),
+          status,
+        },
+      );
+    } catch (err) {
+      console.warn("recommendations: lists unreadable", err);
+      throw new Problem("recommendations_unavailable");
+    }
+    c.header("cache-control", "private, no-store");
+    c.header("vary", "accept-language");
+    return c.json(body, 200);
   });
 
   app.post("/v1/:region/reservations", storefront, knownRegion, async (c) => {

@@ -15,7 +15,7 @@
 // Deadlocks or serialization failures are retried a few times, as production code would.
 //
 // Env: DATABASE_URL, PG_POOL_SIZE (default 16), PORT (0 = any), STOREFRONT_KEYS, ADMIN_TOKEN,
-// REGIONS (default eu,us,apac), LOW_STOCK_THRESHOLD (default 5).
+// USER_ID_SECRET, REGIONS (default eu,us,apac), LOW_STOCK_THRESHOLD (default 5).
 import pg from "pg";
 import { createApp, readerStatus, sameSecret } from "./api.mjs";
 import { servePeer } from "./serve.mjs";
@@ -66,6 +66,11 @@ CREATE TABLE IF NOT EXISTS idempotency (
   request_hash text NOT NULL,
   response jsonb NOT NULL,
   created_at timestamptz NOT NULL DEFAULT now()
+);
+-- Recommendation lists under the Worker's KV keys (recommendations/store.ts), a JSON text each.
+CREATE TABLE IF NOT EXISTS recs_lists (
+  key text PRIMARY KEY,
+  value text NOT NULL
 );
 `;
 
@@ -331,6 +336,15 @@ export function postgresStore(pool, { sweepEveryMs = 1000 } = {}) {
     confirm: (region, id, token) => settle("confirm", region, id, token),
     release: (region, id, token) => settle("release", region, id, token),
 
+    /** Recommendation lists: a bulk read of text, as from KV (recommendations/list-cache.ts reads through it). */
+    lists: {
+      async get(keys) {
+        const rows = (await pool.query("SELECT key, value FROM recs_lists WHERE key = ANY($1)", [keys])).rows;
+        const found = new Map(rows.map((r) => [r.key, r.value]));
+        return new Map(keys.map((k) => [k, found.get(k) ?? null]));
+      },
+    },
+
     async close() {
       clearInterval(sweeper);
       await pool.end();
@@ -350,6 +364,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     store,
     storefrontKeys: (process.env.STOREFRONT_KEYS ?? "").split(",").map((k) => k.trim()),
     adminToken: process.env.ADMIN_TOKEN ?? "",
+    userIdSecret: process.env.USER_ID_SECRET,
     regions: (process.env.REGIONS ?? "eu,us,apac").split(",").map((r) => r.trim()),
     lowStockThreshold: Number(process.env.LOW_STOCK_THRESHOLD ?? 5),
   });

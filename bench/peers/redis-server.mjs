@@ -15,7 +15,7 @@
 // several SKUs, which a Redis Cluster would refuse unless they shared a hash slot.
 //
 // Env: REDIS_URL (default redis://127.0.0.1:6379), PORT (0 = any), STOREFRONT_KEYS, ADMIN_TOKEN,
-// REGIONS (default eu,us,apac), LOW_STOCK_THRESHOLD (default 5).
+// USER_ID_SECRET, REGIONS (default eu,us,apac), LOW_STOCK_THRESHOLD (default 5).
 import Redis from "ioredis";
 import { createApp, readerStatus, sameSecret } from "./api.mjs";
 import { servePeer } from "./serve.mjs";
@@ -285,6 +285,14 @@ export function redisStore(redis) {
     confirm: (region, id, token) => settle("confirm", region, id, token),
     release: (region, id, token) => settle("release", region, id, token),
 
+    /** Recommendation lists: a bulk read of text, as from KV (recommendations/list-cache.ts reads through it). */
+    lists: {
+      async get(keys) {
+        const values = await redis.mget(...keys);
+        return new Map(keys.map((k, i) => [k, values[i]]));
+      },
+    },
+
     close: () => redis.quit(),
   };
 }
@@ -297,6 +305,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     store,
     storefrontKeys: (process.env.STOREFRONT_KEYS ?? "").split(",").map((k) => k.trim()),
     adminToken: process.env.ADMIN_TOKEN ?? "",
+    userIdSecret: process.env.USER_ID_SECRET,
     regions: (process.env.REGIONS ?? "eu,us,apac").split(",").map((r) => r.trim()),
     lowStockThreshold: Number(process.env.LOW_STOCK_THRESHOLD ?? 5),
   });

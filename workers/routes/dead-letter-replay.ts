@@ -19,6 +19,7 @@ import { validationHook } from "../validation";
 import { AdminHeaders, inventoryStub } from "./common";
 import { ADMIN_PROBLEMS, adminAccess, problems } from "./contract";
 import { unavailable } from "./operations";
+import { info } from "../../observability/log";
 
 const live = projectionTables();
 
@@ -132,7 +133,7 @@ export const deadLetterReplay = new OpenAPIHono<AppEnv>({ defaultHook: validatio
           await recordShopperOrder(tx, order!.data!);
           return { kind: "shopper_order" as const, replayedAt, outcome: `shopper order of reservation ${order!.data!.reservationId} recorded` };
         });
-        console.log(JSON.stringify({ level: "info", event: "dead_letter_replayed", region, id, kind: result.kind }));
+        info("dead_letter_replayed", { region, id, kind: result.kind });
         return c.json({ id, kind: result.kind, replayedAt: result.replayedAt.toISOString(), outcome: result.outcome }, 200);
       } catch (err) {
         throw err instanceof Problem ? err : unavailable(err);
@@ -171,7 +172,7 @@ export const deadLetterReplay = new OpenAPIHono<AppEnv>({ defaultHook: validatio
         await db.update(deadLetters).set({ replayedAt: null }).where(eq(deadLetters.id, id)); // not sent: keep it replayable
         throw err;
       }
-      console.log(JSON.stringify({ level: "info", event: "dead_letter_redispatched", region, id, delivery: deliveryId(m) }));
+      info("dead_letter_redispatched", { region, id, delivery: deliveryId(m) });
       return c.json({ id, kind: "warehouse_dispatch" as const, replayedAt: replayedAt.toISOString(), outcome: `delivery ${deliveryId(m)} queued for ${m.warehouse ?? "no warehouse"}` }, 202);
     } finally {
       c.executionCtx.waitUntil(close());

@@ -3,6 +3,7 @@ import { OpenAPIHono, createRoute } from "@hono/zod-openapi";
 import { and, eq, isNull } from "drizzle-orm";
 import { ErasureBody, ErasureReport, RegionParams, UserParams } from "../../schema/contracts";
 import { recommendationBuilds, shopperErasures, shopperOrders } from "../../schema/tables";
+import { forgetShopper } from "../../recommendations/list-cache";
 import { userKey } from "../../recommendations/store";
 import { adminToken, jsonBody, knownRegion } from "../auth";
 import { connect } from "../db";
@@ -79,6 +80,7 @@ export const privacy = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
       const keys = versions.map((v) => userKey(region, v, shopper));
       const existing = keys.length ? [...(await kv.get(keys, "text")).values()].filter((v) => v !== null).length : 0;
       await Promise.all(keys.map((k) => kv.delete(k)));
+      forgetShopper(region, shopper); // other isolates drop it within SHOPPER_TTL_MS
       return c.json({ region, erased: { orders, lists: existing }, at: iso(now) }, 200);
     } catch (err) {
       throw databaseUnavailable(err);

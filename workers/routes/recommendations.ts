@@ -6,9 +6,9 @@ import { createMiddleware } from "hono/factory";
 import { BuildSummary, RecommendationsQuery, RecommendationsResponse, RegionParams, UserId } from "../../schema/contracts";
 import { recommendationBuilds } from "../../schema/tables";
 import { BuildTooLarge, buildRecommendations, type BuildPhase, MAX_KEYS_PER_WORKER_BUILD } from "../../recommendations/build";
-import { pick, rankCandidates } from "../../recommendations/blend";
-import { acceptedLanguages, localName, MARKETS, REGION_MARKETS } from "../../recommendations/markets";
-import { READ_BOUNDS, readCards, readLists, type RequestLists } from "../../recommendations/store";
+import { listsOf } from "../../recommendations/list-cache";
+import { MARKETS, REGION_MARKETS } from "../../recommendations/markets";
+import { maxAvailabilityChecks, recommend } from "../../recommendations/serve";
 import { adminToken, knownRegion, storefrontKey } from "../auth";
 import { connect } from "../db";
 import type { AppEnv } from "../env";
@@ -24,8 +24,6 @@ import { record } from "../../observability/metrics";
 
 /** Availability reads a request may spend before it answers unfiltered, marked `availability: "unknown"`. */
 export const SNAPSHOT_BUDGET_MS = 300;
-/** The most SKUs one request asks availability for (looked up a read-model page at a time). */
-export const maxAvailabilityChecks = (limit: number) => 2 * limit + 10;
 
 /** The shopper id once came as `?user=`; a URL lands in logs and traces, so it is refused there. */
 const noShopperIdInUrl = createMiddleware(async (c, next) => {
@@ -123,64 +121,35 @@ export const recommendations = new OpenAPIHono<AppEnv>({ defaultHook: validation
     if (market && !MARKETS[market]) throw new Problem("invalid_request", `Unknown market ${market}; known: ${Object.keys(MARKETS).join(", ")}`);
     const user = headers[SHOPPER_ID_HEADER];
     const shopper = hasConsent(headers[CONSENT_HEADER]) && user ? await pseudonymise(c.env, region, user) : undefined;
-    const uniqueContext = [...new Set(context)];
-    const kv = c.env.RECOMMENDATIONS;
-    let lists: RequestLists;
+    let body: Awaited<ReturnType<typeof recommend>>;
+    let cacheHit = false;
+    const budget = availabilityBudget();
     try {
-      lists = await readLists(kv, region, { shopper, context: uniqueContext });
-    } catch (err) {
-      warn("recommendations_kv_read_failed", { region, error: err, trace: c.get("trace").traceId });
-      throw new Problem("recommendations_unavailable");
-    }
-    const ranked = rankCandidates({ ...lists, context: uniqueContext });
-    const version = lists.version;
-    const available = new Map<string, number>();
-    let picked: Awaited<ReturnType<typeof pick>>;
-    try {
-      picked = await pick(ranked, limit, {
-        cardPages: READ_BOUNDS.cardPages,
-        cards: async (skus) => {
-          await readCards(kv, region, version!, skus, lists.cards);
-          return lists.cards;
-        },
-        maxChecks: maxAvailabilityChecks(limit),
-        available: async (skus) => {
+      body = await recommend(
+        { region, context, limit, market, shopper, acceptLanguage: headers["accept-language"] },
+        {
+          // Lists from this isolate's memory, KV for what it does not hold (recommendations/list-cache.ts).
+          lists: listsOf(c.env.RECOMMENDATIONS),
           // One read-model lookup per page of SKUs (workers/snapshot-cache.ts), not one per candidate.
-          const read = await withinBudget(availabilityOf(c.env, c.executionCtx, region, skus));
-          if (!read) return null;
-          for (const [sku, s] of read.items) available.set(sku, s.available);
-          return new Set(skus.filter((sku) => (read.items.get(sku)?.available ?? 0) > 0));
+          available: async (skus) => {
+            const read = await budget.within(availabilityOf(c.env, c.executionCtx, region, skus));
+            return read && new Map([...read.items].map(([sku, s]) => [sku, s.available]));
+          },
+          maxChecks: maxAvailabilityChecks(limit),
+          status: (available) => stockStatus(available, c.env),
+          cacheHit: (hit) => (cacheHit = hit),
         },
-      });
+      );
     } catch (err) {
       warn("recommendations_kv_read_failed", { region, error: err, trace: c.get("trace").traceId });
       throw new Problem("recommendations_unavailable");
+    } finally {
+      budget.done();
     }
-    // A cache hit: the precomputed lists (KV) had everything asked for (the shopper's list, each context SKU).
-    const cacheHit = version !== null && (!shopper || lists.forUser !== null) && uniqueContext.every((sku) => lists.boughtTogether.has(sku));
     record(c.env, (p) => c.executionCtx.waitUntil(p), region, { kind: "recommendation", ms: Date.now() - started, cacheHit });
-    const accepted = acceptedLanguages(headers["accept-language"]);
-    const language = market ? MARKETS[market]!.language : undefined;
     c.header("cache-control", "private, no-store");
     c.header("vary", "accept-language");
-    return c.json(
-      {
-        region,
-        personalised: Boolean(lists.forUser?.length),
-        listsVersion: version,
-        market,
-        availability: picked.availability,
-        items: picked.chosen.map(({ card, buyable, ...r }) => ({
-          ...r,
-          ...localName(card, accepted, language),
-          brand: card.brand,
-          category: card.category,
-          price: (market && card.prices?.[market]) || null,
-          status: buyable === null ? ("unknown" as const) : stockStatus(available.get(r.sku) ?? 0, c.env),
-        })),
-      },
-      200,
-    );
+    return c.json(body, 200);
   })
   .openapi(startBuild, async (c) => {
     const { region } = c.req.valid("param");
@@ -252,19 +221,26 @@ export const recommendations = new OpenAPIHono<AppEnv>({ defaultHook: validation
     }
   });
 
-/** The availability reads, or null when they fail or take longer than the budget. */
-async function withinBudget<T>(reads: Promise<T>): Promise<T | null> {
+/**
+ * Runs the availability reads of one request within SNAPSHOT_BUDGET_MS in all: a read that fails, or
+ * does not finish before the budget runs out, gives null. One timer per request, not per read.
+ */
+function availabilityBudget() {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), SNAPSHOT_BUDGET_MS)));
-  reads.catch(() => undefined); // a read that fails after the budget ran out has nobody to tell
-  try {
-    return await Promise.race([reads, late]);
-  } catch (err) {
-    warn("recommendations_availability_unknown", { error: err, detail: "answering unfiltered" });
-    return null;
-  } finally {
-    clearTimeout(timer);
-  }
+  let late: Promise<null> | undefined;
+  return {
+    async within<T>(reads: Promise<T>): Promise<T | null> {
+      late ??= new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), SNAPSHOT_BUDGET_MS)));
+      reads.catch(() => undefined); // a read that fails after the budget ran out has nobody to tell
+      try {
+        return await Promise.race([reads, late]);
+      } catch (err) {
+        warn("recommendations_availability_unknown", { error: err, detail: "answering unfiltered" });
+        return null;
+      }
+    },
+    done: () => clearTimeout(timer),
+  };
 }
 
 /** `RECS_MAX_KEYS_PER_BUILD` lowers the budget (tests, or a tighter account); it cannot raise it. */

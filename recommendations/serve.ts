@@ -1,0 +1,75 @@
+// One recommendation answer, from the lists (through recommendations/list-cache.ts) and an
+// availability check: what GET /v1/{region}/recommendations sends, with the HTTP around it left to
+// the caller (workers/routes/recommendations.ts; the bench's Node peers serve the same answer from
+// Redis or Postgres with this very function, so the bench compares runtimes and stores only).
+import type { z } from "@hono/zod-openapi";
+import type { RecommendationsResponse } from "../schema/contracts";
+import { pick, rankCandidates } from "./blend";
+import { acceptedLanguages, localName, MARKETS } from "./markets";
+import { type Lists, READ_BOUNDS, readCards, readLists } from "./store";
+
+/** The most SKUs one request asks availability for (looked up a read-model page at a time). */
+export const maxAvailabilityChecks = (limit: number) => 2 * limit + 10;
+
+export interface RecommendationRequest {
+  region: string;
+  context: readonly string[];
+  limit: number;
+  /** A known market (the caller checked it), or null for a region without markets. */
+  market: string | null;
+  /** The shopper's pseudonym: only with consent. */
+  shopper?: string;
+  acceptLanguage?: string;
+}
+
+export interface RecommendationSources {
+  lists: Lists;
+  /** Units available per SKU asked for, or null when availability cannot be had in time. */
+  available: (skus: string[]) => Promise<ReadonlyMap<string, number> | null>;
+  /** How many SKUs' availability one request may ask for in all. */
+  maxChecks: number;
+  status: (available: number) => "in_stock" | "low_stock" | "out_of_stock";
+  /** Told whether the precomputed lists had everything asked for (the shopper's list, each context SKU). */
+  cacheHit?: (hit: boolean) => void;
+}
+
+export async function recommend(request: RecommendationRequest, sources: RecommendationSources): Promise<z.infer<typeof RecommendationsResponse>> {
+  const { region, limit, market, shopper } = request;
+  const context = [...new Set(request.context)];
+  const lists = await readLists(sources.lists, region, { shopper, context });
+  const ranked = rankCandidates({ ...lists, context });
+  const version = lists.version;
+  sources.cacheHit?.(version !== null && (!shopper || lists.forUser !== null) && context.every((sku) => lists.boughtTogether.has(sku)));
+  const units = new Map<string, number>();
+  const picked = await pick(ranked, limit, {
+    cardPages: READ_BOUNDS.cardPages,
+    cards: async (skus) => {
+      await readCards(sources.lists, region, version!, skus, lists.cards);
+      return lists.cards;
+    },
+    maxChecks: sources.maxChecks,
+    available: async (skus) => {
+      const read = await sources.available(skus);
+      if (!read) return null;
+      for (const [sku, n] of read) units.set(sku, n);
+      return new Set(skus.filter((sku) => (read.get(sku) ?? 0) > 0));
+    },
+  });
+  const accepted = acceptedLanguages(request.acceptLanguage);
+  const language = market ? MARKETS[market]?.language : undefined;
+  return {
+    region,
+    personalised: Boolean(lists.forUser?.length),
+    listsVersion: version,
+    market,
+    availability: picked.availability,
+    items: picked.chosen.map(({ card, buyable, ...r }) => ({
+      ...r,
+      ...localName(card, accepted, language),
+      brand: card.brand,
+      category: card.category,
+      price: (market && card.prices?.[market]) || null,
+      status: buyable === null ? ("unknown" as const) : sources.status(units.get(r.sku) ?? 0),
+    })),
+  };
+}
