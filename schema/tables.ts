@@ -19,8 +19,11 @@ export const inventoryEvents = pgTable(
     payload: jsonb("payload").$type<Record<string, unknown>>().notNull(),
     receivedAt: at("received_at").notNull().default(sql`now()`),
   },
-  // The event id: a redelivered message hits this key and changes nothing.
-  (t) => [primaryKey({ columns: [t.region, t.sku, t.seq] })],
+  // The event id, with its time: the table is partitioned by month of occurred_at (migration
+  // 0003, hand-written: drizzle-kit does not model partitions), and a partitioned table's keys must
+  // hold the partition column. An event's time is fixed by its object, so a redelivered message
+  // still hits this key and changes nothing.
+  (t) => [primaryKey({ columns: [t.region, t.sku, t.seq, t.occurredAt] })],
 );
 
 /** The projection tables, by name, so a rebuild can fill a shadow copy and swap it in. */
@@ -52,7 +55,8 @@ export function projectionTables(suffix = "") {
       endedAt: at("ended_at"),
       lastSeq: integer("last_seq").notNull(),
     },
-    (t) => [primaryKey({ columns: [t.region, t.reservationId, t.sku] })],
+    // The index: reconcile reads a SKU-region's rows changed after what its object archived.
+    (t) => [primaryKey({ columns: [t.region, t.reservationId, t.sku] }), index(`reservation_ledger${suffix}_sku_seq_idx`).on(t.region, t.sku, t.lastSeq)],
   );
   const warehouseLevels = pgTable(
     `inventory_levels${suffix}`,
