@@ -11,6 +11,7 @@ import type { Db } from "./projection";
 
 export const SNAPSHOT_SUFFIX = "_snapshot";
 const META = "projection_snapshot";
+const LEDGER_RETENTION = "ledger_retention";
 
 const rows = async <T>(db: Db, query: ReturnType<typeof sql>) => ((await db.execute(query)) as unknown as { rows: T[] }).rows;
 
@@ -116,6 +117,55 @@ export async function pruneEvents(db: Db, opts: { keepMs: number; region?: strin
   return { deleted, keptAfterSnapshot: kept[0]!.n, droppedPartitions };
 }
 
+// ------------------------------------------------------------------ the reservation ledger over time
+
+/** Ledger statuses of holds that ended without becoming a sale: what the ledger's retention removes. */
+export const UNSOLD_ENDED = ["released", "expired", "reverted"] as const;
+
+/**
+ * Deletes ledger rows of holds that ended unsold more than `keepMs` ago and that the snapshot covers
+ * (from the live ledger and from the snapshot's copy alike, so a rebuild does not bring them back).
+ * Sales stay whatever their age: the ledger grows with what was sold, not with every hold a flash
+ * sale placed. The holds' history stays in their objects' events and the R2 archive. Reconcile
+ * knows the cutoff (ledgerPrunedBefore) and does not miss such rows.
+ */
+export async function pruneLedger(db: Db, opts: { keepMs: number; region?: string }): Promise<number> {
+  if (!(await snapshotTakenAt(db))) return 0;
+  const cutoff = new Date(Date.now() - opts.keepMs);
+  const region = opts.region ?? null;
+  const unsold = sql.raw(UNSOLD_ENDED.map((s) => `'${s}'`).join(", "));
+  const positions = sql.raw(`stream_positions${SNAPSHOT_SUFFIX}`);
+  // First the cutoff, per region, so a reconcile running meanwhile already expects the gaps.
+  await db.execute(sql.raw(`CREATE TABLE IF NOT EXISTS ${LEDGER_RETENTION} (region text PRIMARY KEY, pruned_before timestamptz NOT NULL)`));
+  await db.execute(sql`INSERT INTO ${sql.raw(LEDGER_RETENTION)} (region, pruned_before)
+                       SELECT DISTINCT region, ${cutoff}::timestamptz FROM ${positions} WHERE ${region}::text IS NULL OR region = ${region}
+                       ON CONFLICT (region) DO UPDATE SET pruned_before = greatest(${sql.raw(LEDGER_RETENTION)}.pruned_before, excluded.pruned_before)`);
+  let deleted = 0;
+  for (const table of ["reservation_ledger", `reservation_ledger${SNAPSHOT_SUFFIX}`]) {
+    const [gone] = await rows<{ n: number }>(
+      db,
+      sql`WITH gone AS (
+            DELETE FROM ${sql.raw(table)} l
+             USING ${positions} s
+             WHERE l.region = s.region AND l.sku = s.sku AND l.last_seq <= s.applied_seq
+               AND l.status IN (${unsold}) AND l.ended_at < ${cutoff}
+               AND (${region}::text IS NULL OR l.region = ${region})
+            RETURNING 1)
+          SELECT count(*)::int AS n FROM gone`,
+    );
+    if (table === "reservation_ledger") deleted = gone!.n;
+  }
+  return deleted;
+}
+
+/** In `region`, holds that ended unsold before this may be missing from the ledger (0: none were pruned). */
+export async function ledgerPrunedBefore(db: Db, region: string): Promise<number> {
+  const exists = await rows<{ t: string | null }>(db, sql`SELECT to_regclass(${LEDGER_RETENTION})::text AS t`);
+  if (!exists[0]?.t) return 0;
+  const [row] = await rows<{ before: Date }>(db, sql`SELECT pruned_before AS before FROM ${sql.raw(LEDGER_RETENTION)} WHERE region = ${region}`);
+  return row ? new Date(row.before).getTime() : 0;
+}
+
 // ------------------------------------------------------------------ month partitions of inventory_events
 
 export interface EventPartition {
@@ -179,20 +229,24 @@ export interface MaintenanceSummary {
   partitionsCreated: string[];
   snapshot: SnapshotSummary;
   prune: PruneSummary;
+  ledgerPruned: number;
   ms: number;
 }
 
 /**
  * The nightly maintenance of a region's database (the daily cron, `npm run db:maintain`): month
  * partitions ahead, a fresh projection snapshot, then events older than `keepDays` that the
- * snapshot covers pruned. A rebuild afterwards replays at most a day plus what arrives during it.
+ * snapshot covers pruned, and the ledger rows of holds that ended unsold before then (pruneLedger). A
+ * rebuild afterwards replays at most a day plus what arrives during it.
  */
 export async function maintainSystemOfRecord(db: Db, opts: { keepDays?: number; now?: Date } = {}): Promise<MaintenanceSummary> {
   const started = Date.now();
   const partitionsCreated = await ensureEventPartitions(db, { now: opts.now });
   const snapshot = await takeSnapshot(db);
-  const prune = await pruneEvents(db, { keepMs: (opts.keepDays ?? DEFAULT_KEEP_DAYS) * 86_400_000 });
-  return { partitionsCreated, snapshot, prune, ms: Date.now() - started };
+  const keepMs = (opts.keepDays ?? DEFAULT_KEEP_DAYS) * 86_400_000;
+  const prune = await pruneEvents(db, { keepMs });
+  const ledgerPruned = await pruneLedger(db, { keepMs });
+  return { partitionsCreated, snapshot, prune, ledgerPruned, ms: Date.now() - started };
 }
 
 /** EVENT_KEEP_DAYS: how long Postgres keeps events behind the snapshot (default 90). */

@@ -6,13 +6,13 @@ import { env } from "cloudflare:workers";
 import { and, asc, eq, sql } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
 import { inventoryName } from "../durable-objects/inventory";
-import { inventoryEvents, projectionTables, streamPositions } from "../schema/tables";
+import { inventoryEvents, projectionTables, reservationLedger, streamPositions } from "../schema/tables";
 import { rebuildProjections } from "../system-of-record/rebuild";
 import { applyPending, type LoggedEvent } from "../system-of-record/projection";
-import { ensureEventPartitions, eventPartitions, pruneEvents, snapshotTakenAt, takeSnapshot } from "../system-of-record/snapshot";
+import { ensureEventPartitions, eventPartitions, pruneEvents, pruneLedger, snapshotTakenAt, takeSnapshot } from "../system-of-record/snapshot";
 import worker from "../workers/index";
 import { MAINTENANCE_CRON } from "../workers/scheduled";
-import { uniqueSku } from "./client";
+import { adminHeaders, call, uniqueSku } from "./client";
 import { database, eventually } from "./db";
 
 const { db, close } = database();
@@ -129,5 +129,52 @@ describe("inventory_events by month", () => {
     expect((await snapshotTakenAt(db))!.getTime()).toBeGreaterThan(before);
     const thisMonth = new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), 1));
     expect((await eventPartitions(db)).some((p) => p.from.getTime() === thisMonth.getTime())).toBe(true);
+  });
+});
+
+describe("the reservation ledger over time", () => {
+  const REGION_L = "logsd";
+  const lstub = (sku: string) => env.INVENTORY.get(env.INVENTORY.idFromName(inventoryName(REGION_L, sku)));
+  const ledgerOf = async (table: string, sku: string) =>
+    (await db.execute(sql`SELECT status FROM ${sql.raw(table)} WHERE region = ${REGION_L} AND sku = ${sku} ORDER BY status`)).rows.map((r) => (r as { status: string }).status);
+
+  /** The SKU-region's differences once Postgres has caught up with its object ([] when ok). */
+  const reconciled = (sku: string) =>
+    eventually(async () => {
+      const res = await call("GET", `/v1/admin/${REGION_L}/reconcile`, { headers: adminHeaders() });
+      if (res.body.lagging.some((c: { sku: string }) => c.sku === sku)) return undefined;
+      return (res.body.drift.find((c: { sku: string }) => c.sku === sku)?.differences ?? []) as string[];
+    }, `${sku} reconciled`);
+
+  it("forgets holds that ended unsold before the cutoff, keeps every sale, and reconcile does not call them missing", async () => {
+    const sku = uniqueSku("LEDGER");
+    await lstub(sku).setStock({ sku, region: REGION_L, warehouse: "w1", onHand: 10 });
+    for (let i = 0; i < 3; i++) {
+      const held = await lstub(sku).reserve(sku, REGION_L, { digest: `${sku}-${i}`, requestHash: "h", qty: 1, ttlSeconds: 600 });
+      if (!held.ok) throw new Error(JSON.stringify(held));
+      await lstub(sku).releaseReservation(held.reservation.id, held.token);
+    }
+    const sale = await lstub(sku).reserve(sku, REGION_L, { digest: `${sku}-sale`, requestHash: "h", qty: 2, ttlSeconds: 600 });
+    if (!sale.ok) throw new Error(JSON.stringify(sale));
+    expect((await lstub(sku).confirmReservation(sale.reservation.id, sale.token)).ok).toBe(true);
+    const { version } = await lstub(sku).snapshot(sku, REGION_L);
+    await eventually(async () => {
+      const [p] = await db.select().from(streamPositions).where(and(eq(streamPositions.region, REGION_L), eq(streamPositions.sku, sku)));
+      return (p?.appliedSeq ?? 0) >= version ? true : undefined;
+    }, `${sku} projected`);
+    expect(await ledgerOf("reservation_ledger", sku)).toEqual(["confirmed", "released", "released", "released"]);
+
+    await takeSnapshot(db);
+    expect(await pruneLedger(db, { keepMs: 0, region: REGION_L })).toBeGreaterThanOrEqual(3);
+    // The sale stays, in the ledger and in the snapshot a rebuild would start from.
+    expect(await ledgerOf("reservation_ledger", sku)).toEqual(["confirmed"]);
+    expect(await ledgerOf("reservation_ledger_snapshot", sku)).toEqual(["confirmed"]);
+    expect(await db.select().from(reservationLedger).where(eq(reservationLedger.reservationId, sale.reservation.id))).toHaveLength(1);
+
+    // The object still holds those holds' events; reconcile knows they were pruned, not lost.
+    expect(await reconciled(sku)).toEqual([]);
+    // A sale row that goes missing still is drift.
+    await db.delete(reservationLedger).where(eq(reservationLedger.reservationId, sale.reservation.id));
+    expect(await reconciled(sku)).toEqual([expect.stringMatching(/missing from the Postgres ledger/)]);
   });
 });
