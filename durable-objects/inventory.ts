@@ -27,7 +27,7 @@ import { publishAfter, type Published } from "./availability-publisher";
 import { failDuringOutage } from "./fault-injection";
 import { INVENTORY_MIGRATIONS, migrate } from "./inventory-schema";
 import {
-  archiveChunk, CHUNK_EVENTS, CHUNKS_PER_RUN, EMPTY_AGGREGATE, foldLog, retentionMs, type LogAggregate,
+  archiveChunk, CHUNK_EVENTS, CHUNKS_PER_RUN, EMPTY_AGGREGATE, foldLog, retentionMs, retentionScale, type LogAggregate,
 } from "./log-compaction";
 import { Outbox } from "./outbox";
 import {
@@ -145,10 +145,14 @@ export class InventoryObject extends DurableObject<Env> {
   private compacting: Promise<CompactionResult> | null = null;
   /** After a compaction that could not archive, the next try waits until then. */
   private compactionRetryAt = 0;
+  private readonly idempotencyRetention: number;
+  private readonly endedHoldRetention: number;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = meterStorage(ctx.storage);
+    this.idempotencyRetention = IDEMPOTENCY_RETENTION_MS / retentionScale(env);
+    this.endedHoldRetention = TERMINAL_HOLD_RETENTION_MS / retentionScale(env);
     this.outbox = new Outbox(
       this.sql,
       { events: env.INVENTORY_EVENTS, dispatch: env.WAREHOUSE_DISPATCH },
@@ -737,9 +741,9 @@ export class InventoryObject extends DurableObject<Env> {
       this.ledger.expireDue(now);
       const overdue = this.ledger.holdsWithAllocationDue(now);
       timeOutAllocations(this.ledger, overdue, now);
-      this.sql.exec("DELETE FROM idempotency WHERE created_at <= ?", now - IDEMPOTENCY_RETENTION_MS);
+      this.sql.exec("DELETE FROM idempotency WHERE created_at <= ?", now - this.idempotencyRetention);
       this.escrow.forgetOldTransfers(now);
-      this.sql.exec(`DELETE FROM holds WHERE status IN ${TERMINAL} AND updated_at <= ?`, now - TERMINAL_HOLD_RETENTION_MS);
+      this.sql.exec(`DELETE FROM holds WHERE status IN ${TERMINAL} AND updated_at <= ?`, now - this.endedHoldRetention);
     });
     await this.outbox.flush();
     // An idle object stores how far it sent now (a busy one does so with its next write).
@@ -815,8 +819,8 @@ export class InventoryObject extends DurableObject<Env> {
       this.compactionDue(),
       row.hold,
       row.allocation,
-      row.idem === null ? null : row.idem + IDEMPOTENCY_RETENTION_MS,
-      row.terminal === null ? null : row.terminal + TERMINAL_HOLD_RETENTION_MS,
+      row.idem === null ? null : row.idem + this.idempotencyRetention,
+      row.terminal === null ? null : row.terminal + this.endedHoldRetention,
     ].filter((t): t is number => t !== null);
     return candidates.length ? Math.min(...candidates) : null;
   }

@@ -47,6 +47,17 @@ export function retentionMs(env: { EVENT_RETENTION_DAYS?: string }): number {
   return (Number.isFinite(days) && days >= 0 && env.EVENT_RETENTION_DAYS !== undefined && env.EVENT_RETENTION_DAYS !== "" ? days : DEFAULT_RETENTION_DAYS) * 86_400_000;
 }
 
+/**
+ * For `npm run simulate:year` only: an accelerated clock (a simulated day lasting a fraction of a
+ * second) must age the object's real-time retentions too (idempotency records, ended hold rows), or
+ * a simulated year keeps every one of them. The object divides those retentions by
+ * `RETENTION_TIME_SCALE` (default 1; never set in wrangler.toml).
+ */
+export function retentionScale(env: { RETENTION_TIME_SCALE?: string }): number {
+  const scale = Number(env.RETENTION_TIME_SCALE);
+  return Number.isFinite(scale) && scale >= 1 ? scale : 1;
+}
+
 /** The archive object's key: sorts by range, so a listing reads in sequence order. */
 export function chunkKey(region: string, sku: string, from: number, to: number): string {
   const pad = (n: number) => String(n).padStart(12, "0");

@@ -21,8 +21,11 @@ export const inventoryEvents = pgTable(
     // The W3C trace id of the request that caused the event (null: untraced, or before tracing).
     traceId: text("trace_id"),
   },
-  // The event id: a redelivered message hits this key and changes nothing.
-  (t) => [primaryKey({ columns: [t.region, t.sku, t.seq] })],
+  // The event id, with its time: the table is partitioned by month of occurred_at (migration
+  // 0005, hand-written: drizzle-kit does not model partitions), and a partitioned table's keys must
+  // hold the partition column. An event's time is fixed by its object, so a redelivered message
+  // still hits this key and changes nothing.
+  (t) => [primaryKey({ columns: [t.region, t.sku, t.seq, t.occurredAt] })],
 );
 
 /** The projection tables, by name, so a rebuild can fill a shadow copy and swap it in. */
@@ -56,7 +59,8 @@ export function projectionTables(suffix = "") {
       // The trace id of the request that made the reservation (its first traced event).
       traceId: text("trace_id"),
     },
-    (t) => [primaryKey({ columns: [t.region, t.reservationId, t.sku] })],
+    // The index: reconcile reads a SKU-region's rows changed after what its object archived.
+    (t) => [primaryKey({ columns: [t.region, t.reservationId, t.sku] }), index(`reservation_ledger${suffix}_sku_seq_idx`).on(t.region, t.sku, t.lastSeq)],
   );
   const warehouseLevels = pgTable(
     `inventory_levels${suffix}`,

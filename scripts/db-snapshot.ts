@@ -1,12 +1,14 @@
 // npm run db:snapshot            copy the live projection into the snapshot tables (consistent)
 // npm run db:prune -- --keep-days 90 [--region eu]
 //                                delete events the snapshot covers that are older than that
+// npm run db:maintain [-- --keep-days 90]
+//                                what the nightly cron does: month partitions ahead, snapshot, prune
 // A rebuild (npm run db:rebuild) starts from the newest snapshot and replays only later events.
 import { createRequire } from "node:module";
 import { parseArgs } from "node:util";
 import { drizzle } from "drizzle-orm/node-postgres";
 import type { Db } from "../system-of-record/projection";
-import { pruneEvents, snapshotTakenAt, takeSnapshot } from "../system-of-record/snapshot";
+import { DEFAULT_KEEP_DAYS, maintainSystemOfRecord, pruneEvents, snapshotTakenAt, takeSnapshot } from "../system-of-record/snapshot";
 import { redact } from "./db-migrate.mjs";
 
 const require = createRequire(import.meta.url);
@@ -17,6 +19,7 @@ const { values, positionals } = parseArgs({
   options: { "keep-days": { type: "string" }, region: { type: "string" } },
 });
 const command = positionals[0] ?? "snapshot";
+const droppedText = (months: string[]) => (months.length ? ` (${months.length} whole month partition(s) dropped: ${months.join(", ")})` : "");
 const url = process.env.DATABASE_URL;
 if (!url) {
   console.error(`DATABASE_URL is not set. Example: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npm run db:${command}`);
@@ -41,9 +44,18 @@ try {
       process.exit(1);
     }
     const p = await pruneEvents(db, { keepMs: days * 86_400_000, ...(values.region && { region: values.region }) });
-    console.log(`✓ pruned ${p.deleted} events covered by the snapshot of ${taken.toISOString()} and older than ${days} days; ${p.keptAfterSnapshot} events remain${values.region ? ` in ${values.region}` : ""}`);
+    console.log(`✓ pruned ${p.deleted} events covered by the snapshot of ${taken.toISOString()} and older than ${days} days${droppedText(p.droppedPartitions)}; ${p.keptAfterSnapshot} events remain${values.region ? ` in ${values.region}` : ""}`);
+  } else if (command === "maintain") {
+    const days = Number(values["keep-days"] ?? DEFAULT_KEEP_DAYS);
+    if (!Number.isFinite(days) || days < 0) {
+      console.error("usage: npm run db:maintain [-- --keep-days <days, default 90>]");
+      process.exit(2);
+    }
+    console.log(`maintaining ${redact(url)}: month partitions, snapshot, prune behind it (keep ${days} days) ...`);
+    const m = await maintainSystemOfRecord(db, { keepDays: days });
+    console.log(`✓ ${m.partitionsCreated.length ? `created ${m.partitionsCreated.join(", ")}; ` : ""}snapshot of ${m.snapshot.streams} SKU-regions; pruned ${m.prune.deleted} events${droppedText(m.prune.droppedPartitions)}; ${m.prune.keptAfterSnapshot} events kept; ${(m.ms / 1000).toFixed(1)} s`);
   } else {
-    console.error(`unknown command '${command}': snapshot or prune`);
+    console.error(`unknown command '${command}': snapshot, prune or maintain`);
     process.exit(2);
   }
 } catch (err) {

@@ -44,6 +44,8 @@ export function startBridge(port = 5480, host = "127.0.0.1", { exclusive = false
         return;
       }
       const socket = net.connect(Number(targetPort), targetHost);
+      // Postgres' protocol is many small messages each way: no Nagle delay on them.
+      socket.setNoDelay(true);
       const pending = early.map((d) => (Buffer.isBuffer(d) ? d : Buffer.from(d)));
       socket.on("connect", () => {
         for (const chunk of pending.splice(0)) socket.write(chunk);

@@ -3,9 +3,10 @@
 // log compaction on and off. Every simulated day shoppers hold and give back units of the hot SKU
 // and of the catalogue; every seventh day is a drop (restock, a burst of holds that sells out). The
 // worker runs in workerd (miniflare, the bench's runner) with its queue consumers writing to a
-// throwaway database on the machine's PostgreSQL. Each simulated week reconcile tells the objects
-// how far Postgres is (what compaction waits for) and, with compaction on, the projection is
-// snapshotted and events older than 90 simulated days are pruned, as docs/data-over-time.md says.
+// throwaway database on the machine's PostgreSQL. Beside the traffic, each simulated day reconcile
+// tells the objects how far Postgres is (what compaction waits for) and, with compaction on, the projection is
+// snapshotted and events, and ledger rows of holds that ended unsold, older than 90 simulated days
+// are pruned (the nightly maintenance), as docs/data-over-time.md says.
 // Retention is 30 simulated days: EVENT_RETENTION_DAYS is scaled to the simulated day's length.
 // Reports, per simulated month, the hot object's database size and events held, the archive,
 // Postgres table sizes; and the rebuild time after week 1 and after the year.
@@ -20,7 +21,7 @@ import { miniflareRunner } from "../bench/lib/runner-miniflare.mjs";
 import { renderTable } from "../bench/lib/table.mjs";
 import { rebuildProjections } from "../system-of-record/rebuild";
 import type { Db } from "../system-of-record/projection";
-import { pruneEvents, takeSnapshot } from "../system-of-record/snapshot";
+import { maintainSystemOfRecord } from "../system-of-record/snapshot";
 import { createDatabase, dropDatabase, migrateDatabase } from "./db-migrate.mjs";
 import { startBridge } from "./pg-bridge.mjs";
 
@@ -48,8 +49,8 @@ const HOT = "SIM-HOT-LTD";
 const progress = (text: string) => process.stderr.write(`${text}\n`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-interface Sample { day: number; hotBytes: number; hotEvents: number; archivedThrough: number; archiveBytes: number; pgEventsBytes: number; pgEventRows: number; pgLedgerBytes: number }
-interface Run { compaction: boolean; samples: Sample[]; rebuildWeek: number; rebuildYear: number; rebuildYearFrom: string; lagDays: number }
+interface Sample { day: number; hotBytes: number; hotEvents: number; archivedThrough: number; archiveBytes: number; pgEventsBytes: number; pgEventRows: number; pgLedgerBytes: number; pgLedgerRows: number; pgBehind: number }
+interface Run { compaction: boolean; samples: Sample[]; rebuildWeek: number; rebuildYear: number; rebuildYearFrom: string; lagDays: number; realDayMs: number; maintenanceFailures: number }
 
 // Stopped with Ctrl-C: the throwaway database goes too.
 let current: string | null = null;
@@ -76,6 +77,8 @@ async function simulate(compaction: boolean, build: { main: string }): Promise<R
     bindings: {
       REGIONS: "eu", STOREFRONT_KEYS: KEY, ADMIN_TOKEN: TOKEN, USER_ID_SECRET: "sim",
       DATABASE_URL: url, PG_BRIDGE: `127.0.0.1:${bridge.port}`, EVENT_RETENTION_DAYS: String(retentionDays),
+      // The objects' real-time retentions (idempotency 48 h, ended holds 8 days) age at the simulated pace.
+      RETENTION_TIME_SCALE: String(86_400_000 / DAY_MS),
     },
     queueConsumers: true,
   });
@@ -105,14 +108,18 @@ async function simulate(compaction: boolean, build: { main: string }): Promise<R
     }));
   };
   const pgSize = async () => {
-    const r = (await pool.query(`SELECT pg_total_relation_size('inventory_events')::bigint AS e, pg_total_relation_size('reservation_ledger')::bigint AS l, (SELECT count(*) FROM inventory_events)::int AS n`)).rows[0];
-    return { pgEventsBytes: Number(r.e), pgLedgerBytes: Number(r.l), pgEventRows: r.n };
+    // inventory_events is partitioned by month: its size is its partitions'.
+    const r = (await pool.query(`SELECT (SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0) FROM pg_inherits WHERE inhparent = 'inventory_events'::regclass)::bigint AS e,
+                                        pg_total_relation_size('reservation_ledger')::bigint AS l,
+                                        (SELECT count(*) FROM inventory_events)::int AS n, (SELECT count(*) FROM reservation_ledger)::int AS lr`)).rows[0];
+    return { pgEventsBytes: Number(r.e), pgLedgerBytes: Number(r.l), pgEventRows: r.n, pgLedgerRows: r.lr };
   };
   const sample = async (day: number): Promise<Sample> => {
     const state = await admin("GET", `stock/${HOT}`);
     const archive = await admin("GET", `stock/${HOT}/archive`);
     const archiveBytes = archive.chunks.reduce((sum: number, c: { bytes: number }) => sum + c.bytes, 0);
-    return { day, hotBytes: state.storage.databaseBytes, hotEvents: state.storage.eventsHeld, archivedThrough: state.storage.archivedThrough, archiveBytes, ...(await pgSize()) };
+    const applied = (await pool.query("SELECT applied_seq FROM stream_positions WHERE region = 'eu' AND sku = $1", [HOT])).rows[0]?.applied_seq ?? 0;
+    return { day, hotBytes: state.storage.databaseBytes, hotEvents: state.storage.eventsHeld, archivedThrough: state.storage.archivedThrough, archiveBytes, pgBehind: state.version - applied, ...(await pgSize()) };
   };
   const timeRebuild = async () => {
     const started = Date.now();
@@ -126,48 +133,55 @@ async function simulate(compaction: boolean, build: { main: string }): Promise<R
     const samples: Sample[] = [];
     let rebuildWeek = 0;
     const started = Date.now();
-    // Maintenance (reconcile, snapshot, prune, measuring) stops the simulated clock while it runs.
-    let paused = 0;
-    const maintenance = async <T>(fn: () => Promise<T>): Promise<T> => {
-      const t = Date.now();
-      try {
-        return await fn();
-      } finally {
-        paused += Date.now() - t;
-      }
-    };
-    for (let day = 1; day <= DAYS; day++) {
-      const dayEnds = started + paused + day * DAY_MS;
-      if (day % 7 === 0) {
-        // Drop day: restock, then a burst of shoppers that sells it out (refusals write nothing).
-        await admin("PUT", `stock/${HOT}`, { warehouse: "eu-ams", onHand: DROP });
-        await inParallel(Math.round(DROP * 1.2), () => holdAndRelease(HOT));
-      } else {
-        await inParallel(10, () => holdAndRelease(HOT), 4);
-      }
-      await inParallel(20, () => holdAndRelease(`SIM-CAT-${Math.floor(Math.random() * CATALOGUE)}`), 4);
-      if (day % 7 === 0) {
-        // Weekly: reconcile (objects learn how far Postgres is) and, with compaction, snapshot and prune.
-        await maintenance(async () => {
+    // The simulated clock is the real one (day d is [started + (d-1) x DAY_MS, started + d x DAY_MS)),
+    // because the objects' retentions run on the real clock. Maintenance runs beside the traffic, as
+    // the crons do in production: each simulated day reconcile tells the objects how far Postgres is
+    // (what compaction waits for), and with compaction on, the nightly maintenance (month partitions,
+    // snapshot, events and unsold ledger rows older than 90 days pruned) follows.
+    let running = true;
+    let maintenanceFailures = 0;
+    const maintenance = (async () => {
+      for (let day = 1; running; day++) {
+        try {
           await admin("GET", "reconcile?graceSeconds=3600");
-          if (compaction) {
-            await takeSnapshot(db);
-            await pruneEvents(db, { keepMs: PRUNE_KEEP_DAYS * DAY_MS });
-          }
-        });
+          if (compaction) await maintainSystemOfRecord(db, { keepDays: (PRUNE_KEEP_DAYS * DAY_MS) / 86_400_000 });
+        } catch (err) {
+          // As a failed cron run: the next day's run does what this one did not.
+          maintenanceFailures++;
+          progress(`[simulate] day ${day}: maintenance failed (${(err as Error).message.slice(0, 160)}); the next run retries`);
+        }
+        const wait = started + day * DAY_MS - Date.now();
+        if (wait > 0 && running) await sleep(wait);
       }
-      if (day === 7) rebuildWeek = (await maintenance(timeRebuild)).ms;
-      if (day % 28 === 0 || day === DAYS) {
-        const s = await maintenance(() => sample(day));
-        samples.push(s);
-        progress(`[simulate] compaction ${compaction ? "on " : "off"} day ${day}/${DAYS}: hot object ${(s.hotBytes / 1e6).toFixed(2)} MB, ${s.hotEvents} events held (archived 1..${s.archivedThrough}), archive ${(s.archiveBytes / 1e6).toFixed(2)} MB, Postgres events ${(s.pgEventsBytes / 1e6).toFixed(2)} MB`);
+    })();
+    try {
+      for (let day = 1; day <= DAYS; day++) {
+        const dayStarts = started + (day - 1) * DAY_MS;
+        if (Date.now() < dayStarts) await sleep(dayStarts - Date.now());
+        if (day % 7 === 0) {
+          // Drop day: restock, then a burst of shoppers that sells it out (refusals write nothing).
+          await admin("PUT", `stock/${HOT}`, { warehouse: "eu-ams", onHand: DROP });
+          await inParallel(Math.round(DROP * 1.2), () => holdAndRelease(HOT));
+        } else {
+          await inParallel(10, () => holdAndRelease(HOT), 4);
+        }
+        await inParallel(20, () => holdAndRelease(`SIM-CAT-${Math.floor(Math.random() * CATALOGUE)}`), 4);
+        if (day === 7) rebuildWeek = (await timeRebuild()).ms;
+        if (day % 28 === 0 || day === DAYS) {
+          const s = await sample(day);
+          samples.push(s);
+          progress(`[simulate] compaction ${compaction ? "on " : "off"} day ${day}/${DAYS}: hot object ${(s.hotBytes / 1e6).toFixed(2)} MB, ${s.hotEvents} events held (archived 1..${s.archivedThrough}), Postgres ${s.pgBehind} events behind it; archive ${(s.archiveBytes / 1e6).toFixed(2)} MB, Postgres ${s.pgEventRows} event rows, ${s.pgLedgerRows} ledger rows`);
+        }
       }
-      const wait = dayEnds - Date.now();
-      if (wait > 0) await sleep(wait);
+    } finally {
+      running = false;
+      await maintenance;
     }
-    const lagDays = (Date.now() - started - paused) / DAY_MS - DAYS;
+    // If the traffic could not keep the pace, simulated days lasted longer than DAY_MS of real time.
+    const realDayMs = (Date.now() - started) / DAYS;
+    const lagDays = (Date.now() - started) / DAY_MS - DAYS;
     const year = await timeRebuild();
-    return { compaction, samples, rebuildWeek, rebuildYear: year.ms, rebuildYearFrom: year.from, lagDays };
+    return { compaction, samples, rebuildWeek, rebuildYear: year.ms, rebuildYearFrom: year.from, lagDays, realDayMs, maintenanceFailures };
   } finally {
     await instance.stop();
     await pool.end();
@@ -185,17 +199,20 @@ try {
   for (const compaction of [true, false]) runs.push(await simulate(compaction, build));
   const mb = (b: number) => (b / 1e6).toFixed(2);
   for (const run of runs) {
-    console.log(`\ncompaction ${run.compaction ? "on (retention 30 days, snapshot + prune 90 days weekly)" : "off"}; the run fell ${run.lagDays.toFixed(1)} simulated days behind real time`);
+    const effective = run.compaction && run.lagDays > 1 ? `, effectively ${((30 * DAY_MS) / run.realDayMs).toFixed(1)} simulated days: the traffic could not keep the pace, a simulated day took ${run.realDayMs.toFixed(0)} ms` : "";
+    console.log(`\ncompaction ${run.compaction ? `on (retention 30 days${effective}; snapshot + prune 90 days daily)` : "off"}; the run fell ${run.lagDays.toFixed(1)} simulated days behind real time; ${run.maintenanceFailures} daily maintenance run(s) failed and were retried the next day`);
     console.log(renderTable(
       [
         { header: "day", value: (s: Sample) => s.day },
         { header: "hot object MB", value: (s: Sample) => mb(s.hotBytes) },
         { header: "events held", value: (s: Sample) => s.hotEvents },
         { header: "archived through", value: (s: Sample) => s.archivedThrough },
+        { header: "Postgres behind", value: (s: Sample) => s.pgBehind },
         { header: "archive MB", value: (s: Sample) => mb(s.archiveBytes) },
         { header: "PG events MB", value: (s: Sample) => mb(s.pgEventsBytes) },
         { header: "PG event rows", value: (s: Sample) => s.pgEventRows },
         { header: "PG ledger MB", value: (s: Sample) => mb(s.pgLedgerBytes) },
+        { header: "PG ledger rows", value: (s: Sample) => s.pgLedgerRows },
       ],
       run.samples,
     ));

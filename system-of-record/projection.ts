@@ -2,7 +2,7 @@
 // consumer (live tables, through the Neon driver) and by the rebuild (shadow tables, through pg):
 // the same code, so a rebuild produces exactly what the consumer would have.
 import { and, asc, eq, gt, sql } from "drizzle-orm";
-import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import { getTableConfig, type PgDatabase, type PgQueryResultHKT } from "drizzle-orm/pg-core";
 import { inventoryEvents, type ProjectionTables } from "../schema/tables";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -54,11 +54,13 @@ export async function applyPending(tx: Db, t: ProjectionTables, region: string, 
       .where(and(eq(inventoryEvents.region, region), eq(inventoryEvents.sku, sku), gt(inventoryEvents.seq, applied)))
       .orderBy(asc(inventoryEvents.seq))
       .limit(500);
+    const run: LoggedEvent[] = [];
     for (const event of page) {
-      if (event.seq !== applied + 1) break; // a gap: wait for the missing event
-      await applyEvent(tx, t, event);
-      applied = event.seq;
+      if (event.seq !== applied + run.length + 1) break; // a gap: wait for the missing event
+      run.push(event);
     }
+    await applyRun(tx, t, run);
+    applied += run.length;
     if (page.length < 500 || page.at(-1)!.seq !== applied) break;
   }
   if (applied !== start) {
@@ -106,63 +108,92 @@ export function ledgerEffects(e: Pick<LoggedEvent, "type" | "occurredAt" | "payl
   }
 }
 
-async function applyEvent(tx: Db, t: ProjectionTables, e: LoggedEvent): Promise<void> {
-  const p = e.payload;
-  const key = { region: e.region, sku: e.sku };
-  switch (e.type) {
-    case "stock_counted":
-    case "stock_received":
-    case "stock_damaged":
-    case "shipped":
-    case "stock_set":
-      await tx
-        .insert(t.warehouseLevels)
-        .values({ ...key, warehouse: String(p.warehouse), onHand: Number(p.onHand), asOfSeq: e.seq, updatedAt: e.occurredAt })
-        .onConflictDoUpdate({
-          target: [t.warehouseLevels.region, t.warehouseLevels.sku, t.warehouseLevels.warehouse],
-          set: { onHand: Number(p.onHand), asOfSeq: e.seq, updatedAt: e.occurredAt },
-        });
-      break;
-  }
-  for (const effect of ledgerEffects(e)) {
-    if (effect.kind === "insert") {
-      const { kind: _, ...row } = effect;
-      await tx.insert(t.reservationLedger).values({ ...key, ...row, lastSeq: e.seq, traceId: e.traceId ?? null }).onConflictDoNothing();
-    } else {
-      const { kind: _, reservationId: __, ...change } = effect;
-      await updateLedger(tx, t, e, change);
+/**
+ * Applies a gap-free run of one SKU-region's events in a fixed number of statements, whatever its
+ * length: the same end state as applying them one by one (the last count per warehouse, the last
+ * totals, each reservation's row inserted once and then changed by all its later effects in order).
+ * A hot SKU's stream is applied by one consumer at a time (its position row is locked), so a
+ * round trip per event would cap how fast Postgres follows a flash sale.
+ */
+async function applyRun(tx: Db, t: ProjectionTables, run: LoggedEvent[]): Promise<void> {
+  if (run.length === 0) return;
+  const { region, sku } = run[0]!;
+  const warehouses = new Map<string, { onHand: number; asOfSeq: number; updatedAt: Date }>();
+  const inserts = new Map<string, typeof t.reservationLedger.$inferInsert>();
+  const changes = new Map<string, LedgerChange>();
+  let levels: (Totals & { version: number; updatedAt: Date }) | null = null;
+  let taken = 0;
+  for (const e of run) {
+    const effects = ledgerEffects(e);
+    // A reservation changed earlier in this run and inserted now: whether its row existed decides
+    // which of the two takes effect, so the run is cut here and the rest applied after it.
+    if (taken > 0 && effects.some((f) => f.kind === "insert" && changes.has(f.reservationId) && !inserts.has(f.reservationId))) break;
+    taken++;
+    const p = e.payload;
+    if (STOCK_EVENTS.has(e.type)) warehouses.set(String(p.warehouse), { onHand: Number(p.onHand), asOfSeq: e.seq, updatedAt: e.occurredAt });
+    for (const effect of effects) {
+      if (effect.kind === "insert") {
+        const { kind: _, ...row } = effect;
+        // A row already there (or inserted earlier in the run) stays as it is: insert-or-nothing.
+        if (!inserts.has(row.reservationId)) inserts.set(row.reservationId, { region, sku, ...row, lastSeq: e.seq, traceId: e.traceId ?? null });
+      } else {
+        const change = changes.get(effect.reservationId) ?? { id: effect.reservationId };
+        change.status = effect.status;
+        change.lastSeq = e.seq;
+        if (effect.confirmedAt !== undefined) change.confirmedAt = effect.confirmedAt.toISOString();
+        if (effect.endedAt !== undefined) change.endedAt = effect.endedAt?.toISOString() ?? null;
+        // A reservation keeps the trace that made it; one made before tracing takes the first traced one.
+        if (e.traceId && change.traceId === undefined) change.traceId = e.traceId;
+        changes.set(effect.reservationId, change);
+      }
     }
-  }
-  const after = p.after as Totals | undefined;
-  if (after) {
+    const after = p.after as Totals | undefined;
     // Only the projected columns: a sharded SKU's totals also carry `granted`.
-    const { onHand, held, confirmed, safetyStock, available } = after;
-    const levels = { onHand, held, confirmed, safetyStock, available, version: e.seq, updatedAt: e.occurredAt };
+    if (after) levels = { onHand: after.onHand, held: after.held, confirmed: after.confirmed, safetyStock: after.safetyStock, available: after.available, version: e.seq, updatedAt: e.occurredAt };
+  }
+  if (warehouses.size) {
+    await tx
+      .insert(t.warehouseLevels)
+      .values([...warehouses].map(([warehouse, w]) => ({ region, sku, warehouse, ...w })))
+      .onConflictDoUpdate({
+        target: [t.warehouseLevels.region, t.warehouseLevels.sku, t.warehouseLevels.warehouse],
+        set: { onHand: sql`excluded.on_hand`, asOfSeq: sql`excluded.as_of_seq`, updatedAt: sql`excluded.updated_at` },
+      });
+  }
+  if (inserts.size) await tx.insert(t.reservationLedger).values([...inserts.values()]).onConflictDoNothing();
+  if (changes.size) {
+    // One UPDATE for every reservation the run changed, each with its changes merged in order.
+    const ledger = sql.raw(getTableConfig(t.reservationLedger).name);
+    await tx.execute(sql`
+      UPDATE ${ledger} AS l SET
+        status = v.change->>'status',
+        last_seq = (v.change->>'lastSeq')::int,
+        confirmed_at = CASE WHEN v.change ? 'confirmedAt' THEN (v.change->>'confirmedAt')::timestamptz ELSE l.confirmed_at END,
+        ended_at = CASE WHEN v.change ? 'endedAt' THEN (v.change->>'endedAt')::timestamptz ELSE l.ended_at END,
+        trace_id = coalesce(l.trace_id, v.change->>'traceId')
+      FROM jsonb_array_elements(${JSON.stringify([...changes.values()])}::jsonb) AS v(change)
+      WHERE l.region = ${region} AND l.sku = ${sku} AND l.reservation_id = v.change->>'id'`);
+  }
+  if (levels) {
     await tx
       .insert(t.skuRegionLevels)
-      .values({ ...key, ...levels })
+      .values({ region, sku, ...levels })
       .onConflictDoUpdate({ target: [t.skuRegionLevels.region, t.skuRegionLevels.sku], set: levels });
   }
+  if (taken < run.length) await applyRun(tx, t, run.slice(taken));
 }
 
-async function updateLedger(
-  tx: Db,
-  t: ProjectionTables,
-  e: LoggedEvent,
-  change: { status: string; confirmedAt?: Date; endedAt?: Date | null },
-): Promise<void> {
-  await tx
-    .update(t.reservationLedger)
-    // A reservation keeps the trace that made it; one made before tracing takes the first traced one.
-    .set({ ...change, lastSeq: e.seq, ...(e.traceId && { traceId: sql`coalesce(${t.reservationLedger.traceId}, ${e.traceId})` }) })
-    .where(
-      and(
-        eq(t.reservationLedger.region, e.region),
-        eq(t.reservationLedger.sku, e.sku),
-        eq(t.reservationLedger.reservationId, String(e.payload.holdId)),
-      ),
-    );
+/** A reservation's ledger changes within one run, merged in order (absent fields stay as they are). */
+interface LedgerChange {
+  id: string;
+  status?: string;
+  lastSeq?: number;
+  confirmedAt?: string;
+  endedAt?: string | null;
+  traceId?: string;
 }
+
+const STOCK_EVENTS = new Set(["stock_counted", "stock_received", "stock_damaged", "shipped", "stock_set"]);
 
 /** Stores events in the log; ones already there (redeliveries) are skipped by their key. Returns the types of those stored now. */
 export async function recordEvents(tx: Db, events: LoggedEvent[]): Promise<string[]> {

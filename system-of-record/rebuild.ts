@@ -90,6 +90,15 @@ export async function rebuildProjections(
       onProgress({ phase: "catch-up", done: i + 1, total: behind.length, events: events + caughtUp });
     }
     for (const name of names) {
+      // Secondary indexes by their columns, to give the shadow's the live names after the swap.
+      const indexesOf = (table: string) =>
+        rows<{ name: string; columns: string }>(
+          tx,
+          sql`SELECT c.relname AS name, i.indkey::text AS columns FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+               WHERE i.indrelid = ${table}::regclass AND NOT i.indisprimary`,
+        );
+      const liveIndexes = await indexesOf(name);
+      const shadowIndexes = await indexesOf(name + SUFFIX);
       const [livePk] = await rows<{ conname: string }>(
         tx,
         sql`SELECT conname FROM pg_constraint WHERE conrelid = ${name}::regclass AND contype = 'p'`,
@@ -104,6 +113,10 @@ export async function rebuildProjections(
       // Keep the constraint names drizzle-kit generated, so later migrations still find them.
       if (livePk && shadowPk) {
         await tx.execute(sql.raw(`ALTER TABLE ${name} RENAME CONSTRAINT "${shadowPk.conname}" TO "${livePk.conname}"`));
+      }
+      for (const index of shadowIndexes) {
+        const live = liveIndexes.find((l) => l.columns === index.columns);
+        if (live && live.name !== index.name) await tx.execute(sql.raw(`ALTER INDEX "${index.name}" RENAME TO "${live.name}"`));
       }
     }
   });

@@ -7,6 +7,7 @@ import { and, asc, eq, gt, inArray } from "drizzle-orm";
 import { inventoryName, type InventoryObject } from "../durable-objects/inventory";
 import { inventoryLevels, reservationLedger, skuRegionLevels, streamPositions } from "../schema/tables";
 import { ledgerEffects, type Db } from "./projection";
+import { ledgerPrunedBefore, UNSOLD_ENDED } from "./snapshot";
 
 export interface SkuRegionCheck {
   sku: string;
@@ -55,6 +56,7 @@ export async function reconcileRegion(
   const EMPTY = { onHand: 0, held: 0, confirmed: 0, safetyStock: 0, available: 0 };
   const projected = positions.map((p) => levels.find((l) => l.sku === p.sku) ?? { sku: p.sku, version: p.appliedSeq, ...EMPTY });
 
+  const prunedBefore = await ledgerPrunedBefore(db, region);
   const checks: SkuRegionCheck[] = [];
   const queue = [...projected];
   const worker = async () => {
@@ -78,7 +80,7 @@ export async function reconcileRegion(
           const p = projectedWarehouses.find((x) => x.warehouse === w.warehouse);
           if (p?.onHand !== w.onHand) check.differences.push(`warehouse ${w.warehouse}: object ${w.onHand}, Postgres ${p?.onHand ?? "missing"}`);
         }
-        if (row.version > 0) check.differences.push(...(await ledgerDifferences(db, stub, region, row.sku)));
+        if (row.version > 0) check.differences.push(...(await ledgerDifferences(db, stub, region, row.sku, prunedBefore)));
         if (check.differences.length) check.status = "drift";
       }
       checks.push(check);
@@ -102,6 +104,8 @@ interface LedgerRow {
   /** null: the reservation's first event was compacted into the archive, so its qty is not replayed. */
   qty: number | null;
   lastSeq: number;
+  /** When its last event happened (ms). */
+  lastAt: number;
 }
 
 /**
@@ -111,7 +115,7 @@ interface LedgerRow {
  * rows whose last change is among them are not checked, and a row whose first event is among them
  * is checked on its status and last event only.
  */
-async function ledgerDifferences(db: Db, stub: DurableObjectStub<InventoryObject>, region: string, sku: string): Promise<string[]> {
+async function ledgerDifferences(db: Db, stub: DurableObjectStub<InventoryObject>, region: string, sku: string, prunedBefore: number): Promise<string[]> {
   const expected = new Map<string, LedgerRow>();
   let archivedThrough = 0;
   for (let after = 0; ; ) {
@@ -122,12 +126,13 @@ async function ledgerDifferences(db: Db, stub: DurableObjectStub<InventoryObject
       for (const effect of ledgerEffects({ type: e.type, occurredAt: new Date(e.at), payload: e.payload })) {
         const row = expected.get(effect.reservationId);
         if (effect.kind === "insert") {
-          if (!row) expected.set(effect.reservationId, { status: effect.status, qty: effect.qty, lastSeq: e.seq });
+          if (!row) expected.set(effect.reservationId, { status: effect.status, qty: effect.qty, lastSeq: e.seq, lastAt: e.at });
         } else if (row) {
           row.status = effect.status;
           row.lastSeq = e.seq;
+          row.lastAt = e.at;
         } else if (archivedThrough > 0) {
-          expected.set(effect.reservationId, { status: effect.status, qty: null, lastSeq: e.seq });
+          expected.set(effect.reservationId, { status: effect.status, qty: null, lastSeq: e.seq, lastAt: e.at });
         }
       }
     }
@@ -137,10 +142,10 @@ async function ledgerDifferences(db: Db, stub: DurableObjectStub<InventoryObject
   const rows = await db
     .select({ reservationId: reservationLedger.reservationId, status: reservationLedger.status, qty: reservationLedger.qty, lastSeq: reservationLedger.lastSeq })
     .from(reservationLedger)
-    .where(and(eq(reservationLedger.region, region), eq(reservationLedger.sku, sku)));
+    // Rows whose last change is in the archive, not the object, are not checked (nor read).
+    .where(and(eq(reservationLedger.region, region), eq(reservationLedger.sku, sku), gt(reservationLedger.lastSeq, archivedThrough)));
   const differences: string[] = [];
   for (const row of rows) {
-    if (row.lastSeq <= archivedThrough) continue; // its last change is in the archive, not the object
     const want = expected.get(row.reservationId);
     if (!want) {
       differences.push(`reservation ${row.reservationId}: in the Postgres ledger, unknown to the object's events`);
@@ -151,6 +156,10 @@ async function ledgerDifferences(db: Db, stub: DurableObjectStub<InventoryObject
       if (want[field] !== null && want[field] !== row[field]) differences.push(`reservation ${row.reservationId}: ${field} ${row[field]} in the Postgres ledger, ${want[field]} by the object's events`);
     }
   }
-  for (const id of expected.keys()) differences.push(`reservation ${id}: missing from the Postgres ledger`);
+  for (const [id, want] of expected) {
+    // A hold that ended unsold before the ledger's retention cutoff was pruned, not lost.
+    if ((UNSOLD_ENDED as readonly string[]).includes(want.status) && want.lastAt < prunedBefore) continue;
+    differences.push(`reservation ${id}: missing from the Postgres ledger`);
+  }
   return differences;
 }

@@ -1,14 +1,18 @@
 // Postgres over time (issue 12): a projection snapshot, events pruned behind it, and a rebuild that
 // starts from the snapshot and replays only the tail, ending where the live projection is. Runs in
 // a test-only region (logsa), since pruning and rebuilding touch the shared test database.
+import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { and, asc, eq, sql } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
 import { inventoryName } from "../durable-objects/inventory";
-import { inventoryEvents, projectionTables, streamPositions } from "../schema/tables";
+import { inventoryEvents, projectionTables, reservationLedger, streamPositions } from "../schema/tables";
 import { rebuildProjections } from "../system-of-record/rebuild";
-import { pruneEvents, takeSnapshot } from "../system-of-record/snapshot";
-import { uniqueSku } from "./client";
+import { applyPending, type LoggedEvent } from "../system-of-record/projection";
+import { ensureEventPartitions, eventPartitions, pruneEvents, pruneLedger, snapshotTakenAt, takeSnapshot } from "../system-of-record/snapshot";
+import worker from "../workers/index";
+import { MAINTENANCE_CRON } from "../workers/scheduled";
+import { adminHeaders, call, uniqueSku } from "./client";
 import { database, eventually } from "./db";
 
 const { db, close } = database();
@@ -68,5 +72,109 @@ describe("projection snapshots", () => {
     expect(rebuilt.from).toBe("snapshot");
     expect(await projectionOf()).toEqual(live);
     expect((await eventsIn()).n).toBe(tail);
+  });
+});
+
+describe("inventory_events by month", () => {
+  // Events of a test-only stream dated early 2025, long before any month partition the migration
+  // made: they land in the default partition until the maintenance makes their months.
+  const OLD = "logsc";
+  const sku = uniqueSku("PART");
+  const at = (month: number, day: number) => new Date(Date.UTC(2025, month, day));
+  const event = (seq: number, when: Date): LoggedEvent => ({
+    region: OLD, sku, seq, type: "stock_set", occurredAt: when,
+    payload: { warehouse: "w1", onHand: seq, after: { onHand: seq, held: 0, confirmed: 0, safetyStock: 0, available: seq } },
+  });
+  const record = async (events: LoggedEvent[]) => {
+    await db.transaction(async (tx) => {
+      await tx.insert(inventoryEvents).values(events);
+      await applyPending(tx, projectionTables(), OLD, sku);
+    });
+  };
+  const seqsIn = async (table: string) =>
+    (await db.execute(sql`SELECT seq FROM ${sql.raw(table)} WHERE region = ${OLD} AND sku = ${sku} ORDER BY seq`)).rows.map((r) => (r as { seq: number }).seq);
+
+  it("get their own month, and a month the snapshot wholly covers is dropped whole", async () => {
+    await record([event(1, at(0, 5)), event(2, at(0, 20)), event(3, at(1, 3))]);
+    expect(await seqsIn("inventory_events_default")).toEqual([1, 2, 3]);
+
+    const created = await ensureEventPartitions(db);
+    expect(created).toEqual(expect.arrayContaining(["inventory_events_2025_01", "inventory_events_2025_02"]));
+    expect(await seqsIn("inventory_events_default")).toEqual([]);
+    expect(await seqsIn("inventory_events_2025_01")).toEqual([1, 2]);
+    expect(await seqsIn("inventory_events_2025_02")).toEqual([3]);
+    // Run again, nothing to do; and the months ahead of now exist.
+    expect(await ensureEventPartitions(db)).toEqual([]);
+    const ahead = new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth() + 2, 1));
+    expect((await eventPartitions(db)).some((p) => p.from.getTime() === ahead.getTime())).toBe(true);
+
+    await takeSnapshot(db);
+    // An event after the snapshot in February: that month is not wholly covered, so it stays (its
+    // covered row goes row by row); January is, and goes whole.
+    await record([event(4, at(1, 10))]);
+    const pruned = await pruneEvents(db, { keepMs: 30 * 86_400_000 });
+    expect(pruned.droppedPartitions).toContain("inventory_events_2025_01");
+    expect(pruned.droppedPartitions).not.toContain("inventory_events_2025_02");
+    expect((await eventPartitions(db)).map((p) => p.name)).not.toContain("inventory_events_2025_01");
+    expect(await seqsIn("inventory_events")).toEqual([4]);
+    // Nothing of this month or the months ahead was touched.
+    expect((await eventPartitions(db)).some((p) => p.from.getTime() === ahead.getTime())).toBe(true);
+  });
+
+  it("are kept by the nightly cron: partitions ahead, a snapshot, the prune", async () => {
+    const before = (await snapshotTakenAt(db))?.getTime() ?? 0;
+    const ctx = createExecutionContext();
+    await worker.scheduled!(createScheduledController({ cron: MAINTENANCE_CRON, scheduledTime: Date.now() }), env, ctx);
+    await waitOnExecutionContext(ctx);
+    expect((await snapshotTakenAt(db))!.getTime()).toBeGreaterThan(before);
+    const thisMonth = new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), 1));
+    expect((await eventPartitions(db)).some((p) => p.from.getTime() === thisMonth.getTime())).toBe(true);
+  });
+});
+
+describe("the reservation ledger over time", () => {
+  const REGION_L = "logsd";
+  const lstub = (sku: string) => env.INVENTORY.get(env.INVENTORY.idFromName(inventoryName(REGION_L, sku)));
+  const ledgerOf = async (table: string, sku: string) =>
+    (await db.execute(sql`SELECT status FROM ${sql.raw(table)} WHERE region = ${REGION_L} AND sku = ${sku} ORDER BY status`)).rows.map((r) => (r as { status: string }).status);
+
+  /** The SKU-region's differences once Postgres has caught up with its object ([] when ok). */
+  const reconciled = (sku: string) =>
+    eventually(async () => {
+      const res = await call("GET", `/v1/admin/${REGION_L}/reconcile`, { headers: adminHeaders() });
+      if (res.body.lagging.some((c: { sku: string }) => c.sku === sku)) return undefined;
+      return (res.body.drift.find((c: { sku: string }) => c.sku === sku)?.differences ?? []) as string[];
+    }, `${sku} reconciled`);
+
+  it("forgets holds that ended unsold before the cutoff, keeps every sale, and reconcile does not call them missing", async () => {
+    const sku = uniqueSku("LEDGER");
+    await lstub(sku).setStock({ sku, region: REGION_L, warehouse: "w1", onHand: 10 });
+    for (let i = 0; i < 3; i++) {
+      const held = await lstub(sku).reserve(sku, REGION_L, { digest: `${sku}-${i}`, requestHash: "h", qty: 1, ttlSeconds: 600 });
+      if (!held.ok) throw new Error(JSON.stringify(held));
+      await lstub(sku).releaseReservation(held.reservation.id, held.token);
+    }
+    const sale = await lstub(sku).reserve(sku, REGION_L, { digest: `${sku}-sale`, requestHash: "h", qty: 2, ttlSeconds: 600 });
+    if (!sale.ok) throw new Error(JSON.stringify(sale));
+    expect((await lstub(sku).confirmReservation(sale.reservation.id, sale.token)).ok).toBe(true);
+    const { version } = await lstub(sku).snapshot(sku, REGION_L);
+    await eventually(async () => {
+      const [p] = await db.select().from(streamPositions).where(and(eq(streamPositions.region, REGION_L), eq(streamPositions.sku, sku)));
+      return (p?.appliedSeq ?? 0) >= version ? true : undefined;
+    }, `${sku} projected`);
+    expect(await ledgerOf("reservation_ledger", sku)).toEqual(["confirmed", "released", "released", "released"]);
+
+    await takeSnapshot(db);
+    expect(await pruneLedger(db, { keepMs: 0, region: REGION_L })).toBeGreaterThanOrEqual(3);
+    // The sale stays, in the ledger and in the snapshot a rebuild would start from.
+    expect(await ledgerOf("reservation_ledger", sku)).toEqual(["confirmed"]);
+    expect(await ledgerOf("reservation_ledger_snapshot", sku)).toEqual(["confirmed"]);
+    expect(await db.select().from(reservationLedger).where(eq(reservationLedger.reservationId, sale.reservation.id))).toHaveLength(1);
+
+    // The object still holds those holds' events; reconcile knows they were pruned, not lost.
+    expect(await reconciled(sku)).toEqual([]);
+    // A sale row that goes missing still is drift.
+    await db.delete(reservationLedger).where(eq(reservationLedger.reservationId, sale.reservation.id));
+    expect(await reconciled(sku)).toEqual([expect.stringMatching(/missing from the Postgres ledger/)]);
   });
 });

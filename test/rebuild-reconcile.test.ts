@@ -77,6 +77,8 @@ describe("rebuilding the projections", () => {
     const [sku] = await busySkus(1);
     const pk = await db.execute(sql`SELECT conname FROM pg_constraint WHERE conrelid = 'reservation_ledger'::regclass AND contype = 'p'`);
     expect((pk.rows[0] as { conname: string }).conname).toBe("reservation_ledger_region_reservation_id_sku_pk");
+    const indexes = await db.execute(sql`SELECT indexname FROM pg_indexes WHERE tablename = 'reservation_ledger' ORDER BY indexname`);
+    expect(indexes.rows.map((r) => (r as { indexname: string }).indexname)).toEqual(["reservation_ledger_region_reservation_id_sku_pk", "reservation_ledger_sku_seq_idx"]);
     expect(await db.select().from(reservationLedger).where(eq(reservationLedger.sku, sku!))).toHaveLength(2);
   });
 });

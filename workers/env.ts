@@ -69,6 +69,10 @@ export interface Env {
   ARCHIVE?: R2Bucket;
   /** Events stay in their object at least this many days after Postgres has them (default 30). */
   EVENT_RETENTION_DAYS?: string;
+  /** Days Postgres keeps events behind the nightly snapshot (system-of-record/snapshot.ts, default 90). */
+  EVENT_KEEP_DAYS?: string;
+  /** `npm run simulate:year` only: divides the objects' real-time retentions (log-compaction.ts). */
+  RETENTION_TIME_SCALE?: string;
   /** Calls one isolate lets wait on one object before it sheds load with 503 (default 1000). */
   MAX_WAITING_PER_OBJECT?: string;
   /** Rate limits (workers/rate-limits.ts, wrangler.toml [[ratelimits]]); an unbound one does not limit. */
