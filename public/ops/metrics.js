@@ -1,6 +1,5 @@
 // The "errors and latency" panel: GET /v1/admin/{region}/metrics?minutes=15, kept apart from the
-// rest of the console so it can change with that route alone. A deployment without the route
-// (404) shows "metrics not available (404)" and nothing else.
+// rest of the console so it can change with that route alone.
 import { lineChart } from "./chart.js";
 import { h, setPanel, table } from "./dom.js";
 
@@ -54,7 +53,6 @@ export function metricsView(m) {
 
 export async function loadMetrics(api, region, panel) {
   const res = await api("GET", `/v1/admin/${region}/metrics?minutes=${METRICS_MINUTES}`);
-  if (res.status === 404) return setPanel(panel, "off", h("p", { class: "muted" }, "metrics not available (404)"));
   if (res.status !== 200) return setPanel(panel, "bad", h("p", { class: "error" }, res.problem));
   setPanel(panel, metricsState(res.body), metricsView(res.body));
 }

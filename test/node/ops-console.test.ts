@@ -167,8 +167,14 @@ describe("the operator console in Chromium", () => {
       .toBe("1 ok, 0 lagging");
     expect(await page.getAttribute("#panel-reconcile", "data-state")).toBe("ok");
 
-    // The metrics route is not part of this deployment yet: said plainly.
-    expect(await text(page, "#panel-metrics .body")).toBe("metrics not available (404)");
+    // The errors and latency panel counts the shopper's reservation (GET .../metrics).
+    await expect
+      .poll(async () => {
+        await page.click("#refresh");
+        return text(page, "#panel-metrics .body");
+      }, { timeout: 10_000, interval: 500 })
+      .toContain("Reservation outcomes: created 1");
+    expect(Number(await text(page, "#panel-metrics [data-figure=requests]"))).toBeGreaterThan(0);
     expect(await page.locator("#panel-circuits tr[data-warehouse=eu-ams] .status").textContent()).toBe("closed");
 
     mkdirSync(join(ROOT, "test-artifacts"), { recursive: true });
@@ -178,7 +184,7 @@ describe("the operator console in Chromium", () => {
     await page.close();
   }, 60_000);
 
-  it("draws the errors and latency panel from the shape GET .../metrics answers (the route is not in this deployment yet)", async () => {
+  it("draws the errors and latency panel from the shape GET .../metrics answers, red above 1 % 5xx", async () => {
     const page = await browser.newPage();
     await page.goto(`${worker.url}/ops`);
     await page.waitForSelector("body[data-ready=true]");
