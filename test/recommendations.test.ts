@@ -6,7 +6,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../workers/index";
 import { RecommendationsResponse } from "../schema/contracts";
-import { call, confirm, reserve, storefront, adminHeaders } from "./client";
+import { call, confirm, reserve, storefront, adminHeaders, readModelSettled } from "./client";
 import { build, ordered, recommend, sandboxRegion, sell, skus } from "./recs";
 
 describe("bought together", () => {
@@ -269,6 +269,7 @@ describe("missing secret", () => {
     await sell(region, [{ sku: "OIL" }]);
     await ordered(region, [{ skus: ["OIL"], times: 2 }]);
     await build(region);
+    await readModelSettled(); // as recommend() does: the popular list is filtered by the read model
     const noSecret = { ...env, USER_ID_SECRET: undefined };
     const ask = async (headers: Record<string, string>) => {
       const ctx = createExecutionContext();
