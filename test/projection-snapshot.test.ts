@@ -4,7 +4,7 @@
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { and, asc, eq, sql } from "drizzle-orm";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { inventoryName } from "../durable-objects/inventory";
 import { inventoryEvents, projectionTables, reservationLedger, streamPositions } from "../schema/tables";
 import { rebuildProjections } from "../system-of-record/rebuild";
@@ -123,9 +123,17 @@ describe("inventory_events by month", () => {
 
   it("are kept by the nightly cron: partitions ahead, a snapshot, the prune", async () => {
     const before = (await snapshotTakenAt(db))?.getTime() ?? 0;
+    const logged = vi.spyOn(console, "log");
+    const failed = vi.spyOn(console, "error");
     const ctx = createExecutionContext();
     await worker.scheduled!(createScheduledController({ cron: MAINTENANCE_CRON, scheduledTime: Date.now() }), env, ctx);
     await waitOnExecutionContext(ctx);
+    const lines = [...logged.mock.calls, ...failed.mock.calls].map((args) => String(args[0]));
+    logged.mockRestore();
+    failed.mockRestore();
+    // The run got to its end (the vacuum after the prune included), and said so in one line.
+    expect(lines.filter((l) => l.includes('"maintenance_failed"'))).toEqual([]);
+    expect(lines.filter((l) => l.includes('"event":"maintenance"'))).toHaveLength(1);
     expect((await snapshotTakenAt(db))!.getTime()).toBeGreaterThan(before);
     const thisMonth = new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), 1));
     expect((await eventPartitions(db)).some((p) => p.from.getTime() === thisMonth.getTime())).toBe(true);
