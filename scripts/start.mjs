@@ -697,6 +697,8 @@ async function main() {
     // The local queue delivers within a second or two, and what it held when the last run
     // stopped is gone: the repair resends what is 10 s behind, not 60 s as in production.
     RECONCILE_GRACE_SECONDS: "10",
+    // Locally every answer gets its JSON log line (production logs only 5xx and slow ones).
+    REQUEST_LOG: "all",
   });
   await waitUntilHealthy();
   endProgress();

@@ -10,6 +10,7 @@ import { inventoryName } from "../durable-objects/inventory";
 import { logLine } from "../observability/log";
 import { REPAIR_CRON, repairEveryRegion } from "../workers/scheduled";
 import { parseTraceparent } from "../observability/trace";
+import { requestLogged, SLOW_REQUEST_MS } from "../workers/observe";
 import { DispatchMessage, InventoryEventMessage } from "../schema/messages";
 import { inventoryEvents, reservationLedger } from "../schema/tables";
 import { signWebhook } from "../warehouses/signing";
@@ -94,12 +95,12 @@ describe("one trace from the storefront to the warehouse", () => {
     const answered = parseTraceparent(sale.answer.headers.get("traceparent"));
     expect(answered?.traceId).toBe(traceId);
     expect(answered?.spanId).not.toBe(traceparent.split("-")[2]);
-    // The Worker's log: JSON lines of this trace, for the request and for the reservation's outcome.
+    // The Worker's log: JSON lines of this trace for the reservation's outcomes (a quick 2xx answer
+    // gets no request line of its own: requestLogged).
     const traced = lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l)).filter((l) => l.trace === traceId);
     expect(traced).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({ event: "request", level: "info", route: "/v1/:region/reservations", status: 201, region: "eu" }),
-        expect.objectContaining({ event: "reservation", outcome: "created", reservation: sale.id, region: "eu", durationMs: expect.any(Number) }),
+        expect.objectContaining({ event: "reservation", level: "info", outcome: "created", reservation: sale.id, region: "eu", durationMs: expect.any(Number) }),
         expect.objectContaining({ event: "reservation", outcome: "confirmed", reservation: sale.id }),
       ]),
     );
@@ -341,5 +342,15 @@ describe("GET /v1/admin/{region}/metrics", () => {
 
   it("needs the admin token", async () => {
     expect((await call("GET", `/v1/admin/${region}/metrics`)).status).toBe(401);
+  });
+});
+
+describe("request log lines", () => {
+  it("are written for 5xx and slow answers, and for every answer with REQUEST_LOG=all", () => {
+    expect(requestLogged(201, 12, undefined)).toBe(false);
+    expect(requestLogged(409, 12, undefined)).toBe(false);
+    expect(requestLogged(503, 12, undefined)).toBe(true);
+    expect(requestLogged(200, SLOW_REQUEST_MS, undefined)).toBe(true);
+    expect(requestLogged(200, 3, "all")).toBe(true);
   });
 });

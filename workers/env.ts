@@ -71,6 +71,8 @@ export interface Env {
   EVENT_RETENTION_DAYS?: string;
   /** Days Postgres keeps events behind the nightly snapshot (system-of-record/snapshot.ts, default 90). */
   EVENT_KEEP_DAYS?: string;
+  /** "all": a JSON log line for every answer; otherwise only 5xx and slow answers (workers/observe.ts). */
+  REQUEST_LOG?: string;
   /** `npm run simulate:year` only: divides the objects' real-time retentions (log-compaction.ts). */
   RETENTION_TIME_SCALE?: string;
   /** Calls one isolate lets wait on one object before it sheds load with 503 (default 1000). */

@@ -1,6 +1,7 @@
 // Every answer of the Worker: its trace (the caller's traceparent continued, or a new trace), a
-// `traceparent` response header, one JSON log line and the request metrics of its region. Only the
-// route's pattern is logged, never the URL: a path or query may carry what must not be kept.
+// `traceparent` response header and the request metrics of its region; a JSON log line for the
+// answers worth one (requestLogged). Only the route's pattern is logged, never the URL: a path or
+// query may carry what must not be kept.
 import type { MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
 import { record } from "../observability/metrics";
@@ -19,6 +20,19 @@ export function regionOfPath(path: string): string | null {
 /** The traceparent a callee is given: this request's trace, in this request's span. */
 export const traceparentOf = (trace: TraceContext) => formatTraceparent(trace);
 
+/** Answers slower than this are logged whatever their status. */
+export const SLOW_REQUEST_MS = 1_000;
+
+/**
+ * Which answers get a `request` log line. `REQUEST_LOG=all` logs every one; by default only 5xx
+ * and slow answers do: a flash sale's tens of thousands of answers a second are counted by the
+ * metrics, and a log line each cost as much CPU as a whole availability answer (`npm run bench`).
+ * Reservations, confirms and releases log their outcome with their trace either way.
+ */
+export function requestLogged(status: number, durationMs: number, mode: string | undefined): boolean {
+  return mode === "all" || status >= 500 || durationMs >= SLOW_REQUEST_MS;
+}
+
 export function observe(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const started = Date.now();
@@ -36,10 +50,12 @@ export function observe(): MiddlewareHandler<AppEnv> {
     }
     const durationMs = Date.now() - started;
     const region = regionOfPath(c.req.path);
-    info("request", {
-      method: c.req.method, route: routePath(c, -1), status: c.res.status, durationMs, trace: trace.traceId,
-      ...(region !== null && { region }),
-    });
+    if (requestLogged(c.res.status, durationMs, c.env.REQUEST_LOG)) {
+      info("request", {
+        method: c.req.method, route: routePath(c, -1), status: c.res.status, durationMs, trace: trace.traceId,
+        ...(region !== null && { region }),
+      });
+    }
     if (region !== null) record(c.env, (p) => c.executionCtx.waitUntil(p), region, { kind: "request", status: c.res.status, ms: durationMs });
   };
 }
