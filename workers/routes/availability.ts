@@ -26,7 +26,6 @@ const getAvailability = createRoute({
     "stock objects; a reservation always asks the stock object itself. When the read model does not answer in time, " +
     "the last known snapshots come back with `stale: true` and `ageSeconds`, up to AVAILABILITY_STALE_LIMIT_SECONDS " +
     "(default 300); after that, 503 stock_unavailable with Retry-After. Send the ETag back as If-None-Match to get 304.",
-  middleware: [storefrontKey(), knownRegion()] as const,
   request: {
     params: RegionParams,
     query: AvailabilityQuery,
