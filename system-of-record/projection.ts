@@ -8,6 +8,9 @@ import { inventoryEvents, type ProjectionTables } from "../schema/tables";
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Db = PgDatabase<PgQueryResultHKT, any, any>;
 
+/** The rows of a raw query, whichever driver runs it (node-postgres or the Neon driver). */
+export const rows = async <T>(db: Db, query: ReturnType<typeof sql>) => ((await db.execute(query)) as unknown as { rows: T[] }).rows;
+
 export interface LoggedEvent {
   region: string;
   sku: string;

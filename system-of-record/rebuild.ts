@@ -5,7 +5,7 @@
 import { sql } from "drizzle-orm";
 import { getTableConfig } from "drizzle-orm/pg-core";
 import { projectionTables } from "../schema/tables";
-import { applyPending, lockPositions, type Db } from "./projection";
+import { applyPending, lockPositions, rows, type Db } from "./projection";
 import { prunedSince, SNAPSHOT_SUFFIX, snapshotTakenAt } from "./snapshot";
 
 const SUFFIX = "_rebuild";
@@ -29,7 +29,6 @@ export interface RebuildSummary {
 }
 
 // Both drivers (pg in Node, Neon at the edge) return node-postgres style results.
-const rows = async <T>(db: Db, query: ReturnType<typeof sql>) => ((await db.execute(query)) as unknown as { rows: T[] }).rows;
 
 /**
  * `from`: "snapshot" (the default when one exists) starts each stream at its snapshot position and

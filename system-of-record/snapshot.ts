@@ -7,19 +7,24 @@
 import { getTableConfig } from "drizzle-orm/pg-core";
 import { sql } from "drizzle-orm";
 import { projectionTables } from "../schema/tables";
-import type { Db } from "./projection";
+import { rows, type Db } from "./projection";
 
 export const SNAPSHOT_SUFFIX = "_snapshot";
 const META = "projection_snapshot";
 const LEDGER_RETENTION = "ledger_retention";
 
-const rows = async <T>(db: Db, query: ReturnType<typeof sql>) => ((await db.execute(query)) as unknown as { rows: T[] }).rows;
 
 export interface SnapshotSummary {
   takenAt: Date;
   streams: number;
   rows: Record<string, number>;
   ms: number;
+}
+
+/** Runs a DELETE and says how many rows it removed. */
+async function countDeleted(db: Db, del: ReturnType<typeof sql>): Promise<number> {
+  const [gone] = await rows<{ n: number }>(db, sql`WITH gone AS (${del} RETURNING 1) SELECT count(*)::int AS n FROM gone`);
+  return gone!.n;
 }
 
 export function projectionTableNames(): string[] {
@@ -101,17 +106,13 @@ export async function pruneEvents(db: Db, opts: { keepMs: number; region?: strin
       deleted += check!.total;
     }
   }
-  const gone = await rows<{ n: number }>(
+  deleted += await countDeleted(
     db,
-    sql`WITH gone AS (
-          DELETE FROM inventory_events e
-           USING ${positions} s
-           WHERE e.region = s.region AND e.sku = s.sku AND e.seq <= s.applied_seq AND e.occurred_at < ${cutoff}
-             AND (${region}::text IS NULL OR e.region = ${region})
-          RETURNING 1)
-        SELECT count(*)::int AS n FROM gone`,
+    sql`DELETE FROM inventory_events e
+         USING ${positions} s
+         WHERE e.region = s.region AND e.sku = s.sku AND e.seq <= s.applied_seq AND e.occurred_at < ${cutoff}
+           AND (${region}::text IS NULL OR e.region = ${region})`,
   );
-  deleted += gone[0]!.n;
   if (deleted > 0) await db.execute(sql.raw(`UPDATE ${META} SET pruned_at = coalesce(pruned_at, now()) WHERE id = 1`));
   const kept = await rows<{ n: number }>(db, sql`SELECT count(*)::int AS n FROM inventory_events WHERE ${region}::text IS NULL OR region = ${region}`);
   return { deleted, keptAfterSnapshot: kept[0]!.n, droppedPartitions };
@@ -140,21 +141,17 @@ export async function pruneLedger(db: Db, opts: { keepMs: number; region?: strin
   await db.execute(sql`INSERT INTO ${sql.raw(LEDGER_RETENTION)} (region, pruned_before)
                        SELECT DISTINCT region, ${cutoff}::timestamptz FROM ${positions} WHERE ${region}::text IS NULL OR region = ${region}
                        ON CONFLICT (region) DO UPDATE SET pruned_before = greatest(${sql.raw(LEDGER_RETENTION)}.pruned_before, excluded.pruned_before)`);
-  let deleted = 0;
-  for (const table of ["reservation_ledger", `reservation_ledger${SNAPSHOT_SUFFIX}`]) {
-    const [gone] = await rows<{ n: number }>(
+  const unsoldBehind = (table: string) =>
+    countDeleted(
       db,
-      sql`WITH gone AS (
-            DELETE FROM ${sql.raw(table)} l
-             USING ${positions} s
-             WHERE l.region = s.region AND l.sku = s.sku AND l.last_seq <= s.applied_seq
-               AND l.status IN (${unsold}) AND l.ended_at < ${cutoff}
-               AND (${region}::text IS NULL OR l.region = ${region})
-            RETURNING 1)
-          SELECT count(*)::int AS n FROM gone`,
+      sql`DELETE FROM ${sql.raw(table)} l
+           USING ${positions} s
+           WHERE l.region = s.region AND l.sku = s.sku AND l.last_seq <= s.applied_seq
+             AND l.status IN (${unsold}) AND l.ended_at < ${cutoff}
+             AND (${region}::text IS NULL OR l.region = ${region})`,
     );
-    if (table === "reservation_ledger") deleted = gone!.n;
-  }
+  const deleted = await unsoldBehind("reservation_ledger");
+  await unsoldBehind(`reservation_ledger${SNAPSHOT_SUFFIX}`);
   return deleted;
 }
 
