@@ -16,17 +16,19 @@ import { LoadGenerator } from "./lib/load.mjs";
 import { cpuTimeMs } from "./lib/proc.mjs";
 import { miniflareRunner } from "./lib/runner-miniflare.mjs";
 import { freePort } from "./lib/runner-peers.mjs";
-import { ADMIN_TOKEN, adminApi, scenarioCatalog, STOREFRONT_KEY } from "./lib/scenarios.mjs";
+import { ADMIN_TOKEN, adminApi, scenarioCatalog, STOREFRONT_KEY, USER_ID_SECRET } from "./lib/scenarios.mjs";
 import { renderTable } from "./lib/table.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 const SPEC = {
-  scenario: { type: "string", default: "reads", help: "which scenario of npm run bench to profile: reads, carts, flash" },
+  scenario: { type: "string", default: "reads", help: "which scenario of npm run bench to profile: reads, carts, flash, recs" },
   connections: { type: "int", default: 64, help: "concurrent connections (as npm run bench)" },
   duration: { type: "number", default: 5, help: "seconds of profiled load" },
   "cart-skus": { type: "int", default: 1000, help: "SKUs the requests spread over (as npm run bench)" },
   "read-skus": { type: "int", default: 20, help: "reads: SKUs per request (as npm run bench)" },
+  "recs-consent": { type: "number", default: 0.5, help: "recs: share of requests from a consenting shopper (as npm run bench)" },
+  "recs-shoppers": { type: "int", default: 2000, help: "recs: consenting shoppers with a list of their own (as npm run bench)" },
   top: { type: "int", default: 25, help: "functions listed" },
   "after-alarms": { type: "boolean", default: true, help: "wait until the set-up's objects have run their outbox safety alarm (30 s after each write) before profiling" },
 };
@@ -117,7 +119,7 @@ async function main() {
     return 0;
   }
   const scenario = scenarioCatalog({ ...opts, stock: 500, "confirm-ratio": 0.5, "cart-lines": 3, "cart-stock": 1_000_000 })[opts.scenario];
-  if (!scenario || scenario.oursOnly) throw new Error(`--scenario is one of reads, carts, flash`);
+  if (!scenario || scenario.oursOnly) throw new Error(`--scenario is one of reads, carts, flash, recs`);
   const outdir = mkdtempSync(join(tmpdir(), "bench-profile-"));
   let instance = null;
   let loadgen = null;
@@ -128,14 +130,14 @@ async function main() {
       scriptPath: build.main,
       configPath: join(ROOT, "wrangler.toml"),
       env: "",
-      bindings: { REGIONS: "eu,us,apac", LOW_STOCK_THRESHOLD: "5", STOREFRONT_KEYS: STOREFRONT_KEY, ADMIN_TOKEN },
+      bindings: { REGIONS: "eu,us,apac", LOW_STOCK_THRESHOLD: "5", STOREFRONT_KEYS: STOREFRONT_KEY, ADMIN_TOKEN, USER_ID_SECRET },
       inspectorPort: port,
     });
     instance = await runner.start();
     const api = adminApi(instance.url);
     loadgen = await LoadGenerator.start();
     const spec = (workload, durationSec) => ({ url: instance.url, connections: opts.connections, timeoutSec: 10, durationSec, workload });
-    await scenario.warmupSetup(api);
+    await scenario.warmupSetup(api, instance);
     await loadgen.run(spec(scenario.warmup("profile-warm-"), 1));
     await scenario.setup(api);
     const setUpAt = Date.now();

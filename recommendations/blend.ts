@@ -38,41 +38,123 @@ export interface BlendSources {
   forUser: readonly Scored[] | null;
   boughtTogether: ReadonlyMap<string, readonly Scored[]>;
   context: readonly string[];
+  /** `popular` as SKU -> baskets, when the caller keeps one per version (else made here). */
+  popularIndex?: ReadonlyMap<string, number>;
+}
+
+/** One source's contribution to a candidate: its score on that source's 0..1 scale, times the weight. */
+interface Step {
+  reason: RecommendationReason;
+  score: number;
+  because?: string;
+}
+
+/**
+ * The ranking without a shopper's list, and what it was made of: each candidate's contributions in
+ * the order they are offered (bought together, then popular). A shopper's list is offered between
+ * the two (`withShopper`), so a ranking worked out once per context serves every shopper.
+ */
+export interface Ranking {
+  /** Every candidate that is not in the context, best first. */
+  ranked: Candidate[];
+  steps: ReadonlyMap<string, { together: Step[]; popular: Step[] }>;
+  inContext: ReadonlySet<string>;
+  /** Best first: score, then the item in more baskets, then the SKU (a total order). */
+  order: (a: Candidate, b: Candidate) => number;
 }
 
 /** Every candidate that is not in the context, best first, with its main reason. */
 export function rankCandidates(s: BlendSources, weights: Readonly<Record<RecommendationReason, number>> = SOURCE_WEIGHT): Candidate[] {
+  const ranking = rankWithoutShopper(s, weights);
+  return s.forUser ? withShopper(ranking, s.forUser, weights) : ranking.ranked;
+}
+
+/** `rankCandidates` as if no shopper were known (whatever `s.forUser` holds). */
+export function rankWithoutShopper(s: BlendSources, weights: Readonly<Record<RecommendationReason, number>> = SOURCE_WEIGHT): Ranking {
   const inContext = new Set(s.context);
-  const best = new Map<string, Candidate>();
   // Popularity is one scale for every list: baskets over the region's best-seller's baskets, so a
   // category's top item bought 3 times never ranks level with one bought 5,000 times.
-  const baskets = new Map<string, number>();
-  for (const list of [s.popular, ...Object.values(s.popularByCategory)]) for (const p of list) baskets.set(p.sku, p.score);
-  const bestSeller = Math.max(0, ...baskets.values());
+  const popularIndex = s.popularIndex ?? new Map(s.popular.map((p) => [p.sku, p.score]));
+  const inCategories = new Map<string, number>();
+  let bestSeller = 0;
+  for (const p of s.popular) bestSeller = Math.max(bestSeller, p.score);
+  for (const list of Object.values(s.popularByCategory)) {
+    for (const p of list) {
+      inCategories.set(p.sku, p.score);
+      bestSeller = Math.max(bestSeller, p.score);
+    }
+  }
+  const baskets = (sku: string) => inCategories.get(sku) ?? popularIndex.get(sku) ?? 0;
+  const steps = new Map<string, { together: Step[]; popular: Step[] }>();
   const offer = (reason: RecommendationReason, list: readonly (Scored & { because?: string })[], top = list[0]?.score ?? 0) => {
     if (top <= 0) return;
     for (const item of list) {
       if (inContext.has(item.sku)) continue;
-      const score = (item.score / top) * weights[reason];
-      const seen = best.get(item.sku);
-      if (!seen) best.set(item.sku, { sku: item.sku, reason, ...(item.because && { because: item.because }), score });
-      else {
-        // A SKU several sources agree on ranks higher; its reason is the strongest source's.
-        const total = seen.score + score;
-        if (score > seen.score) best.set(item.sku, { sku: item.sku, reason, ...(item.because && { because: item.because }), score: total });
-        else seen.score = total;
-      }
+      let of = steps.get(item.sku);
+      if (!of) steps.set(item.sku, (of = { together: [], popular: [] }));
+      const step: Step = { reason, score: (item.score / top) * weights[reason], ...(item.because && { because: item.because }) };
+      (reason === "bought_together" ? of.together : of.popular).push(step);
     }
   };
   offer("bought_together", together(s.boughtTogether, s.context.map((sku) => ({ sku }))));
-  if (s.forUser) offer("for_you", s.forUser);
   const categories = Object.values(s.popularByCategory);
   if (categories.length) for (const list of categories) offer("popular_in_category", list, bestSeller);
   else offer("popular_in_category", s.popular, bestSeller);
   // Ties go to the item in more baskets, then to the SKU, so the order is stable.
-  const ranked = [...best.values()];
-  for (const c of ranked) c.score = Math.round(c.score * 1e6) / 1e6;
-  return ranked.sort((a, b) => b.score - a.score || (baskets.get(b.sku) ?? 0) - (baskets.get(a.sku) ?? 0) || (a.sku < b.sku ? -1 : 1));
+  const order = (a: Candidate, b: Candidate) => b.score - a.score || baskets(b.sku) - baskets(a.sku) || (a.sku < b.sku ? -1 : 1);
+  const ranked = [...steps].map(([sku, of]) => fold(sku, of.together, of.popular));
+  return { ranked: ranked.sort(order), steps, inContext, order };
+}
+
+/**
+ * The ranking with the shopper's own list offered between bought-together and popular items, as
+ * if ranked from scratch: only the candidates the list names are worked out again, and merged into
+ * the ranking without a shopper (which stays as it is).
+ */
+export function withShopper(ranking: Ranking, forUser: readonly Scored[], weights: Readonly<Record<RecommendationReason, number>> = SOURCE_WEIGHT): Candidate[] {
+  const top = forUser[0]?.score ?? 0;
+  if (top <= 0) return ranking.ranked;
+  const mine = new Map<string, Step[]>();
+  for (const item of forUser) {
+    if (ranking.inContext.has(item.sku)) continue;
+    const step: Step = { reason: "for_you", score: (item.score / top) * weights.for_you };
+    const list = mine.get(item.sku);
+    if (list) list.push(step);
+    else mine.set(item.sku, [step]);
+  }
+  const changed: Candidate[] = [];
+  for (const [sku, own] of mine) {
+    const of = ranking.steps.get(sku);
+    changed.push(fold(sku, of?.together ?? [], of?.popular ?? [], own));
+  }
+  changed.sort(ranking.order);
+  const out: Candidate[] = [];
+  let j = 0;
+  for (const c of ranking.ranked) {
+    if (mine.has(c.sku)) continue;
+    while (j < changed.length && ranking.order(changed[j]!, c) < 0) out.push(changed[j++]!);
+    out.push(c);
+  }
+  while (j < changed.length) out.push(changed[j++]!);
+  return out;
+}
+
+/**
+ * One candidate from its contributions, in offer order (bought together, the shopper's, popular):
+ * the scores add up, so a SKU several sources agree on ranks higher; its reason (and `because`)
+ * is the source that outscored everything before it. Rounded to 6 decimals.
+ */
+function fold(sku: string, together: readonly Step[], popular: readonly Step[], own: readonly Step[] = []): Candidate {
+  let c: Candidate | undefined;
+  for (const steps of [together, own, popular]) {
+    for (const step of steps) {
+      if (!c) c = { sku, reason: step.reason, ...(step.because && { because: step.because }), score: step.score };
+      else if (step.score > c.score) c = { sku, reason: step.reason, ...(step.because && { because: step.because }), score: c.score + step.score };
+      else c.score += step.score;
+    }
+  }
+  c!.score = Math.round(c!.score * 1e6) / 1e6;
+  return c!;
 }
 
 export interface PickSources {

@@ -31,6 +31,18 @@ export const BASE_LANGUAGE = "en";
  */
 export function acceptedLanguages(header: string | undefined): string[] {
   if (!header) return [];
+  let known = acceptedByHeader.get(header);
+  if (!known) {
+    // Storefronts send a handful of distinct headers: each is parsed once per isolate.
+    if (acceptedByHeader.size >= 500) acceptedByHeader.clear();
+    acceptedByHeader.set(header, (known = parseAcceptLanguage(header)));
+  }
+  return known;
+}
+
+const acceptedByHeader = new Map<string, string[]>();
+
+function parseAcceptLanguage(header: string): string[] {
   const ranked = header
     .split(",")
     .slice(0, 20)
@@ -48,8 +60,12 @@ export function acceptedLanguages(header: string | undefined): string[] {
 
 /** The item's name in the first accepted language it has, else in the market's, else its base name. */
 export function localName(card: Card, accepted: readonly string[], marketLanguage: string | undefined): { name: string; locale: string } {
-  const names: Record<string, string> = { [BASE_LANGUAGE]: card.name, ...card.names };
-  for (const tag of accepted) if (names[tag]) return { name: names[tag]!, locale: tag };
-  if (marketLanguage && names[marketLanguage]) return { name: names[marketLanguage]!, locale: marketLanguage };
+  const named = (tag: string) => card.names?.[tag] ?? (tag === BASE_LANGUAGE ? card.name : undefined);
+  for (const tag of accepted) {
+    const name = named(tag);
+    if (name) return { name, locale: tag };
+  }
+  const name = marketLanguage ? named(marketLanguage) : undefined;
+  if (name) return { name, locale: marketLanguage! };
   return { name: card.name, locale: BASE_LANGUAGE };
 }

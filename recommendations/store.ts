@@ -74,38 +74,106 @@ export interface Lists {
   json(keys: readonly string[]): Promise<Map<string, unknown>>;
 }
 
+/**
+ * One version's lists as a request looks them up, by SKU and by category, kept per isolate beside
+ * the raw values the source (list-cache.ts) holds: a version never changes once live, so what was
+ * read of it stays right until the region's pointer names another version, which replaces the view.
+ * A request then builds no key strings for what the view holds. Shoppers' lists are never kept here
+ * (erasure has to reach them: see list-cache.ts). `derived` holds what serve.ts works out from the
+ * version's lists alone (rankings without a shopper), with the same lifetime.
+ */
+export class VersionView {
+  popular: Scored[] | undefined;
+  /** The popular list as SKU -> baskets, made once. */
+  popularIndex: Map<string, number> | undefined;
+  readonly entries = new Map<string, ItemEntry | null>();
+  readonly categories = new Map<string, Scored[]>();
+  readonly derived = new Map<string, unknown>();
+
+  constructor(
+    readonly region: string,
+    readonly version: string,
+  ) {}
+
+  /** Bounds memory: a view past this many entries starts again (the source still holds its values). */
+  static readonly MAX_ENTRIES = 5_000;
+
+  keepEntry(sku: string, entry: ItemEntry | null) {
+    if (this.entries.size >= VersionView.MAX_ENTRIES) this.entries.clear();
+    this.entries.set(sku, entry);
+  }
+
+  keepDerived(key: string, value: unknown) {
+    if (this.derived.size >= VersionView.MAX_ENTRIES) this.derived.clear();
+    this.derived.set(key, value);
+  }
+}
+
+const views = new WeakMap<Lists, Map<string, VersionView>>();
+
+/** The view of `region`'s lists at `version` over this source (a new version replaces the old view). */
+export function viewOf(kv: Lists, region: string, version: string): VersionView {
+  let byRegion = views.get(kv);
+  if (!byRegion) views.set(kv, (byRegion = new Map()));
+  let view = byRegion.get(region);
+  if (!view || view.version !== version) byRegion.set(region, (view = new VersionView(region, version)));
+  return view;
+}
+
+const pointerKeys = new Map<string, string>();
+
 /** The lists one request needs: three reads at most (pointer, lists, categories), none from memory. */
-export async function readLists(kv: Lists, region: string, request: { shopper?: string; context: readonly string[] }): Promise<RequestLists> {
-  const empty: RequestLists = { version: null, popular: [], popularByCategory: {}, forUser: null, boughtTogether: new Map(), cards: new Map() };
-  const pointer = (await kv.json([pointerKey(region)])).get(pointerKey(region)) as Pointer | null;
+export async function readLists(kv: Lists, region: string, request: { shopper?: string; context: readonly string[] }): Promise<RequestLists & { view: VersionView | null }> {
+  const empty = { version: null, popular: [], popularByCategory: {}, forUser: null, boughtTogether: new Map(), cards: new Map(), view: null };
+  let pointerName = pointerKeys.get(region);
+  if (!pointerName) pointerKeys.set(region, (pointerName = pointerKey(region)));
+  const pointer = (await kv.json([pointerName])).get(pointerName) as Pointer | null;
   if (!pointer) return empty;
   const v = pointer.version;
-  const keys = [popularKey(region, v), ...request.context.map((sku) => itemKey(region, v, sku))];
+  const view = viewOf(kv, region, v);
+  const keys: string[] = [];
+  if (view.popular === undefined) keys.push(popularKey(region, v));
+  for (const sku of request.context) if (!view.entries.has(sku)) keys.push(itemKey(region, v, sku));
   if (request.shopper) keys.push(userKey(region, v, request.shopper));
-  const values = await kv.json(keys);
-  const lists: RequestLists = { ...empty, version: v, popular: (values.get(popularKey(region, v)) as Scored[] | null) ?? [] };
+  const values = keys.length ? await kv.json(keys) : undefined;
+  if (view.popular === undefined) {
+    view.popular = (values!.get(popularKey(region, v)) as Scored[] | null) ?? [];
+    view.popularIndex = new Map(view.popular.map((p) => [p.sku, p.score]));
+  }
+  for (const sku of request.context) if (!view.entries.has(sku)) view.keepEntry(sku, (values!.get(itemKey(region, v, sku)) as ItemEntry | null) ?? null);
+  const lists: RequestLists & { view: VersionView } = { ...empty, version: v, popular: view.popular, view };
   for (const sku of request.context) {
-    const entry = values.get(itemKey(region, v, sku)) as ItemEntry | null;
+    const entry = view.entries.get(sku);
     if (!entry) continue;
     lists.boughtTogether.set(sku, entry.together);
     lists.cards.set(sku, entry.card);
   }
-  if (request.shopper) lists.forUser = (values.get(userKey(region, v, request.shopper)) as Scored[] | null) ?? null;
-  const categories = [...new Set([...lists.cards.values()].map((c) => c.category))];
-  if (categories.length) {
-    const byCategory = await kv.json(categories.map((c) => categoryKey(region, v, c)));
-    for (const c of categories) lists.popularByCategory[c] = (byCategory.get(categoryKey(region, v, c)) as Scored[] | null) ?? [];
+  if (request.shopper) lists.forUser = (values!.get(userKey(region, v, request.shopper)) as Scored[] | null) ?? null;
+  const categories: string[] = [];
+  for (const card of lists.cards.values()) if (!categories.includes(card.category)) categories.push(card.category);
+  const unread = categories.filter((c) => !view.categories.has(c));
+  if (unread.length) {
+    const byCategory = await kv.json(unread.map((c) => categoryKey(region, v, c)));
+    for (const c of unread) view.categories.set(c, (byCategory.get(categoryKey(region, v, c)) as Scored[] | null) ?? []);
   }
+  for (const c of categories) lists.popularByCategory[c] = view.categories.get(c)!;
   return lists;
 }
 
-/** The cards of `skus` not read yet, from their entries, in one bulk read (at most 100). */
-export async function readCards(kv: Lists, region: string, version: string, skus: readonly string[], into: Map<string, Card>): Promise<void> {
-  const missing = skus.filter((s) => !into.has(s)).slice(0, KV_BULK_READ);
-  if (!missing.length) return;
-  const values = await kv.json(missing.map((s) => itemKey(region, version, s)));
+/** The cards of `skus` not read yet, from their entries: the view first, the rest in one bulk read (at most 100). */
+export async function readCards(kv: Lists, view: VersionView, skus: readonly string[], into: Map<string, Card>): Promise<void> {
+  let missing: string[] | undefined;
+  for (const s of skus) {
+    if (into.has(s)) continue;
+    const entry = view.entries.get(s);
+    if (entry) into.set(s, entry.card);
+    else if (entry === undefined && (missing ??= []).length < KV_BULK_READ) missing.push(s);
+  }
+  if (!missing) return;
+  const values = await kv.json(missing.map((s) => itemKey(view.region, view.version, s)));
   for (const s of missing) {
-    const entry = values.get(itemKey(region, version, s)) as ItemEntry | null;
+    const entry = (values.get(itemKey(view.region, view.version, s)) as ItemEntry | null) ?? null;
+    view.keepEntry(s, entry);
     if (entry) into.set(s, entry.card);
   }
 }

@@ -451,7 +451,8 @@ export const LanguageTag = z
   .string()
   .regex(/^[a-z]{2,3}(-[a-z0-9]{2,8})*$/, "a language tag is like fr or pt-br, in lower case")
   .openapi({ example: "fr" });
-export const Market = z.string().regex(/^[A-Z]{2}$/, "a market is an ISO 3166 country code like FR").openapi({ example: "FR" });
+export const MARKET_PATTERN = /^[A-Z]{2}$/;
+export const Market = z.string().regex(MARKET_PATTERN, "a market is an ISO 3166 country code like FR").openapi({ example: "FR" });
 export const Price = z
   .strictObject({
     amount: z.number().int("amount is in minor units (cents), a whole number").min(0).max(100_000_000),

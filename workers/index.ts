@@ -19,7 +19,7 @@ import { availability } from "./routes/availability";
 import { catalog } from "./routes/catalog";
 import { faults } from "./routes/faults";
 import { privacy } from "./routes/privacy";
-import { recommendations } from "./routes/recommendations";
+import { recommendationAdmin, recommendations } from "./routes/recommendations";
 import { operations } from "./routes/operations";
 import { reservations } from "./routes/reservations";
 import { bodyTooLarge, warehouseInbound } from "./routes/warehouses";
@@ -72,6 +72,7 @@ app.route("/", warehouseCircuits);
 app.route("/", metrics);
 app.route("/", catalog);
 app.route("/", recommendations);
+app.route("/", recommendationAdmin);
 app.route("/", privacy);
 app.route("/", faults);
 

@@ -94,6 +94,52 @@ function cacheKey(name: string): string {
  * the last copy is older than the stale limit (or there is none).
  */
 export async function availabilityOf(env: Env, ctx: WaitUntil, region: string, skus: readonly string[]): Promise<AvailabilityRead> {
+  return availabilityInMemory(env, ctx, region, skus) ?? (await availabilityLoaded(env, ctx, region, skus));
+}
+
+/**
+ * The same answer when every page of `skus` is held fresh in this isolate (the steady state), at
+ * once and with no promise, timer or call; undefined when a page has to be loaded. A page past a
+ * third of its life (or written through this isolate) is refreshed in the background, as ever.
+ */
+export function availabilityInMemory(env: Env, ctx: WaitUntil, region: string, skus: readonly string[]): AvailabilityRead | undefined {
+  const now = Date.now();
+  const fresh = freshMs(env);
+  const items = new Map<string, SkuAvailability>();
+  const names = pageNamesOf(region);
+  const copies: HeldPage[] = [];
+  let oldest = Infinity;
+  let pages = 0;
+  for (const sku of skus) {
+    const n = pageOf(sku);
+    let copy = copies[n];
+    if (copy === undefined) {
+      const name = names[n]!;
+      copy = held.get(name);
+      if (!copy || now - copy.readAt > fresh) return undefined;
+      if ((now - copy.readAt > fresh / 3 || (copy.refreshAfter !== undefined && now >= copy.refreshAfter)) && !isLoading(name, now)) {
+        // Another isolate of this data centre may have refreshed it already: the cache first.
+        void load(env, ctx, region, n, Math.max(copy.readAt, copy.refreshAfter ?? 0)).catch(() => undefined);
+      }
+      if (copy.readAt < oldest) oldest = copy.readAt;
+      copies[n] = copy;
+      pages++;
+    }
+    items.set(sku, copy.skus.get(sku) ?? NEVER_STOCKED);
+  }
+  return { items, asOf: (skus.length ? oldest : now) - PUBLISH_LAG_MS, stale: false, sources: { memory: pages, cache: 0, page: 0, stale: 0 } };
+}
+
+const pageNames = new Map<string, string[]>();
+/** The names of a region's pages, made once per isolate. */
+function pageNamesOf(region: string): string[] {
+  let names = pageNames.get(region);
+  if (!names) pageNames.set(region, (names = Array.from({ length: PAGES_PER_REGION }, (_, n) => pageName(region, n))));
+  return names;
+}
+
+/** availabilityOf when some page is not held fresh: those pages loaded (or their last copies), the rest from memory. */
+async function availabilityLoaded(env: Env, ctx: WaitUntil, region: string, skus: readonly string[]): Promise<AvailabilityRead> {
   const wanted = new Map<number, string[]>();
   for (const sku of skus) {
     const n = pageOf(sku);

@@ -3,7 +3,8 @@
 import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
 import { desc, eq } from "drizzle-orm";
 import { createMiddleware } from "hono/factory";
-import { BuildSummary, RecommendationsQuery, RecommendationsResponse, RegionParams, UserId } from "../../schema/contracts";
+import type { Context } from "hono";
+import { BuildSummary, LIMITS_RECS, MARKET_PATTERN, RecommendationsQuery, RecommendationsResponse, RegionParams, SKU_PATTERN, UserId } from "../../schema/contracts";
 import { recommendationBuilds } from "../../schema/tables";
 import { BuildTooLarge, buildRecommendations, type BuildPhase, MAX_KEYS_PER_WORKER_BUILD } from "../../recommendations/build";
 import { listsOf } from "../../recommendations/list-cache";
@@ -14,7 +15,7 @@ import { connect } from "../db";
 import type { AppEnv } from "../env";
 import { CONSENT_HEADER, hasConsent, pseudonymise, SHOPPER_ID_HEADER } from "../privacy";
 import { Problem } from "../problems";
-import { availabilityOf } from "../snapshot-cache";
+import { availabilityInMemory, availabilityOf } from "../snapshot-cache";
 import { validationHook } from "../validation";
 import { databaseUnavailable } from "./catalog";
 import { AdminHeaders, stockStatus, StorefrontHeaders } from "./common";
@@ -33,6 +34,12 @@ const noShopperIdInUrl = createMiddleware(async (c, next) => {
   await next();
 });
 
+const RecommendationHeaders = StorefrontHeaders.extend({
+  [CONSENT_HEADER]: z.string().optional().openapi({ description: "`granted` allows user-level personalisation", example: "granted" }),
+  [SHOPPER_ID_HEADER]: UserId.optional().openapi({ description: "The storefront's shopper id; pseudonymised at the edge, used only with consent" }),
+  "accept-language": z.string().max(500).optional().openapi({ example: "fr-CH, fr;q=0.9, en;q=0.5" }),
+});
+
 const getRecommendations = createRoute({
   method: "get",
   path: "/v1/{region}/recommendations",
@@ -46,15 +53,10 @@ const getRecommendations = createRoute({
     "lists are used. Items the region does not sell, cannot sell right now, or that are already in the context are left " +
     "out; a brand fills at most a third of the list. Names follow Accept-Language, then the market's language; prices " +
     "are the market's. With no context and no shopper, the region's best-sellers by baskets.",
-  middleware: [storefrontKey(), knownRegion(), noShopperIdInUrl] as const,
   request: {
     params: RegionParams,
     query: RecommendationsQuery,
-    headers: StorefrontHeaders.extend({
-      [CONSENT_HEADER]: z.string().optional().openapi({ description: "`granted` allows user-level personalisation", example: "granted" }),
-      [SHOPPER_ID_HEADER]: UserId.optional().openapi({ description: "The storefront's shopper id; pseudonymised at the edge, used only with consent" }),
-      "accept-language": z.string().max(500).optional().openapi({ example: "fr-CH, fr;q=0.9, en;q=0.5" }),
-    }),
+    headers: RecommendationHeaders,
   },
   responses: {
     200: { description: "Up to `limit` items, best first, each with its reason", content: { "application/json": { schema: RecommendationsResponse } } },
@@ -111,46 +113,82 @@ const listBuilds = createRoute({
   },
 });
 
-export const recommendations = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
-  .openapi(getRecommendations, async (c) => {
-    const started = Date.now();
-    const { region } = c.req.valid("param");
-    const { context, limit, market: asked } = c.req.valid("query");
-    const headers = c.req.valid("header");
-    const market = asked ?? REGION_MARKETS[region]?.[0] ?? null;
-    if (market && !MARKETS[market]) throw new Problem("invalid_request", `Unknown market ${market}; known: ${Object.keys(MARKETS).join(", ")}`);
-    const user = headers[SHOPPER_ID_HEADER];
-    const shopper = hasConsent(headers[CONSENT_HEADER]) && user ? await pseudonymise(c.env, region, user) : undefined;
-    let body: Awaited<ReturnType<typeof recommend>>;
-    let cacheHit = false;
-    const budget = availabilityBudget();
-    try {
-      body = await recommend(
-        { region, context, limit, market, shopper, acceptLanguage: headers["accept-language"] },
-        {
-          // Lists from this isolate's memory, KV for what it does not hold (recommendations/list-cache.ts).
-          lists: listsOf(c.env.RECOMMENDATIONS),
-          // One read-model lookup per page of SKUs (workers/snapshot-cache.ts), not one per candidate.
-          available: async (skus) => {
-            const read = await budget.within(availabilityOf(c.env, c.executionCtx, region, skus));
-            return read && new Map([...read.items].map(([sku, s]) => [sku, s.available]));
-          },
-          maxChecks: maxAvailabilityChecks(limit),
-          status: (available) => stockStatus(available, c.env),
-          cacheHit: (hit) => (cacheHit = hit),
+// Declared in the document as above, but served without the generic validators (as the availability
+// route is): a request is checked in one pass, and only one that fails it goes through zod
+// (RecommendationsQuery and the declared headers), which then answers exactly as the validators would.
+export const recommendations = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+recommendations.openAPIRegistry.registerPath(getRecommendations);
+recommendations.get("/v1/:region/recommendations", storefrontKey(), knownRegion(), noShopperIdInUrl, async (c) => {
+  const started = Date.now();
+  const region = c.get("region");
+  const { context, limit, market: asked, shopperId, consent, acceptLanguage } = await recommendationsRequest(c);
+  const market = asked ?? REGION_MARKETS[region]?.[0] ?? null;
+  if (market && !MARKETS[market]) throw new Problem("invalid_request", `Unknown market ${market}; known: ${Object.keys(MARKETS).join(", ")}`);
+  const shopper = hasConsent(consent) && shopperId ? await pseudonymise(c.env, region, shopperId) : undefined;
+  let body: Awaited<ReturnType<typeof recommend>>;
+  let cacheHit = false;
+  const budget = availabilityBudget();
+  try {
+    body = await recommend(
+      { region, context, limit, market, shopper, acceptLanguage },
+      {
+        // Lists from this isolate's memory, KV for what it does not hold (recommendations/list-cache.ts).
+        lists: listsOf(c.env.RECOMMENDATIONS),
+        // One read-model lookup per page of SKUs (workers/snapshot-cache.ts), not one per candidate;
+        // pages this isolate holds fresh answer at once, with no timer armed.
+        available: async (skus) => {
+          const read = availabilityInMemory(c.env, c.executionCtx, region, skus) ?? (await budget.within(availabilityOf(c.env, c.executionCtx, region, skus)));
+          if (!read) return null;
+          const units = new Map<string, number>();
+          for (const [sku, s] of read.items) units.set(sku, s.available);
+          return units;
         },
-      );
-    } catch (err) {
-      warn("recommendations_kv_read_failed", { region, error: err, trace: c.get("trace").traceId });
-      throw new Problem("recommendations_unavailable");
-    } finally {
-      budget.done();
-    }
-    record(c.env, (p) => c.executionCtx.waitUntil(p), region, { kind: "recommendation", ms: Date.now() - started, cacheHit });
-    c.header("cache-control", "private, no-store");
-    c.header("vary", "accept-language");
-    return c.json(body, 200);
-  })
+        maxChecks: maxAvailabilityChecks(limit),
+        status: (available) => stockStatus(available, c.env),
+        cacheHit: (hit) => (cacheHit = hit),
+      },
+    );
+  } catch (err) {
+    warn("recommendations_kv_read_failed", { region, error: err, trace: c.get("trace").traceId });
+    throw new Problem("recommendations_unavailable");
+  } finally {
+    budget.done();
+  }
+  record(c.env, (p) => c.executionCtx.waitUntil(p), region, { kind: "recommendation", ms: Date.now() - started, cacheHit });
+  c.header("cache-control", "private, no-store");
+  c.header("vary", "accept-language");
+  return c.json(body, 200);
+});
+
+/** What a recommendation request asks for, checked in one pass; zod decides (and words the 400) for the rest. */
+async function recommendationsRequest(c: Context<AppEnv>) {
+  const query = c.req.queries();
+  const shopperId = c.req.header(SHOPPER_ID_HEADER);
+  const acceptLanguage = c.req.header("accept-language");
+  const consent = c.req.header(CONSENT_HEADER);
+  const one = (name: string) => query[name]?.[0];
+  let valid = (shopperId === undefined || (shopperId.length >= 1 && shopperId.length <= 200)) && (acceptLanguage === undefined || acceptLanguage.length <= 500);
+  for (const name in query) valid &&= query[name]!.length === 1;
+  const market = one("market");
+  valid &&= market === undefined || MARKET_PATTERN.test(market);
+  const given = one("limit");
+  const limit = given === undefined ? LIMITS_RECS.defaultLimit : /^[0-9]{1,2}$/.test(given) ? Number(given) : NaN;
+  valid &&= limit >= 1 && limit <= LIMITS_RECS.maxLimit;
+  const text = one("context");
+  const context = text ? text.split(",") : [];
+  valid &&= context.length <= LIMITS_RECS.maxContext;
+  for (let i = 0; valid && i < context.length; i++) valid = SKU_PATTERN.test((context[i] = context[i]!.trim()));
+  if (valid) return { context, limit, market, shopperId, consent, acceptLanguage };
+  // The rare path: the declared schemas, with the messages the generic validators would give.
+  const single = Object.fromEntries(Object.entries(query).map(([k, v]) => (v.length === 1 ? [k, v[0]] : [k, v])));
+  const parsed = await RecommendationsQuery.safeParseAsync(single);
+  if (!parsed.success) validationHook({ ...parsed, target: "query" }, c);
+  const headers = await RecommendationHeaders.safeParseAsync(c.req.header());
+  if (!headers.success) validationHook({ ...headers, target: "header" }, c);
+  return { ...parsed.data!, shopperId, consent, acceptLanguage };
+}
+
+export const recommendationAdmin = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
   .openapi(startBuild, async (c) => {
     const { region } = c.req.valid("param");
     const { db, close } = connect(c.env);
