@@ -6,7 +6,7 @@
 // functions, beside workerd's whole CPU time from /proc: what the profile does not see (HTTP
 // parsing, the runtime's own C++, kernel) is the difference. The inspector itself slows the isolate
 // a little: read the split, not the req/s.
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -29,6 +29,7 @@ const SPEC = {
   "read-skus": { type: "int", default: 20, help: "reads: SKUs per request (as npm run bench)" },
   "recs-consent": { type: "number", default: 0.5, help: "recs: share of requests from a consenting shopper (as npm run bench)" },
   "recs-shoppers": { type: "int", default: 2000, help: "recs: consenting shoppers with a list of their own (as npm run bench)" },
+  save: { type: "string", help: "also write the raw profile to this file (open it in Chrome DevTools' Performance panel, or read its samples)" },
   top: { type: "int", default: 25, help: "functions listed" },
   "after-alarms": { type: "boolean", default: true, help: "wait until the set-up's objects have run their outbox safety alarm (30 s after each write) before profiling" },
 };
@@ -153,7 +154,14 @@ async function main() {
     const raw = await loadgen.run(spec(scenario.workload("profile-"), opts.duration), { watch: instance.pids });
     await probe?.stop();
     const { profile } = await session.send("Profiler.stop");
+    // Live memory, not garbage waiting for the collector: a full collection first.
+    await session.send("HeapProfiler.collectGarbage").catch(() => null);
+    const heap = await session.send("Runtime.getHeapUsage").catch(() => null);
     session.close();
+    if (opts.save) {
+      writeFileSync(opts.save, JSON.stringify(profile));
+      console.error(`[profile] raw profile (Chrome DevTools .cpuprofile) written to ${opts.save}`);
+    }
 
     const moduleOf = moduleIndex(readFileSync(build.main, "utf8"));
     const byModule = new Map();
@@ -182,7 +190,9 @@ async function main() {
     ];
     console.log(`## CPU profile of the worker isolate: ${scenario.name}\n`);
     console.log(`inspector target ${session.target}; ${requests} requests in ${(raw.elapsedMs / 1000).toFixed(1)} s (${Math.round(requests / (raw.elapsedMs / 1000))} req/s, slowed by the profiler)`);
-    console.log(`workerd CPU from /proc: ${workerdMs === null ? "?" : `${((workerdMs / requests) * 1000).toFixed(1)} µs/request`}; profiled wall time ${(total / requests * 1000).toFixed(1)} µs/request (idle included)\n`);
+    console.log(`workerd CPU from /proc: ${workerdMs === null ? "?" : `${((workerdMs / requests) * 1000).toFixed(1)} µs/request`}; profiled wall time ${(total / requests * 1000).toFixed(1)} µs/request (idle included)`);
+    if (heap) console.log(`isolate heap after the run and a full collection: ${(heap.usedSize / 2 ** 20).toFixed(1)} MiB live of ${(heap.totalSize / 2 ** 20).toFixed(1)} MiB (every object of every class shares this isolate locally)`);
+    console.log("");
     console.log(renderTable(cols("module (self time)"), rows(byModule, 20)));
     console.log("");
     console.log(renderTable(cols("function (self time)"), rows(byFunction, opts.top)));

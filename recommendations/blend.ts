@@ -42,6 +42,8 @@ export interface BlendSources {
   popularIndex?: ReadonlyMap<string, number>;
 }
 
+const NONE: Step[] = [];
+
 /** One source's contribution to a candidate: its score on that source's 0..1 scale, times the weight. */
 interface Step {
   reason: RecommendationReason;
@@ -90,10 +92,12 @@ export function rankWithoutShopper(s: BlendSources, weights: Readonly<Record<Rec
     if (top <= 0) return;
     for (const item of list) {
       if (inContext.has(item.sku)) continue;
-      let of = steps.get(item.sku);
-      if (!of) steps.set(item.sku, (of = { together: [], popular: [] }));
       const step: Step = { reason, score: (item.score / top) * weights[reason], ...(item.because && { because: item.because }) };
-      (reason === "bought_together" ? of.together : of.popular).push(step);
+      const of = steps.get(item.sku);
+      // One array per source a SKU is named by (usually one step each): a kept ranking stays small.
+      if (!of) steps.set(item.sku, reason === "bought_together" ? { together: [step], popular: NONE } : { together: NONE, popular: [step] });
+      else if (reason === "bought_together") of.together = of.together === NONE ? [step] : [...of.together, step];
+      else of.popular = of.popular === NONE ? [step] : [...of.popular, step];
     }
   };
   offer("bought_together", together(s.boughtTogether, s.context.map((sku) => ({ sku }))));
@@ -196,7 +200,9 @@ export async function pick(
   for (let i = 0; i < ranked.length && chosen.length < limit; i++) {
     if (i >= cardsUpTo) {
       if (pages >= sources.cardPages) break;
-      cards = await sources.cards(ranked.slice(i, i + pageSize).map((c) => c.sku));
+      const page: string[] = [];
+      for (let j = i; j < Math.min(ranked.length, i + pageSize); j++) page.push(ranked[j]!.sku);
+      cards = await sources.cards(page);
       cardsUpTo = i + pageSize;
       pages++;
     }
@@ -217,7 +223,10 @@ export async function pick(
     if (!unknown && !buyable.get(c.sku)) continue;
     const card = cards.get(c.sku)!;
     perBrand.set(card.brand, (perBrand.get(card.brand) ?? 0) + 1);
-    chosen.push({ ...c, card, buyable: unknown ? null : true });
+    // Spelled out rather than spread: this runs for every item of every answer.
+    const item: Candidate & { card: Card; buyable: boolean | null } = { sku: c.sku, reason: c.reason, score: c.score, card, buyable: unknown ? null : true };
+    if (c.because !== undefined) item.because = c.because;
+    chosen.push(item);
   }
   return { chosen, availability: unknown ? "unknown" : "checked" };
 }

@@ -62,8 +62,13 @@ export async function recommend(request: RecommendationRequest, sources: Recomme
     available: async (skus) => {
       const read = await sources.available(skus);
       if (!read) return null;
-      for (const [sku, n] of read) units.set(sku, n);
-      return new Set(skus.filter((sku) => (read.get(sku) ?? 0) > 0));
+      const buyable = new Set<string>();
+      for (const sku of skus) {
+        const n = read.get(sku) ?? 0;
+        units.set(sku, n);
+        if (n > 0) buyable.add(sku);
+      }
+      return buyable;
     },
   });
   const accepted = acceptedLanguages(request.acceptLanguage);
@@ -74,13 +79,20 @@ export async function recommend(request: RecommendationRequest, sources: Recomme
     listsVersion: version,
     market,
     availability: picked.availability,
-    items: picked.chosen.map(({ card, buyable, ...r }) => ({
-      ...r,
-      ...localName(card, accepted, language),
-      brand: card.brand,
-      category: card.category,
-      price: (market && card.prices?.[market]) || null,
-      status: buyable === null ? ("unknown" as const) : sources.status(units.get(r.sku) ?? 0),
-    })),
+    items: picked.chosen.map((c) => {
+      const { name, locale } = localName(c.card, accepted, language);
+      return {
+        sku: c.sku,
+        reason: c.reason,
+        ...(c.because !== undefined && { because: c.because }),
+        score: c.score,
+        name,
+        locale,
+        brand: c.card.brand,
+        category: c.card.category,
+        price: (market && c.card.prices?.[market]) || null,
+        status: c.buyable === null ? ("unknown" as const) : sources.status(units.get(c.sku) ?? 0),
+      };
+    }),
   };
 }

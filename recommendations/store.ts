@@ -103,8 +103,14 @@ export class VersionView {
     this.entries.set(sku, entry);
   }
 
+  /**
+   * Bounds memory: a kept ranking holds every candidate of its context (about 15 KB for a list of
+   * 150), so at most MAX_DERIVED are kept, the oldest going first (about 6 MB in all).
+   */
+  static readonly MAX_DERIVED = 400;
+
   keepDerived(key: string, value: unknown) {
-    if (this.derived.size >= VersionView.MAX_ENTRIES) this.derived.clear();
+    if (this.derived.size >= VersionView.MAX_DERIVED) this.derived.delete(this.derived.keys().next().value!);
     this.derived.set(key, value);
   }
 }
