@@ -113,6 +113,26 @@ function selfTimes(profile) {
   return profile.nodes.map((n) => ({ frame: n.callFrame, ms: self.get(n.id) }));
 }
 
+/**
+ * Stretches of consecutive garbage-collector samples: the pauses every request in flight waits out
+ * (locally all objects and the Worker share one isolate, so one heap and one collector).
+ */
+function gcPauses(profile, minMs = 5) {
+  const gc = new Set(profile.nodes.filter((n) => n.callFrame.functionName === "(garbage collector)").map((n) => n.id));
+  const pauses = [];
+  let at = profile.startTime;
+  let start = null;
+  for (let i = 0; i < profile.samples.length; i++) {
+    at += profile.timeDeltas[i] ?? 0;
+    if (gc.has(profile.samples[i])) start ??= at;
+    else if (start !== null) {
+      if ((at - start) / 1000 >= minMs) pauses.push({ atSec: (start - profile.startTime) / 1e6, ms: (at - start) / 1000 });
+      start = null;
+    }
+  }
+  return pauses;
+}
+
 async function main() {
   const { help, values: opts } = parseArgs(SPEC);
   if (help) {
@@ -196,6 +216,12 @@ async function main() {
     console.log(renderTable(cols("module (self time)"), rows(byModule, 20)));
     console.log("");
     console.log(renderTable(cols("function (self time)"), rows(byFunction, opts.top)));
+    const pauses = gcPauses(profile);
+    console.log(
+      `\ngarbage collection: ${pauses.length} pauses of 5 ms or more in ${opts.duration} s` +
+        (pauses.length ? `, longest ${Math.max(...pauses.map((p) => p.ms)).toFixed(1)} ms (${pauses.map((p) => `${p.ms.toFixed(0)} ms at ${p.atSec.toFixed(1)} s`).join(", ")})` : "") +
+        ": every request in flight waits out such a pause, which is what a p99 of a few thousand requests a second sees",
+    );
     return 0;
   } finally {
     await loadgen?.stop();

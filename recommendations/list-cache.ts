@@ -64,6 +64,12 @@ export class ListCache {
     return out;
   }
 
+  /** The value of `key` if held and not expired (null: known absent), else undefined. */
+  peek(key: string): unknown {
+    const h = this.held.get(key);
+    return h && (h.expiresAt === undefined || Date.now() < h.expiresAt) ? h.value : undefined;
+  }
+
   /** A build switched the region's pointer: read it again next time. */
   forgetPointer(region: string): void {
     this.drop(pointerKey(region));

@@ -72,6 +72,8 @@ export interface RequestLists {
 /** Parsed values of keys (null when absent), in one bulk read at most: recommendations/list-cache.ts. */
 export interface Lists {
   json(keys: readonly string[]): Promise<Map<string, unknown>>;
+  /** The value of `key` if held in memory (null: known absent), else undefined; no read, no promise. */
+  peek?(key: string): unknown;
 }
 
 /**
@@ -133,14 +135,17 @@ export async function readLists(kv: Lists, region: string, request: { shopper?: 
   const empty = { version: null, popular: [], popularByCategory: {}, forUser: null, boughtTogether: new Map(), cards: new Map(), view: null };
   let pointerName = pointerKeys.get(region);
   if (!pointerName) pointerKeys.set(region, (pointerName = pointerKey(region)));
-  const pointer = (await kv.json([pointerName])).get(pointerName) as Pointer | null;
+  const peeked = kv.peek?.(pointerName);
+  const pointer = (peeked !== undefined ? peeked : (await kv.json([pointerName])).get(pointerName)) as Pointer | null;
   if (!pointer) return empty;
   const v = pointer.version;
   const view = viewOf(kv, region, v);
   const keys: string[] = [];
   if (view.popular === undefined) keys.push(popularKey(region, v));
   for (const sku of request.context) if (!view.entries.has(sku)) keys.push(itemKey(region, v, sku));
-  if (request.shopper) keys.push(userKey(region, v, request.shopper));
+  const shopperKey = request.shopper ? userKey(region, v, request.shopper) : undefined;
+  const shopperList = shopperKey ? kv.peek?.(shopperKey) : undefined;
+  if (shopperKey && shopperList === undefined) keys.push(shopperKey);
   const values = keys.length ? await kv.json(keys) : undefined;
   if (view.popular === undefined) {
     view.popular = (values!.get(popularKey(region, v)) as Scored[] | null) ?? [];
@@ -154,7 +159,7 @@ export async function readLists(kv: Lists, region: string, request: { shopper?: 
     lists.boughtTogether.set(sku, entry.together);
     lists.cards.set(sku, entry.card);
   }
-  if (request.shopper) lists.forUser = (values!.get(userKey(region, v, request.shopper)) as Scored[] | null) ?? null;
+  if (shopperKey) lists.forUser = ((shopperList !== undefined ? shopperList : values!.get(shopperKey)) as Scored[] | null) ?? null;
   const categories: string[] = [];
   for (const card of lists.cards.values()) if (!categories.includes(card.category)) categories.push(card.category);
   const unread = categories.filter((c) => !view.categories.has(c));

@@ -2,7 +2,6 @@
 // side: run a build now (what `npm run recs:build` calls; the cron trigger runs the same build).
 import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
 import { desc, eq } from "drizzle-orm";
-import { createMiddleware } from "hono/factory";
 import type { Context } from "hono";
 import { BuildSummary, LIMITS_RECS, MARKET_PATTERN, RecommendationsQuery, RecommendationsResponse, RegionParams, SKU_PATTERN, UserId } from "../../schema/contracts";
 import { recommendationBuilds } from "../../schema/tables";
@@ -25,14 +24,6 @@ import { record } from "../../observability/metrics";
 
 /** Availability reads a request may spend before it answers unfiltered, marked `availability: "unknown"`. */
 export const SNAPSHOT_BUDGET_MS = 300;
-
-/** The shopper id once came as `?user=`; a URL lands in logs and traces, so it is refused there. */
-const noShopperIdInUrl = createMiddleware(async (c, next) => {
-  if (new URL(c.req.url).searchParams.has("user")) {
-    throw new Problem("shopper_id_in_url", `Send the shopper id in the ${SHOPPER_ID_HEADER} header, never in the URL`, { header: SHOPPER_ID_HEADER });
-  }
-  await next();
-});
 
 const RecommendationHeaders = StorefrontHeaders.extend({
   [CONSENT_HEADER]: z.string().optional().openapi({ description: "`granted` allows user-level personalisation", example: "granted" }),
@@ -118,7 +109,7 @@ const listBuilds = createRoute({
 // (RecommendationsQuery and the declared headers), which then answers exactly as the validators would.
 export const recommendations = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 recommendations.openAPIRegistry.registerPath(getRecommendations);
-recommendations.get("/v1/:region/recommendations", storefrontKey(), knownRegion(), noShopperIdInUrl, async (c) => {
+recommendations.get("/v1/:region/recommendations", storefrontKey(), knownRegion(), async (c) => {
   const started = Date.now();
   const region = c.get("region");
   const { context, limit, market: asked, shopperId, consent, acceptLanguage } = await recommendationsRequest(c);
@@ -163,6 +154,8 @@ recommendations.get("/v1/:region/recommendations", storefrontKey(), knownRegion(
 /** What a recommendation request asks for, checked in one pass; zod decides (and words the 400) for the rest. */
 async function recommendationsRequest(c: Context<AppEnv>) {
   const query = c.req.queries();
+  // The shopper id once came as `?user=`; a URL lands in logs and traces, so it is refused there.
+  if (query.user) throw new Problem("shopper_id_in_url", `Send the shopper id in the ${SHOPPER_ID_HEADER} header, never in the URL`, { header: SHOPPER_ID_HEADER });
   const shopperId = c.req.header(SHOPPER_ID_HEADER);
   const acceptLanguage = c.req.header("accept-language");
   const consent = c.req.header(CONSENT_HEADER);
