@@ -42,24 +42,28 @@ export interface BlendSources {
   popularIndex?: ReadonlyMap<string, number>;
 }
 
-const NONE: Step[] = [];
-
-/** One source's contribution to a candidate: its score on that source's 0..1 scale, times the weight. */
-interface Step {
-  reason: RecommendationReason;
-  score: number;
+/**
+ * What one candidate is made of, kept so that a shopper's list can be offered later: its score from
+ * the bought-together lists (with the context SKU it goes with) and from the popular lists, each on
+ * its 0..1 scale times its weight. A source names a SKU once (the lists are per SKU, the categories
+ * disjoint); `popularMore` holds any further popular step, so nothing depends on that.
+ */
+interface Part {
+  together?: number;
   because?: string;
+  popular?: number;
+  popularMore?: number[];
 }
 
 /**
- * The ranking without a shopper's list, and what it was made of: each candidate's contributions in
- * the order they are offered (bought together, then popular). A shopper's list is offered between
- * the two (`withShopper`), so a ranking worked out once per context serves every shopper.
+ * The ranking without a shopper's list, and what it was made of. A shopper's list is offered
+ * between bought-together and popular items (`withShopper`), so a ranking worked out once per
+ * context serves every shopper.
  */
 export interface Ranking {
   /** Every candidate that is not in the context, best first. */
   ranked: Candidate[];
-  steps: ReadonlyMap<string, { together: Step[]; popular: Step[] }>;
+  parts: ReadonlyMap<string, Part>;
   inContext: ReadonlySet<string>;
   /** Best first: score, then the item in more baskets, then the SKU (a total order). */
   order: (a: Candidate, b: Candidate) => number;
@@ -68,7 +72,7 @@ export interface Ranking {
 /** Every candidate that is not in the context, best first, with its main reason. */
 export function rankCandidates(s: BlendSources, weights: Readonly<Record<RecommendationReason, number>> = SOURCE_WEIGHT): Candidate[] {
   const ranking = rankWithoutShopper(s, weights);
-  return s.forUser ? withShopper(ranking, s.forUser, weights) : ranking.ranked;
+  return s.forUser ? withShopper(ranking, s.forUser, Infinity, weights) : ranking.ranked;
 }
 
 /** `rankCandidates` as if no shopper were known (whatever `s.forUser` holds). */
@@ -80,86 +84,121 @@ export function rankWithoutShopper(s: BlendSources, weights: Readonly<Record<Rec
   const inCategories = new Map<string, number>();
   let bestSeller = 0;
   for (const p of s.popular) bestSeller = Math.max(bestSeller, p.score);
-  for (const list of Object.values(s.popularByCategory)) {
+  const categories = Object.values(s.popularByCategory);
+  for (const list of categories) {
     for (const p of list) {
       inCategories.set(p.sku, p.score);
       bestSeller = Math.max(bestSeller, p.score);
     }
   }
   const baskets = (sku: string) => inCategories.get(sku) ?? popularIndex.get(sku) ?? 0;
-  const steps = new Map<string, { together: Step[]; popular: Step[] }>();
-  const offer = (reason: RecommendationReason, list: readonly (Scored & { because?: string })[], top = list[0]?.score ?? 0) => {
-    if (top <= 0) return;
+  const parts = new Map<string, Part>();
+  const companions = together(s.boughtTogether, s.context.map((sku) => ({ sku })));
+  const top = companions[0]?.score ?? 0;
+  if (top > 0) {
+    for (const item of companions) {
+      // together() names each SKU once and never one of the context.
+      const part: Part = { together: (item.score / top) * weights.bought_together };
+      if (item.because) part.because = item.because;
+      parts.set(item.sku, part);
+    }
+  }
+  const offerPopular = (list: readonly Scored[]) => {
+    if (bestSeller <= 0) return;
     for (const item of list) {
       if (inContext.has(item.sku)) continue;
-      const step: Step = { reason, score: (item.score / top) * weights[reason], ...(item.because && { because: item.because }) };
-      const of = steps.get(item.sku);
-      // One array per source a SKU is named by (usually one step each): a kept ranking stays small.
-      if (!of) steps.set(item.sku, reason === "bought_together" ? { together: [step], popular: NONE } : { together: NONE, popular: [step] });
-      else if (reason === "bought_together") of.together = of.together === NONE ? [step] : [...of.together, step];
-      else of.popular = of.popular === NONE ? [step] : [...of.popular, step];
+      const score = (item.score / bestSeller) * weights.popular_in_category;
+      const part = parts.get(item.sku);
+      if (!part) parts.set(item.sku, { popular: score });
+      else if (part.popular === undefined) part.popular = score;
+      else (part.popularMore ??= []).push(score);
     }
   };
-  offer("bought_together", together(s.boughtTogether, s.context.map((sku) => ({ sku }))));
-  const categories = Object.values(s.popularByCategory);
-  if (categories.length) for (const list of categories) offer("popular_in_category", list, bestSeller);
-  else offer("popular_in_category", s.popular, bestSeller);
+  if (categories.length) for (const list of categories) offerPopular(list);
+  else offerPopular(s.popular);
   // Ties go to the item in more baskets, then to the SKU, so the order is stable.
   const order = (a: Candidate, b: Candidate) => b.score - a.score || baskets(b.sku) - baskets(a.sku) || (a.sku < b.sku ? -1 : 1);
-  const ranked = [...steps].map(([sku, of]) => fold(sku, of.together, of.popular));
-  return { ranked: ranked.sort(order), steps, inContext, order };
+  const ranked: Candidate[] = [];
+  for (const [sku, part] of parts) ranked.push(fold(sku, part));
+  return { ranked: ranked.sort(order), parts, inContext, order };
 }
 
 /**
- * The ranking with the shopper's own list offered between bought-together and popular items, as
- * if ranked from scratch: only the candidates the list names are worked out again, and merged into
- * the ranking without a shopper (which stays as it is).
+ * The first `upTo` candidates of the ranking with the shopper's own list offered between
+ * bought-together and popular items, as if ranked from scratch: only the candidates the list names
+ * are worked out again, and merged into the ranking without a shopper (which stays as it is).
  */
-export function withShopper(ranking: Ranking, forUser: readonly Scored[], weights: Readonly<Record<RecommendationReason, number>> = SOURCE_WEIGHT): Candidate[] {
+export function withShopper(
+  ranking: Ranking,
+  forUser: readonly Scored[],
+  upTo = Infinity,
+  weights: Readonly<Record<RecommendationReason, number>> = SOURCE_WEIGHT,
+): Candidate[] {
   const top = forUser[0]?.score ?? 0;
-  if (top <= 0) return ranking.ranked;
-  const mine = new Map<string, Step[]>();
+  if (top <= 0) return upTo < ranking.ranked.length ? ranking.ranked.slice(0, upTo) : ranking.ranked;
+  // A SKU the list names twice (it does not, as built) gets both steps.
+  const mine = new Map<string, number | number[]>();
   for (const item of forUser) {
     if (ranking.inContext.has(item.sku)) continue;
-    const step: Step = { reason: "for_you", score: (item.score / top) * weights.for_you };
-    const list = mine.get(item.sku);
-    if (list) list.push(step);
-    else mine.set(item.sku, [step]);
+    const score = (item.score / top) * weights.for_you;
+    const before = mine.get(item.sku);
+    mine.set(item.sku, before === undefined ? score : typeof before === "number" ? [before, score] : [...before, score]);
   }
   const changed: Candidate[] = [];
-  for (const [sku, own] of mine) {
-    const of = ranking.steps.get(sku);
-    changed.push(fold(sku, of?.together ?? [], of?.popular ?? [], own));
-  }
+  for (const [sku, own] of mine) changed.push(fold(sku, ranking.parts.get(sku), own));
   changed.sort(ranking.order);
   const out: Candidate[] = [];
   let j = 0;
   for (const c of ranking.ranked) {
+    if (out.length >= upTo) return out;
     if (mine.has(c.sku)) continue;
-    while (j < changed.length && ranking.order(changed[j]!, c) < 0) out.push(changed[j++]!);
-    out.push(c);
+    while (j < changed.length && ranking.order(changed[j]!, c) < 0 && out.length < upTo) out.push(changed[j++]!);
+    if (out.length < upTo) out.push(c);
   }
-  while (j < changed.length) out.push(changed[j++]!);
+  while (j < changed.length && out.length < upTo) out.push(changed[j++]!);
   return out;
 }
 
 /**
- * One candidate from its contributions, in offer order (bought together, the shopper's, popular):
- * the scores add up, so a SKU several sources agree on ranks higher; its reason (and `because`)
- * is the source that outscored everything before it. Rounded to 6 decimals.
+ * One candidate from its contributions, offered in turn (bought together, the shopper's, popular):
+ * the scores add up, so a SKU several sources agree on ranks higher; its reason (and `because`) is
+ * the source that outscored everything before it. Rounded to 6 decimals.
  */
-function fold(sku: string, together: readonly Step[], popular: readonly Step[], own: readonly Step[] = []): Candidate {
-  let c: Candidate | undefined;
-  for (const steps of [together, own, popular]) {
-    for (const step of steps) {
-      if (!c) c = { sku, reason: step.reason, ...(step.because && { because: step.because }), score: step.score };
-      else if (step.score > c.score) c = { sku, reason: step.reason, ...(step.because && { because: step.because }), score: c.score + step.score };
-      else c.score += step.score;
+function fold(sku: string, part: Part | undefined, own?: number | readonly number[]): Candidate {
+  let reason: RecommendationReason | undefined;
+  let because: string | undefined;
+  let score = 0;
+  if (part?.together !== undefined) {
+    reason = "bought_together";
+    because = part.because;
+    score = part.together;
+  }
+  if (own !== undefined) {
+    for (const value of typeof own === "number" ? [own] : own) {
+      if (reason === undefined || value > score) {
+        reason = "for_you";
+        because = undefined;
+      }
+      score += value;
     }
   }
-  c!.score = Math.round(c!.score * 1e6) / 1e6;
-  return c!;
+  if (part?.popular !== undefined) {
+    for (let i = -1; i < (part.popularMore?.length ?? 0); i++) {
+      const value = i < 0 ? part.popular : part.popularMore![i]!;
+      if (reason === undefined || value > score) {
+        reason = "popular_in_category";
+        because = undefined;
+      }
+      score += value;
+    }
+  }
+  score = Math.round(score * 1e6) / 1e6;
+  // The key order of a candidate made in one piece: sku, reason, because (when there is one), score.
+  return because ? { sku, reason: reason!, because, score } : { sku, reason: reason!, score };
 }
+
+/** How many candidates' cards pick() reads at a time. */
+export const cardPageSize = (limit: number) => Math.min(100, Math.max(20, 3 * limit));
 
 export interface PickSources {
   /** Reads the cards of these SKUs (one bulk read) and returns every card known so far. */
@@ -184,7 +223,7 @@ export async function pick(
   sources: PickSources,
 ): Promise<{ chosen: (Candidate & { card: Card; buyable: boolean | null })[]; availability: "checked" | "unknown" }> {
   const cap = maxPerBrand(limit);
-  const pageSize = Math.min(100, Math.max(20, 3 * limit));
+  const pageSize = cardPageSize(limit);
   let cards: ReadonlyMap<string, Card> = new Map();
   let cardsUpTo = 0;
   let pages = 0;

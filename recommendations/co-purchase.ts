@@ -117,10 +117,10 @@ export function together(
       }
     }
   }
-  return [...totals]
-    .map(([sku, t]) => ({ sku, score: round(t.score), because: t.because }))
-    .sort(byScore)
-    .slice(0, limit);
+  const out: (Scored & { because: string })[] = [];
+  for (const [sku, t] of totals) out.push({ sku, score: round(t.score), because: t.because });
+  out.sort(byScore);
+  return limit < out.length ? out.slice(0, limit) : out;
 }
 
 export function byScore(a: Scored, b: Scored): number {

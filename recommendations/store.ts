@@ -106,14 +106,32 @@ export class VersionView {
   }
 
   /**
-   * Bounds memory: a kept ranking holds every candidate of its context (about 15 KB for a list of
-   * 150), so at most MAX_DERIVED are kept, the oldest going first (about 6 MB in all).
+   * Bounds memory: a kept ranking holds every candidate of its context (about 60 bytes each, so
+   * some 9 KB for a context with 150 candidates), so kept rankings hold at most MAX_DERIVED_WEIGHT
+   * candidates in all (about 9 MB), the oldest going first.
    */
-  static readonly MAX_DERIVED = 400;
+  static readonly MAX_DERIVED_WEIGHT = 150_000;
+  private derivedWeight = 0;
+  private readonly weights = new Map<string, number>();
 
-  keepDerived(key: string, value: unknown) {
-    if (this.derived.size >= VersionView.MAX_DERIVED) this.derived.delete(this.derived.keys().next().value!);
+  /** Keeps `value`, which holds `weight` candidates, evicting the oldest past the bound. */
+  keepDerived(key: string, value: unknown, weight: number) {
+    this.dropDerived(key);
+    for (const oldest of this.derived.keys()) {
+      if (this.derivedWeight + weight <= VersionView.MAX_DERIVED_WEIGHT) break;
+      this.dropDerived(oldest);
+    }
     this.derived.set(key, value);
+    this.weights.set(key, weight);
+    this.derivedWeight += weight;
+  }
+
+  private dropDerived(key: string) {
+    const weight = this.weights.get(key);
+    if (weight === undefined) return;
+    this.derived.delete(key);
+    this.weights.delete(key);
+    this.derivedWeight -= weight;
   }
 }
 

@@ -63,25 +63,28 @@ const sources = fc
     together: fc.dictionary(sku, list(8)),
     categories: fc.integer({ min: 0, max: 3 }),
     shoppers: fc.array(fc.option(list(8), { nil: null }), { minLength: 1, maxLength: 4 }),
+    upTo: fc.integer({ min: 1, max: 16 }),
   })
-  .map(({ counts, context, together: boughtTogether, categories, shoppers }) => {
+  .map(({ counts, context, together: boughtTogether, categories, shoppers, upTo }) => {
     const popular = Object.entries(counts)
       .map(([s, n]) => ({ sku: s, score: n }))
       .sort((a, b) => b.score - a.score || (a.sku < b.sku ? -1 : 1));
     const popularByCategory: Record<string, Scored[]> = {};
     for (let c = 0; c < categories; c++) popularByCategory[`c${c}`] = popular.filter((_, i) => i % categories === c).slice(0, 4);
-    return { popular, popularByCategory, boughtTogether: new Map(Object.entries(boughtTogether)), context, shoppers };
+    return { popular, popularByCategory, boughtTogether: new Map(Object.entries(boughtTogether)), context, shoppers, upTo };
   });
 
 describe("ranking once per context, merging each shopper's list", () => {
   it("equals ranking from scratch for every shopper, and leaves the shared ranking untouched", () => {
     fc.assert(
-      fc.property(sources, ({ shoppers, ...s }) => {
+      fc.property(sources, ({ shoppers, upTo, ...s }) => {
         const ranking = rankWithoutShopper({ ...s, forUser: null }, WEIGHTS);
         const before = structuredClone(ranking.ranked);
         for (const forUser of shoppers) {
-          const merged = forUser ? withShopper(ranking, forUser, WEIGHTS) : ranking.ranked;
+          const merged = forUser ? withShopper(ranking, forUser, Infinity, WEIGHTS) : ranking.ranked;
           expect(merged).toEqual(fromScratch({ ...s, forUser }));
+          // What pick() can reach of it: the same first candidates, however few are asked for.
+          if (forUser) expect(withShopper(ranking, forUser, upTo, WEIGHTS)).toEqual(fromScratch({ ...s, forUser }).slice(0, upTo));
           expect(rankCandidates({ ...s, forUser }, WEIGHTS)).toEqual(fromScratch({ ...s, forUser }));
         }
         expect(ranking.ranked).toEqual(before);
