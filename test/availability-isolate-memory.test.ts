@@ -114,6 +114,11 @@ describe("availability answers from isolate memory", () => {
       { sku: a, available: 0, status: "out_of_stock", version: 0 },
     ]);
     expect(text).toBe(JSON.stringify(body)); // the bytes JSON.stringify gives, as c.json sent them
+    // The same without anything to decode (the one-pass path), and with the commas encoded.
+    for (const query of [`skus=${b},${a},${b}`, `skus=${b}%2C${a}%2C${b}`, `skus=${b},${a}&other=1`]) {
+      const again = await fetchWorker(`http://edge.test/v1/eu/availability?${query}`, { headers: storefront() });
+      expect((await again.json<{ items: { sku: string }[] }>()).items.map((i) => i.sku), query).toEqual([b, a]);
+    }
   });
 
   it("names the bad SKU in a 400 as the generic validators do", async () => {

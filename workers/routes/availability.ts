@@ -66,12 +66,19 @@ availability.get("/v1/:region/availability", storefrontKey(), knownRegion(), asy
 
 /** The SKUs asked for, each once, in request order: 1 to 100 valid SKUs, or 400 invalid_request. */
 async function requestedSkus(c: Context<AppEnv>): Promise<string[]> {
-  const given = c.req.queries("skus");
+  // What storefronts send: `?skus=A,B,C` alone, nothing to decode. Anything else is parsed in full.
+  const url = c.req.url;
+  const q = url.indexOf("?");
+  const lone = q !== -1 && url.startsWith("skus=", q + 1) && !/[&#%+]/.test(url.slice(q + 6));
+  const given = lone ? [url.slice(q + 6)] : c.req.queries("skus");
   if (given?.length === 1) {
     const skus = given[0]!.split(",");
     let valid = skus.length <= LIMITS.maxSkusPerRead && REGION_PATTERN.test(c.get("region"));
     for (let i = 0; valid && i < skus.length; i++) valid = SKU_PATTERN.test((skus[i] = skus[i]!.trim()));
-    if (valid) return [...new Set(skus)];
+    if (valid) {
+      const distinct = new Set(skus);
+      return distinct.size === skus.length ? skus : [...distinct];
+    }
   }
   // The rare path: zod decides, with the messages the generic validators would give.
   const query = Object.fromEntries(Object.entries(c.req.queries()).map(([k, v]) => (v.length === 1 ? [k, v[0]] : [k, v])));
