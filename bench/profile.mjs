@@ -29,6 +29,7 @@ const SPEC = {
   "read-skus": { type: "int", default: 20, help: "reads: SKUs per request (as npm run bench)" },
   "recs-consent": { type: "number", default: 0.5, help: "recs: share of requests from a consenting shopper (as npm run bench)" },
   "recs-shoppers": { type: "int", default: 2000, help: "recs: consenting shoppers with a list of their own (as npm run bench)" },
+  alloc: { type: "boolean", default: false, help: "also sample allocations (V8's sampling heap profiler, collected objects included) and list the functions allocating the most bytes per request" },
   save: { type: "string", help: "also write the raw profile to this file (open it in Chrome DevTools' Performance panel, or read its samples)" },
   top: { type: "int", default: 25, help: "functions listed" },
   "after-alarms": { type: "boolean", default: true, help: "wait until the set-up's objects have run their outbox safety alarm (30 s after each write) before profiling" },
@@ -170,10 +171,15 @@ async function main() {
     await session.send("Profiler.enable");
     await session.send("Profiler.setSamplingInterval", { interval: 100 });
     await session.send("Profiler.start");
+    if (opts.alloc) {
+      await session.send("HeapProfiler.enable");
+      await session.send("HeapProfiler.startSampling", { samplingInterval: 16_384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+    }
     const probe = scenario.during?.(api, instance.url);
     const raw = await loadgen.run(spec(scenario.workload("profile-"), opts.duration), { watch: instance.pids });
     await probe?.stop();
     const { profile } = await session.send("Profiler.stop");
+    const allocations = opts.alloc ? (await session.send("HeapProfiler.stopSampling")).profile : null;
     // Live memory, not garbage waiting for the collector: a full collection first.
     await session.send("HeapProfiler.collectGarbage").catch(() => null);
     const heap = await session.send("Runtime.getHeapUsage").catch(() => null);
@@ -216,6 +222,29 @@ async function main() {
     console.log(renderTable(cols("module (self time)"), rows(byModule, 20)));
     console.log("");
     console.log(renderTable(cols("function (self time)"), rows(byFunction, opts.top)));
+    if (allocations) {
+      const bytes = new Map();
+      const walk = (node) => {
+        const f = node.callFrame;
+        const mod = f.url ? moduleOf(f.lineNumber) : "(native / runtime)";
+        const fn = /^\(.*\)$/.test(f.functionName) ? f.functionName : `${f.functionName || "(anonymous)"} ${mod}:${f.lineNumber + 1}`;
+        if (node.selfSize) bytes.set(fn, (bytes.get(fn) ?? 0) + node.selfSize);
+        for (const child of node.children ?? []) walk(child);
+      };
+      walk(allocations.head);
+      const all = [...bytes.values()].reduce((a, b) => a + b, 0);
+      console.log(`\nallocations (sampled every 16 KiB, collected objects included): ${(all / requests / 1024).toFixed(1)} KiB per request\n`);
+      console.log(
+        renderTable(
+          [
+            { header: "function (bytes allocated)", align: "left", value: (r) => r[0] },
+            { header: "bytes/request", value: (r) => Math.round(r[1] / requests).toLocaleString("en-US"), align: "right" },
+            { header: "share", value: (r) => `${((r[1] / all) * 100).toFixed(1)} %`, align: "right" },
+          ],
+          [...bytes.entries()].sort((a, b) => b[1] - a[1]).slice(0, opts.top),
+        ),
+      );
+    }
     const pauses = gcPauses(profile);
     console.log(
       `\ngarbage collection: ${pauses.length} pauses of 5 ms or more in ${opts.duration} s` +

@@ -36,11 +36,18 @@ export function parseTraceparent(value: string | null | undefined): TraceContext
   return { traceId, spanId, flags: version === "00" ? flags : (parseInt(flags, 16) & 1 ? "01" : "00") };
 }
 
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+
+/** `bytes` random bytes in lowercase hex, never all zeros (the spec's invalid id). */
 function randomHex(bytes: number): string {
   const buf = crypto.getRandomValues(new Uint8Array(bytes));
   let out = "";
-  for (const b of buf) out += b.toString(16).padStart(2, "0");
-  return /^0+$/.test(out) ? randomHex(bytes) : out;
+  let any = 0;
+  for (let i = 0; i < buf.length; i++) {
+    out += HEX[buf[i]!];
+    any |= buf[i]!;
+  }
+  return any === 0 ? randomHex(bytes) : out;
 }
 
 /** Continues `parent` (a new span of ours inside it) or, without one, starts a new sampled trace. */

@@ -52,6 +52,7 @@ function tooMany(name: LimiterName, what: string): Problem {
 
 /** Every storefront request: per storefront key, and per storefront key and client address. */
 export async function limitStorefront(c: Context<AppEnv>, keyId: string): Promise<void> {
+  if (!c.env.STOREFRONT_LIMITER && !c.env.CLIENT_LIMITER && warned.has("STOREFRONT_LIMITER") && warned.has("CLIENT_LIMITER")) return; // both off, and said so
   const checks: [LimiterName, string, string][] = [
     ["STOREFRONT_LIMITER", keyId, "requests with this storefront key"],
     ["CLIENT_LIMITER", `${keyId}:${clientAddress(c)}`, "requests from this address"],
