@@ -29,7 +29,7 @@ const SPEC = {
   "read-skus": { type: "int", default: 20, help: "reads: SKUs per request (as npm run bench)" },
   "recs-consent": { type: "number", default: 0.5, help: "recs: share of requests from a consenting shopper (as npm run bench)" },
   "recs-shoppers": { type: "int", default: 2000, help: "recs: consenting shoppers with a list of their own (as npm run bench)" },
-  alloc: { type: "boolean", default: false, help: "also sample allocations (V8's sampling heap profiler, collected objects included) and list the functions allocating the most bytes per request" },
+  alloc: { type: "boolean", default: false, help: "also sample allocations (V8's sampling heap profiler, collected objects included) and list the functions allocating the most bytes per request; used on reads: on recs it did not finish within 10 minutes here" },
   save: { type: "string", help: "also write the raw profile to this file (open it in Chrome DevTools' Performance panel, or read its samples)" },
   top: { type: "int", default: 25, help: "functions listed" },
   "after-alarms": { type: "boolean", default: true, help: "wait until the set-up's objects have run their outbox safety alarm (30 s after each write) before profiling" },
