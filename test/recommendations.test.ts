@@ -179,11 +179,26 @@ describe("bad requests", () => {
     ["limit 51", "limit=51"],
     ["an unknown market", "market=XX"],
     ["a market that is not a country code", "market=france"],
+    ["limit twice", "limit=5&limit=6"],
+    ["a limit that is not a number", "limit=ten"],
+    ["a fractional limit", "limit=1.5"],
+    ["an empty context SKU", "context=A,,B"],
   ])("refuses %s with 400 invalid_request", async (_, query) => {
     const { call, storefront } = await import("./client");
     const res = await call("GET", `/v1/eu/recommendations?${query}`, { headers: storefront() });
     expect(res.status).toBe(400);
     expect(res.body.code).toBe("invalid_request");
+  });
+
+  it.each([
+    ["a shopper id over 200 characters", { "shopper-id": "x".repeat(201), "personalization-consent": "granted" }, "header.shopper-id"],
+    ["an empty shopper id", { "shopper-id": "", "personalization-consent": "granted" }, "header.shopper-id"],
+    ["an Accept-Language over 500 characters", { "accept-language": "fr,".repeat(200) }, "header.accept-language"],
+  ])("refuses %s with 400 invalid_request naming the header", async (_, headers, path) => {
+    const { call, storefront } = await import("./client");
+    const res = await call("GET", "/v1/eu/recommendations?context=A", { headers: storefront(headers) });
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ code: "invalid_request", errors: [expect.objectContaining({ path })] });
   });
 
   it("answers an empty list, not an error, before the region's first build", async () => {
