@@ -11,6 +11,7 @@
 // the chunk's events are deleted. Sequence numbers stay gap-free from the outside: archive chunks
 // and the events still held cover 1..version exactly, and the snapshot plus the events after it
 // fold to the same aggregate as the whole log (test/log-compaction.property.test.ts).
+import { hex } from "../workers/hex";
 import type { StoredEvent, Totals } from "./stock-ledger";
 
 /** Events per archive chunk (one R2 object), and chunks per compaction run. */
@@ -70,7 +71,7 @@ export function chunkBody(events: StoredEvent[]): string {
 
 export async function sha256Hex(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return hex(digest);
 }
 
 export type ArchiveOutcome = { ok: true; key: string; sha256: string; existed: boolean } | { ok: false; reason: string };

@@ -2,6 +2,7 @@
 // edge through its objects, queues, Postgres rows and warehouse calls. A trace is carried as a
 // `traceparent` string (version-traceid-parentid-flags), passed explicitly as an argument or a
 // message field: never kept in module state, where concurrent requests would mix.
+import { hex } from "../workers/hex";
 
 const HEX32 = /^[0-9a-f]{32}$/;
 const HEX16 = /^[0-9a-f]{16}$/;
@@ -36,18 +37,10 @@ export function parseTraceparent(value: string | null | undefined): TraceContext
   return { traceId, spanId, flags: version === "00" ? flags : (parseInt(flags, 16) & 1 ? "01" : "00") };
 }
 
-const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
-
 /** `bytes` random bytes in lowercase hex, never all zeros (the spec's invalid id). */
 function randomHex(bytes: number): string {
   const buf = crypto.getRandomValues(new Uint8Array(bytes));
-  let out = "";
-  let any = 0;
-  for (let i = 0; i < buf.length; i++) {
-    out += HEX[buf[i]!];
-    any |= buf[i]!;
-  }
-  return any === 0 ? randomHex(bytes) : out;
+  return buf.some((b) => b !== 0) ? hex(buf) : randomHex(bytes);
 }
 
 /** Continues `parent` (a new span of ours inside it) or, without one, starts a new sampled trace. */

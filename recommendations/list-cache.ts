@@ -48,8 +48,8 @@ export class ListCache {
     const out = new Map<string, unknown>();
     const missing: string[] = [];
     for (const key of keys) {
-      const h = this.held.get(key);
-      if (h && (h.expiresAt === undefined || now < h.expiresAt)) out.set(key, h.value);
+      const h = this.fresh(key, now);
+      if (h) out.set(key, h.value);
       else missing.push(key);
     }
     if (!missing.length) return out;
@@ -66,8 +66,13 @@ export class ListCache {
 
   /** The value of `key` if held and not expired (null: known absent), else undefined. */
   peek(key: string): unknown {
+    return this.fresh(key, Date.now())?.value;
+  }
+
+  /** What is held for `key`, unless it expired. */
+  private fresh(key: string, now: number): Held | undefined {
     const h = this.held.get(key);
-    return h && (h.expiresAt === undefined || Date.now() < h.expiresAt) ? h.value : undefined;
+    return h && (h.expiresAt === undefined || now < h.expiresAt) ? h : undefined;
   }
 
   /** A build switched the region's pointer: read it again next time. */

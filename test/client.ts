@@ -2,7 +2,8 @@
 // Every answer is checked against /openapi.json (test/contract.ts) before a test sees it.
 import { exports } from "cloudflare:workers";
 import { checkAgainstContract, checked } from "./contract";
-import { digest, hex } from "../workers/auth";
+import { digest } from "../workers/auth";
+import { hex } from "../workers/hex";
 import { requestHash } from "../workers/routes/common";
 import { signWebhook } from "../warehouses/signing";
 import { PUBLISH_WINDOW_MS } from "../durable-objects/availability-publisher";

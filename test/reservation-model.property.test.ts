@@ -21,7 +21,8 @@ import type { InventoryObject, StoredEvent, Totals } from "../durable-objects/in
 import { CONFIRM_GRACE_MS, coordinatorName, type ReservationObject, type ReservationRecord } from "../durable-objects/reservation";
 import { mainStub, preferredShard, shardStub } from "../durable-objects/shard-routing";
 import type { ShardEvent, StockShard } from "../durable-objects/stock-shard";
-import { digest, hex } from "../workers/auth";
+import { digest } from "../workers/auth";
+import { hex } from "../workers/hex";
 import { requestHash } from "../workers/routes/common";
 import {
   adminHeaders, call, confirm, events, release, reservationIdFor, reserve, setStock, STOREFRONT_KEY, stockState, type Sent,

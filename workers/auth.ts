@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "./env";
-import { RESERVED_REGION_NAMES } from "./openapi";
+import { RESERVED_REGION_NAMES, servedRegions } from "./openapi";
+import { hex } from "./hex";
 import { Problem } from "./problems";
 import { authFailed, limitStorefront, refuseIfBlocked } from "./rate-limits";
 
@@ -8,16 +9,6 @@ const encoder = new TextEncoder();
 
 export async function digest(value: string): Promise<ArrayBuffer> {
   return crypto.subtle.digest("SHA-256", encoder.encode(value));
-}
-
-const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
-
-/** The first `bytes` bytes (default all) of `buf` in lowercase hex. */
-export function hex(buf: ArrayBuffer, bytes = buf.byteLength): string {
-  const view = new Uint8Array(buf, 0, Math.min(bytes, buf.byteLength));
-  let out = "";
-  for (let i = 0; i < view.length; i++) out += HEX[view[i]!];
-  return out;
 }
 
 // The configured secrets' digests, worked out once per isolate and setting rather than per request.
@@ -74,26 +65,13 @@ export function adminToken(): MiddlewareHandler<AppEnv> {
   };
 }
 
-const regionSettings = new Map<string, { served: string[]; clash: string | undefined }>();
-
-/** REGIONS as a list, worked out once per isolate and setting. */
-function regionsOf(setting: string): { served: string[]; clash: string | undefined } {
-  let known = regionSettings.get(setting);
-  if (!known) {
-    const served = setting.split(",").map((r) => r.trim());
-    // A region named like a route word would make /v1/{region}/... and /v1/admin/... the same URL.
-    known = { served, clash: served.find((r) => (RESERVED_REGION_NAMES as readonly string[]).includes(r)) };
-    regionSettings.set(setting, known);
-    if (regionSettings.size > 16) regionSettings.delete(regionSettings.keys().next().value!);
-  }
-  return known;
-}
-
 /** Rejects regions this deployment does not serve, before anything touches storage. */
 export function knownRegion(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const region = c.req.param("region") ?? "";
-    const { served, clash } = regionsOf(c.env.REGIONS);
+    const served = servedRegions(c.env);
+    // A region named like a route word would make /v1/{region}/... and /v1/admin/... the same URL.
+    const clash = served.find((r) => (RESERVED_REGION_NAMES as readonly string[]).includes(r));
     if (clash) throw new Problem("setting_missing", `REGIONS lists '${clash}', a word the routes use after /v1/; rename that region`, { setting: "REGIONS" });
     if (!served.includes(region)) {
       throw new Problem("unknown_region", `Region '${region}' is not served here; served: ${served.join(", ")}`);

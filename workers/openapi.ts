@@ -20,8 +20,16 @@ export const SERVERS = [
   { url: "http://127.0.0.1:8787", description: "local (npm start): every region in one process" },
 ];
 
-export function servedRegions(env: Pick<Env, "REGIONS">): string[] {
-  return env.REGIONS.split(",").map((r) => r.trim()).filter(Boolean);
+let regionsSetting: string | undefined;
+let regionsServed: readonly string[] = [];
+
+/** REGIONS as a list, worked out once per isolate (and again only if the setting differs). */
+export function servedRegions(env: Pick<Env, "REGIONS">): readonly string[] {
+  if (env.REGIONS !== regionsSetting) {
+    regionsServed = env.REGIONS.split(",").map((r) => r.trim()).filter(Boolean);
+    regionsSetting = env.REGIONS;
+  }
+  return regionsServed;
 }
 
 const TRACEPARENT = {

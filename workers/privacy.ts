@@ -3,7 +3,7 @@
 // (USER_ID_SECRET, a per-env secret), and locally, where one secret serves every region, with a key
 // derived per region, so the same shopper has unrelated pseudonyms in different regions.
 import type { Env } from "./env";
-import { hex } from "./auth";
+import { hex } from "./hex";
 import { MissingSetting } from "./problems";
 
 const encoder = new TextEncoder();

@@ -7,6 +7,7 @@ import { repairRegion } from "../system-of-record/repair";
 import { keepDays, maintainSystemOfRecord } from "../system-of-record/snapshot";
 import { connect } from "./db";
 import type { Env } from "./env";
+import { servedRegions } from "./openapi";
 import { error, info, log } from "../observability/log";
 import { record } from "../observability/metrics";
 
@@ -15,7 +16,6 @@ export const REPAIR_CRON = "*/10 * * * *";
 /** Must match a cron in wrangler.toml (every env): after the night's quietest hour in every region's market. */
 export const MAINTENANCE_CRON = "40 3 * * *";
 
-const servedRegions = (env: Env) => env.REGIONS.split(",").map((r) => r.trim()).filter(Boolean);
 
 /** `waitUntil`: keeps the metrics hand-over alive after the run (the drift each repair found). */
 export async function onSchedule(env: Env, cron: string, waitUntil: (p: Promise<unknown>) => void = () => {}): Promise<void> {

@@ -117,10 +117,7 @@ export function availabilityInMemory(env: Env, ctx: WaitUntil, region: string, s
       const name = names[n]!;
       copy = held.get(name);
       if (!copy || now - copy.readAt > fresh) return undefined;
-      if ((now - copy.readAt > fresh / 3 || (copy.refreshAfter !== undefined && now >= copy.refreshAfter)) && !isLoading(name, now)) {
-        // Another isolate of this data centre may have refreshed it already: the cache first.
-        void load(env, ctx, region, n, Math.max(copy.readAt, copy.refreshAfter ?? 0)).catch(() => undefined);
-      }
+      refreshIfDue(env, ctx, region, n, copy, now, fresh);
       if (copy.readAt < oldest) oldest = copy.readAt;
       copies[n] = copy;
       pages++;
@@ -128,6 +125,17 @@ export function availabilityInMemory(env: Env, ctx: WaitUntil, region: string, s
     items.set(sku, copy.skus.get(sku) ?? NEVER_STOCKED);
   }
   return { items, asOf: (skus.length ? oldest : now) - PUBLISH_LAG_MS, stale: false, sources: { memory: pages, cache: 0, page: 0, stale: 0 } };
+}
+
+/**
+ * A fresh copy answers now; past a third of its life (or after a write through this isolate) it is
+ * refreshed in the background, once per page at a time.
+ */
+function refreshIfDue(env: Env, ctx: WaitUntil, region: string, n: number, copy: HeldPage, now: number, fresh: number): void {
+  if (!(now - copy.readAt > fresh / 3 || (copy.refreshAfter !== undefined && now >= copy.refreshAfter))) return;
+  if (isLoading(pageName(region, n), now)) return;
+  // Another isolate of this data centre may have refreshed it already: the cache first.
+  void load(env, ctx, region, n, Math.max(copy.readAt, copy.refreshAfter ?? 0)).catch(() => undefined);
 }
 
 const pageNames = new Map<string, string[]>();
@@ -156,11 +164,7 @@ async function availabilityLoaded(env: Env, ctx: WaitUntil, region: string, skus
     const name = pageName(region, n);
     const copy = held.get(name);
     if (copy && now - copy.readAt <= fresh) {
-      // Fresh: answer now; past a third of its life (or after a local write), refresh it in the background.
-      if ((now - copy.readAt > fresh / 3 || (copy.refreshAfter !== undefined && now >= copy.refreshAfter)) && !isLoading(name, now)) {
-        // Another isolate of this data centre may have refreshed it already: the cache first.
-        void load(env, ctx, region, n, Math.max(copy.readAt, copy.refreshAfter ?? 0)).catch(() => undefined);
-      }
+      refreshIfDue(env, ctx, region, n, copy, now, fresh);
       pages.set(n, copy);
       sources.memory++;
       continue;

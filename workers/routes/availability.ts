@@ -5,7 +5,7 @@ import { knownRegion, storefrontKey } from "../auth";
 import { availabilityAnswer } from "../availability-answer";
 import type { AppEnv } from "../env";
 import { availabilityOf, maxAgeMs, type PageSource } from "../snapshot-cache";
-import { validationHook } from "../validation";
+import { checkedAs, queryObject } from "../validation";
 import { iso, StorefrontHeaders } from "./common";
 import { problems, STOREFRONT_PROBLEMS, storefrontAccess } from "./contract";
 
@@ -81,12 +81,9 @@ async function requestedSkus(c: Context<AppEnv>): Promise<string[]> {
     }
   }
   // The rare path: zod decides, with the messages the generic validators would give.
-  const query = Object.fromEntries(Object.entries(c.req.queries()).map(([k, v]) => (v.length === 1 ? [k, v[0]] : [k, v])));
-  const parsed = await AvailabilityQuery.safeParseAsync(query);
-  if (!parsed.success) validationHook({ ...parsed, target: "query" }, c);
-  const param = await RegionParams.safeParseAsync(c.req.param());
-  if (!param.success) validationHook({ ...param, target: "param" }, c);
-  return [...new Set(parsed.data!.skus)];
+  const { skus } = await checkedAs(AvailabilityQuery, "query", queryObject(c.req.queries()));
+  await checkedAs(RegionParams, "param", c.req.param());
+  return [...new Set(skus)];
 }
 
 /** How many read-model pages came from this isolate, the data centre's cache, the page object, or a stale copy. */

@@ -2,7 +2,8 @@ import type { Context } from "hono";
 import { z } from "@hono/zod-openapi";
 import { Problem as ProblemSchema } from "../../schema/contracts";
 import type { AppEnv, Env } from "../env";
-import { digest, hex } from "../auth";
+import { digest } from "../auth";
+import { hex } from "../hex";
 import { Problem } from "../problems";
 import { inventoryName } from "../../durable-objects/inventory";
 

@@ -15,7 +15,7 @@ import type { AppEnv } from "../env";
 import { CONSENT_HEADER, hasConsent, pseudonymise, SHOPPER_ID_HEADER } from "../privacy";
 import { Problem } from "../problems";
 import { availabilityInMemory, availabilityOf } from "../snapshot-cache";
-import { validationHook } from "../validation";
+import { checkedAs, queryObject, validationHook } from "../validation";
 import { databaseUnavailable } from "./catalog";
 import { AdminHeaders, stockStatus, StorefrontHeaders } from "./common";
 import { ADMIN_PROBLEMS, adminAccess, problems, STOREFRONT_PROBLEMS, storefrontAccess } from "./contract";
@@ -107,7 +107,7 @@ const listBuilds = createRoute({
 // Declared in the document as above, but served without the generic validators (as the availability
 // route is): a request is checked in one pass, and only one that fails it goes through zod
 // (RecommendationsQuery and the declared headers), which then answers exactly as the validators would.
-export const recommendations = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+export const recommendations = new OpenAPIHono<AppEnv>();
 recommendations.openAPIRegistry.registerPath(getRecommendations);
 recommendations.get("/v1/:region/recommendations", storefrontKey(), knownRegion(), async (c) => {
   const started = Date.now();
@@ -173,12 +173,9 @@ async function recommendationsRequest(c: Context<AppEnv>) {
   for (let i = 0; valid && i < context.length; i++) valid = SKU_PATTERN.test((context[i] = context[i]!.trim()));
   if (valid) return { context, limit, market, shopperId, consent, acceptLanguage };
   // The rare path: the declared schemas, with the messages the generic validators would give.
-  const single = Object.fromEntries(Object.entries(query).map(([k, v]) => (v.length === 1 ? [k, v[0]] : [k, v])));
-  const parsed = await RecommendationsQuery.safeParseAsync(single);
-  if (!parsed.success) validationHook({ ...parsed, target: "query" }, c);
-  const headers = await RecommendationHeaders.safeParseAsync(c.req.header());
-  if (!headers.success) validationHook({ ...headers, target: "header" }, c);
-  return { ...parsed.data!, shopperId, consent, acceptLanguage };
+  const parsed = await checkedAs(RecommendationsQuery, "query", queryObject(query));
+  await checkedAs(RecommendationHeaders, "header", c.req.header());
+  return { ...parsed, shopperId, consent, acceptLanguage };
 }
 
 export const recommendationAdmin = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
