@@ -2,7 +2,7 @@
 import { createExecutionContext, createMessageBatch, getQueueResult, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { and, asc, eq } from "drizzle-orm";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { inventoryName, type InventoryObject, type Totals } from "../durable-objects/inventory";
 import { inventoryEvents, inventoryLevels, reservationLedger, skuRegionLevels, streamPositions } from "../schema/tables";
 import worker from "../workers/index";
@@ -116,6 +116,21 @@ describe("the consumer", () => {
     expect((await eventsOf("eu", sku)).map((e) => e.seq)).toEqual([1, 2, 3]);
     expect(await db.select().from(reservationLedger).where(eq(reservationLedger.sku, sku))).toHaveLength(1);
     expect(await levelsOf("eu", sku)).toMatchObject({ held: 0, confirmed: 3, available: 7, version: 3 });
+  });
+
+  it("closes its Postgres pool without a warning for each connection it closes", async () => {
+    // The consumer closes a pool per batch; its connections going down then is no news. Before,
+    // every batch logged "postgres_pool_error: Network connection lost" warnings (a few a second).
+    const warned = vi.spyOn(console, "warn");
+    try {
+      // Four streams, so the consumer works them on several connections at once.
+      for (let i = 0; i < 3; i++) await deliver([1, 2, 3, 4].flatMap((n) => streamMessages(uniqueSku(`POOL${n}`))));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const poolWarnings = warned.mock.calls.map((args) => String(args[0])).filter((line) => line.includes("postgres_pool_error"));
+      expect(poolWarnings).toEqual([]);
+    } finally {
+      warned.mockRestore();
+    }
   });
 
   it("applies out-of-order events in sequence, never over a gap", async () => {

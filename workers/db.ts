@@ -21,7 +21,17 @@ export function connect(env: Pick<Env, "DATABASE_URL" | "PG_BRIDGE" | "PG_POOL_M
   const max = Number(env.PG_POOL_MAX ?? 10) || 10;
   // One connection at a time also means waiting longer for it.
   const pool = new Pool({ connectionString: env.DATABASE_URL, connectionTimeoutMillis: max === 1 ? 60_000 : 10_000, max });
-  // A broken connection must fail the query that uses it, not crash the isolate.
-  pool.on("error", (err: Error) => warn("postgres_pool_error", { error: err }));
-  return { db: drizzle({ client: pool }), close: () => pool.end() };
+  // A broken connection must fail the query that uses it, not crash the isolate. Once the pool is
+  // being closed its idle connections' sockets go down with it ("Network connection lost", a few
+  // a second from the queue consumers, which close a pool per batch): nothing is waiting on them,
+  // so that is not worth a warning.
+  let ending = false;
+  pool.on("error", (err: Error) => {
+    if (!ending) warn("postgres_pool_error", { error: err });
+  });
+  const close = () => {
+    ending = true;
+    return pool.end();
+  };
+  return { db: drizzle({ client: pool }), close };
 }
