@@ -11,6 +11,8 @@ export interface MiniflareRunnerOptions {
   assets?: boolean;
   traceFsyncs?: boolean;
   rateLimits?: "off" | "raised" | "config";
+  /** "warn" (default): only the worker's warn and error lines are printed; "all": every line. */
+  workerLogs?: "warn" | "all";
 }
 export interface StartedWorker {
   url: string;

@@ -97,6 +97,11 @@ function describeBindings(o) {
  *                       storefront request makes two or three), where production's is a counter in
  *                       the data centre; the capacity benches measure without it. "raised": bound
  *                       and called, limits out of reach; "config": exactly as wrangler.toml sets them
+ *   workerLogs          "warn" (default): the worker's console.warn and console.error lines are
+ *                       printed (on stderr), its info and debug lines dropped here, in this process
+ *                       (the worker still writes them; production sends them to Workers Logs).
+ *                       A flash sale logs a line per reservation, thousands a second, which would
+ *                       bury a run's progress and tables and cost this process CPU. "all": every line.
  *   traceFsyncs         true to run workerd under strace, logging its fsync/fdatasync calls (with
  *                       strace's seccomp filter, so nothing else stops it); start() then returns
  *                       fsyncLog: { ok, path } or { ok: false, reason } (see costs.mjs). If strace
@@ -127,6 +132,11 @@ export async function miniflareRunner(options) {
     modulesRoot: dirname(options.scriptPath),
     scriptPath: options.scriptPath,
     compatibilityDate: workerOptions.compatibilityDate ?? compatibilityDate,
+  };
+  const allLogs = (options.workerLogs ?? "warn") === "all";
+  const workerLog = ({ level, message }) => {
+    if (level === "error" || level === "warn") console.error(message);
+    else if (allLogs) console.log(message);
   };
   let fsyncTrace = options.traceFsyncs ? probeFsyncTrace() : { ok: false, reason: "not counted" };
   const consumers = Object.keys(workerOptions.queueConsumers ?? {});
@@ -179,6 +189,7 @@ export async function miniflareRunner(options) {
         port: 0,
         logRequests: false,
         log: new Log(LogLevel.WARN),
+        handleStructuredLogs: workerLog,
         cf: false, // placeholder request.cf; true would try to fetch one from Cloudflare
         resourcePersistencePath: persistDir,
         ...worker,
