@@ -37,10 +37,19 @@ export function parseTraceparent(value: string | null | undefined): TraceContext
   return { traceId, spanId, flags: version === "00" ? flags : (parseInt(flags, 16) & 1 ? "01" : "00") };
 }
 
+// Random bytes for ids, drawn from the runtime's CSPRNG a few kilobytes at a time rather than with
+// a call for every id (two per request: a trace id and a span id).
+const pool = new Uint8Array(4096);
+let drawn = pool.length;
+
 /** `bytes` random bytes in lowercase hex, never all zeros (the spec's invalid id). */
 function randomHex(bytes: number): string {
-  const buf = crypto.getRandomValues(new Uint8Array(bytes));
-  return buf.some((b) => b !== 0) ? hex(buf) : randomHex(bytes);
+  if (drawn + bytes > pool.length) {
+    crypto.getRandomValues(pool);
+    drawn = 0;
+  }
+  const id = pool.subarray(drawn, (drawn += bytes));
+  return id.some((b) => b !== 0) ? hex(id) : randomHex(bytes);
 }
 
 /** Continues `parent` (a new span of ours inside it) or, without one, starts a new sampled trace. */

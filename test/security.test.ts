@@ -6,7 +6,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../workers/index";
 import { checkedFetch } from "./contract";
-import { adminHeaders, call, events, fromWarehouse, reserve, setStock, stockState, storefront, uniqueSku } from "./client";
+import { adminHeaders, call, events, fromWarehouse, STOREFRONT_KEY, reserve, setStock, stockState, storefront, uniqueSku } from "./client";
 
 async function stocked(onHand = 10) {
   const sku = uniqueSku("SEC");
@@ -97,6 +97,38 @@ describe("missing settings", () => {
     const res = await fetchWith({ DATABASE_URL: "" }, "/v1/admin/eu/dead-letters", { headers: adminHeaders() });
     expect(res.status).toBe(503);
     expect(await res.json()).toMatchObject({ code: "setting_missing", setting: "DATABASE_URL" });
+  });
+});
+
+describe("storefront keys", () => {
+  const readWith = (keys: string, key: string) =>
+    checkedFetch(new Request("http://edge.test/v1/eu/availability?skus=NOPE-1", { headers: { "x-api-key": key } }), (request) =>
+      worker.fetch(request as Request<unknown, IncomingRequestCfProperties>, { ...env, STOREFRONT_KEYS: keys }, createExecutionContext()));
+
+  it("a key this isolate accepted before is refused once the setting no longer lists it", async () => {
+    // The isolate remembers keys it matched (to skip the digest); the memory is per setting.
+    expect((await readWith("rotating-old,rotating-other", "rotating-old")).status).toBe(200);
+    expect((await readWith("rotating-old,rotating-other", "rotating-old")).status).toBe(200);
+    const refused = await readWith("rotating-new,rotating-other", "rotating-old");
+    expect(refused.status).toBe(401);
+    expect(await refused.json()).toMatchObject({ code: "unauthorized" });
+    expect((await readWith("rotating-new,rotating-other", "rotating-new")).status).toBe(200);
+  });
+
+  it("keeps each key's own scope, first request or later (idempotency keys stay per storefront)", async () => {
+    const sku = await stocked(10);
+    const key = crypto.randomUUID();
+    const asFirst = { "x-api-key": STOREFRONT_KEY, "idempotency-key": key };
+    const asSecond = { ...asFirst, "x-api-key": "second-storefront-key" };
+    const body = { lines: [{ sku, qty: 1 }] };
+    const made = [];
+    for (const headers of [asFirst, asSecond, asFirst, asSecond]) made.push(await call("POST", "/v1/eu/reservations", { headers, body }));
+    expect(made.map((r) => r.status)).toEqual([201, 201, 201, 201]);
+    // The same Idempotency-Key from two storefronts is two reservations; each storefront's repeat is its own.
+    expect(made[0]!.body.id).not.toBe(made[1]!.body.id);
+    expect(made[2]!.body.id).toBe(made[0]!.body.id);
+    expect(made[3]!.body.id).toBe(made[1]!.body.id);
+    expect((await stockState("eu", sku)).body.held).toBe(2);
   });
 });
 

@@ -34,21 +34,43 @@ async function matchesOneOf(givenDigest: ArrayBuffer, setting: string, secrets: 
   return match;
 }
 
+// Storefront keys this isolate has already matched, per setting, with their key ids: a storefront's
+// next requests skip the digest and the comparison (a digest is an async call into the runtime, on
+// every storefront request). Only keys that matched are kept, at most as many as the setting
+// lists, so made-up keys fill nothing and every unknown key still takes the constant-time path.
+// Looking a key up here reveals nothing a comparison of digests would not: the map compares hashes
+// of the whole string, never a secret byte by byte.
+const matchedKeys = new Map<string, Map<string, string>>();
+
 export function storefrontKey(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     refuseIfBlocked(c);
     const given = c.req.header("x-api-key");
     if (!given) throw new Problem("unauthorized", "Send your storefront key in the X-Api-Key header");
-    const setting = c.env.STOREFRONT_KEYS ?? "";
-    const givenDigest = await digest(given);
-    const index = await matchesOneOf(givenDigest, `storefront:${setting}`, () => setting.split(",").map((k) => k.trim()));
-    if (index < 0) await authFailed(c, new Problem("unauthorized", "The X-Api-Key is not a known storefront key"));
-    // Idempotency-Keys are scoped per storefront key, so two storefronts cannot collide.
-    const keyId = hex(givenDigest, 8);
+    const setting = `storefront:${c.env.STOREFRONT_KEYS ?? ""}`;
+    let keyId = matchedKeys.get(setting)?.get(given);
+    if (keyId === undefined) {
+      const givenDigest = await digest(given);
+      const index = await matchesOneOf(givenDigest, setting, () => (c.env.STOREFRONT_KEYS ?? "").split(",").map((k) => k.trim()));
+      if (index < 0) await authFailed(c, new Problem("unauthorized", "The X-Api-Key is not a known storefront key"));
+      // Idempotency-Keys are scoped per storefront key, so two storefronts cannot collide.
+      keyId = hex(givenDigest, 8);
+      remember(setting, given, keyId);
+    }
     await limitStorefront(c, keyId);
     c.set("storefrontKeyId", keyId);
     await next();
   };
+}
+
+function remember(setting: string, key: string, keyId: string): void {
+  let keys = matchedKeys.get(setting);
+  if (!keys) {
+    keys = new Map();
+    matchedKeys.set(setting, keys);
+    if (matchedKeys.size > 16) matchedKeys.delete(matchedKeys.keys().next().value!);
+  }
+  keys.set(key, keyId);
 }
 
 export function adminToken(): MiddlewareHandler<AppEnv> {
