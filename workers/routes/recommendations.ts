@@ -146,9 +146,12 @@ recommendations.get("/v1/:region/recommendations", storefrontKey(), knownRegion(
     budget.done();
   }
   record(c.env, (p) => c.executionCtx.waitUntil(p), region, { kind: "recommendation", ms: Date.now() - started, cacheHit });
-  c.header("cache-control", "private, no-store");
-  c.header("vary", "accept-language");
-  return c.json(body, 200);
+  // Made here rather than through c.header() and c.json(), which build a Headers object of their
+  // own and copy it into the Response's.
+  return new Response(JSON.stringify(body), {
+    status: 200,
+    headers: { "content-type": "application/json", "cache-control": "private, no-store", vary: "accept-language" },
+  });
 });
 
 /** What a recommendation request asks for, checked in one pass; zod decides (and words the 400) for the rest. */
