@@ -38,8 +38,8 @@ async function matchesOneOf(givenDigest: ArrayBuffer, setting: string, secrets: 
 // next requests skip the digest and the comparison (a digest is an async call into the runtime, on
 // every storefront request). Only keys that matched are kept, at most as many as the setting
 // lists, so made-up keys fill nothing and every unknown key still takes the constant-time path.
-// Looking a key up here reveals nothing a comparison of digests would not: the map compares hashes
-// of the whole string, never a secret byte by byte.
+// A lookup hashes the whole given string and compares strings only on an equal hash, so a guess
+// cannot be told apart by how many of its first bytes are right.
 const matchedKeys = new Map<string, Map<string, string>>();
 
 export function storefrontKey(): MiddlewareHandler<AppEnv> {
