@@ -39,6 +39,7 @@ const require = createRequire(import.meta.url);
 const SPEC = {
   connections: { env: "BENCH_CONNECTIONS", type: "int", default: 64, help: "concurrent connections, one request in flight each (closed loop)" },
   duration: { env: "BENCH_DURATION", type: "number", default: 10, help: "seconds of measured load per scenario and runner" },
+  rounds: { env: "BENCH_ROUNDS", type: "int", default: 1, help: "run every scenario and runner this many times, the runners taking turns round by round; the tables show each runner's median round (by req/s) and a section lists every round's ratios against the Redis peer. This VM's speed drifts by up to a third between runs: 3 rounds give a ratio that a single drift cannot make" },
   warmup: { env: "BENCH_WARMUP", type: "number", default: 1, help: "seconds of unmeasured warm-up load before each measurement (0 to skip)" },
   scenarios: { env: "BENCH_SCENARIOS", type: "string", default: "flash,carts,reads,recs", help: "which scenarios to run: flash, carts, reads, recs, outage (ours only; not in the default set)" },
   runners: { env: "BENCH_RUNNERS", type: "string", default: "ours,redis,postgres,ceiling", help: "which runners: ours, redis, postgres, ceiling (no-op route in ours)" },
@@ -82,6 +83,7 @@ function tickPrinter(label) {
 function validate(opts) {
   if (opts.connections < 1) throw new Error("--connections must be at least 1");
   if (!(opts.duration > 0)) throw new Error("--duration must be more than 0 seconds");
+  if (!(Number.isInteger(opts.rounds) && opts.rounds >= 1 && opts.rounds <= 10)) throw new Error("--rounds must be a whole number from 1 to 10");
   if (!(opts.timeout > 0)) throw new Error("--timeout must be more than 0 seconds");
   if (!["disk", "tmpfs"].includes(opts.storage)) throw new Error("--storage is disk or tmpfs");
   if (!FSYNC_MODES.includes(opts.fsyncs)) throw new Error(`--fsyncs is ${FSYNC_MODES.join(", ")}`);
@@ -206,12 +208,16 @@ async function main() {
         else if (id !== "ceiling" && !scenario.oursOnly) plan.push({ scenario, runner: id });
       }
     }
+    // Rounds: the whole plan again, so each runner's runs spread over the same stretch of time.
+    for (const base of plan.splice(0)) plan.push({ ...base, round: 1 });
+    for (let round = 2; round <= opts.rounds; round++) for (const base of plan.filter((st) => st.round === 1)) plan.push({ ...base, round });
+    plan.sort((a, b) => a.round - b.round);
     const estimate = plan.length * (opts.duration + opts.warmup + 4);
-    progress(`[bench] ${plan.length} runs, about ${Math.ceil(estimate / 60)} min`);
+    progress(`[bench] ${plan.length} runs${opts.rounds > 1 ? ` (${opts.rounds} rounds)` : ""}, about ${Math.ceil(estimate / 60)} min, plus up to 45 s for each of ours that waits out its set-up`);
 
-    const runs = [];
+    const allRuns = [];
     for (const [i, step] of plan.entries()) {
-      const label = `[${i + 1}/${plan.length}]`;
+      const label = `[${i + 1}/${plan.length}]${opts.rounds > 1 ? ` round ${step.round}` : ""}`;
       const scenarioName = step.scenario?.name ?? "no-op ceiling (GET /healthz)";
       const runnerLabel = step.runner === "ceiling" ? "ours" : step.runner + (step.shards > 1 ? ` K=${step.shards}` : "");
       progress(`[bench] ${label} ${scenarioName} — ${runnerLabel}`);
@@ -243,18 +249,20 @@ async function main() {
         for (const f of v?.failures ?? []) progress(`    FAILED: ${f}`);
         if ((m.cpu.coresUsed.others ?? 0) > 0.2) progress(`    warning: other processes used ${m.cpu.coresUsed.others.toFixed(2)} cores meanwhile: numbers disturbed`);
         if (m.errors > 0) progress(`    warning: ${m.errors} errors: ${JSON.stringify(m.errorDetail)}`);
-        runs.push({ scenarioId: step.scenario?.id ?? "ceiling", scenarioName, runner: step.runner, shards: step.shards ?? null, ...run });
+        allRuns.push({ scenarioId: step.scenario?.id ?? "ceiling", scenarioName, runner: step.runner, shards: step.shards ?? null, round: step.round, ...run });
       } finally {
         forget(stopInstance);
         await stopInstance();
       }
     }
 
+    const runs = opts.rounds > 1 ? medianRounds(allRuns) : allRuns;
     const m = machine();
     const text = report({ opts, runs, runnerInfo, scenarios, machine: m, build, autocannonVersion, startedAt });
     console.log(text);
+    if (opts.rounds > 1) console.log(roundsReport(allRuns));
 
-    const ok = runs.every((r) => !r.verification || r.verification.ok);
+    const ok = allRuns.every((r) => !r.verification || r.verification.ok);
     if (!opts["no-json"]) {
       const file = writeResults(RESULTS_DIR, "bench", {
         benchmark: "bench",
@@ -265,7 +273,7 @@ async function main() {
         build: build && { tool: "wrangler deploy --dry-run", wranglerVersion: build.wranglerVersion, bundleBytes: build.bundleBytes, ms: Math.round(build.ms) },
         loadgen: { tool: "autocannon", version: autocannonVersion, process: "separate", mode: "closed loop", pipelining: 1, connections: opts.connections },
         options: opts,
-        runs,
+        runs: allRuns,
         ok,
       }, startedAt);
       console.log(`results: ${file.slice(ROOT.length)}`);
@@ -273,7 +281,7 @@ async function main() {
     if (!ok) {
       const bar = "!".repeat(78);
       console.error(`\n${bar}`);
-      for (const r of runs) for (const f of r.verification?.failures ?? []) console.error(`!!! ${r.scenarioName} — ${r.runner}: ${f}`);
+      for (const r of allRuns) for (const f of r.verification?.failures ?? []) console.error(`!!! ${r.scenarioName} — ${r.runner}${r.round > 1 ? ` (round ${r.round})` : ""}: ${f}`);
       console.error("!!! A runner broke the stock invariant or lost count under load. These numbers are not valid.");
       console.error(bar);
       return 1;
@@ -282,6 +290,44 @@ async function main() {
   } finally {
     await cleanup();
   }
+}
+
+const runKey = (r) => `${r.scenarioId}|${r.runner}|${r.shards ?? 1}`;
+
+/** Each scenario and runner's median round by throughput (the lower middle one for an even count). */
+function medianRounds(allRuns) {
+  const byKey = new Map();
+  for (const r of allRuns) byKey.set(runKey(r), [...(byKey.get(runKey(r)) ?? []), r]);
+  return [...byKey.values()].map((rs) => [...rs].sort((a, b) => a.metrics.throughput - b.metrics.throughput)[Math.floor((rs.length - 1) / 2)]);
+}
+
+/** Every round's ours-against-Redis ratios per scenario, and their medians. */
+function roundsReport(allRuns) {
+  const median = (xs) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    return sorted.length % 2 ? sorted[(sorted.length - 1) / 2] : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
+  };
+  const x = (v) => `${v.toFixed(2)}x`;
+  const out = ["### every round: ours against node + redis/lua", ""];
+  for (const scenarioId of [...new Set(allRuns.map((r) => r.scenarioId))]) {
+    const pairs = [];
+    for (const round of [...new Set(allRuns.map((r) => r.round))]) {
+      const ours = allRuns.find((r) => r.scenarioId === scenarioId && r.round === round && r.runner === "ours" && !(r.shards > 1));
+      const redis = allRuns.find((r) => r.scenarioId === scenarioId && r.round === round && r.runner === "redis");
+      if (ours && redis) pairs.push({ round, thr: ours.metrics.throughput / redis.metrics.throughput, p99: ours.metrics.latencyMs.p99 / redis.metrics.latencyMs.p99, cpu: ours.metrics.serverCpuMsPerRequest });
+    }
+    if (!pairs.length) continue;
+    const rows = pairs.map((p) => `round ${p.round}: throughput ${x(p.thr)}, p99 ${x(p.p99)}, ours ${p.cpu.toFixed(2)} ms CPU`);
+    out.push(`- ${scenarioId}: ${rows.join("; ")}; median throughput ${x(median(pairs.map((p) => p.thr)))}, median p99 ${x(median(pairs.map((p) => p.p99)))}`);
+  }
+  const recs = allRuns.filter((r) => r.scenarioId === "recs" && r.runner === "ours");
+  const reads = allRuns.filter((r) => r.scenarioId === "reads" && r.runner === "ours");
+  if (recs.length && reads.length) {
+    const ratios = recs.map((rc) => reads.find((rd) => rd.round === rc.round)).map((rd, i) => (rd ? recs[i].metrics.throughput / rd.metrics.throughput : null)).filter((v) => v !== null);
+    if (ratios.length) out.push(`- ours, recommendations against reads: ${ratios.map(x).join(", ")}; median ${x(median(ratios))}`);
+  }
+  out.push("");
+  return out.join("\n");
 }
 
 /** Set-up, warm-up, the measured run and the check, against one fresh instance. */
