@@ -39,7 +39,7 @@ const require = createRequire(import.meta.url);
 const SPEC = {
   connections: { env: "BENCH_CONNECTIONS", type: "int", default: 64, help: "concurrent connections, one request in flight each (closed loop)" },
   duration: { env: "BENCH_DURATION", type: "number", default: 10, help: "seconds of measured load per scenario and runner" },
-  rounds: { env: "BENCH_ROUNDS", type: "int", default: 1, help: "run every scenario and runner this many times, the runners taking turns round by round; the tables show each runner's median round (by req/s) and a section lists every round's ratios against the Redis peer. This VM's speed drifts by up to a third between runs: 3 rounds give a ratio that a single drift cannot make" },
+  rounds: { env: "BENCH_ROUNDS", type: "int", default: 1, help: "run every scenario and runner this many times, the runners taking turns round by round; the tables show each runner's median round (by req/s) and a section lists every round's ratios against the Redis peer. This VM's speed drifts by up to a third between runs: the median of 3 rounds is not moved by one slow stretch" },
   warmup: { env: "BENCH_WARMUP", type: "number", default: 1, help: "seconds of unmeasured warm-up load before each measurement (0 to skip)" },
   scenarios: { env: "BENCH_SCENARIOS", type: "string", default: "flash,carts,reads,recs", help: "which scenarios to run: flash, carts, reads, recs, outage (ours only; not in the default set)" },
   runners: { env: "BENCH_RUNNERS", type: "string", default: "ours,redis,postgres,ceiling", help: "which runners: ours, redis, postgres, ceiling (no-op route in ours)" },
