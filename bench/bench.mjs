@@ -334,6 +334,8 @@ function roundsReport(allRuns) {
 async function measure({ step, instance, api, loadgen, opts, runId, label, onExit }) {
   const spec = (workload, durationSec) => ({ url: instance.url, connections: opts.connections, timeoutSec: opts.timeout, durationSec, workload });
   const scenario = step.scenario;
+  // A scenario may need a longer warm-up to reach its steady state (recs: every shopper's list read once).
+  const warmupSec = opts.warmup > 0 ? Math.max(opts.warmup, scenario?.minWarmupSec ?? 0) : 0;
   let setup = null;
   let setupSpan = null;
   if (scenario) {
@@ -350,7 +352,7 @@ async function measure({ step, instance, api, loadgen, opts, runId, label, onExi
   // measured window and be billed to the scenario: wait them out then. The warm-up comes after the
   // wait, so that what it warmed (pages, lists kept 30 s) is still warm when the measured run starts.
   if (isOurs && setupSpan) {
-    const windowEnd = Date.now() + (opts.warmup + opts["quiet-wait"] + opts.duration + 2) * 1000;
+    const windowEnd = Date.now() + (warmupSec + opts["quiet-wait"] + opts.duration + 2) * 1000;
     if (windowEnd > setupSpan.startedAt + SETUP_ALARM_DELAY_MS) {
       const waitMs = setupSpan.endedAt + SETUP_ALARM_DELAY_MS + OBJECT_EVICTION_MS + 2_000 - Date.now();
       if (waitMs > 0) {
@@ -359,7 +361,7 @@ async function measure({ step, instance, api, loadgen, opts, runId, label, onExi
       }
     }
   }
-  if (opts.warmup > 0) await loadgen.run(spec(scenario ? scenario.warmup(`warm-${runId}-${step.runner}-${scenario.id}-`) : ceilingWorkload, opts.warmup));
+  if (warmupSec > 0) await loadgen.run(spec(scenario ? scenario.warmup(`warm-${runId}-${step.runner}-${scenario.id}-`) : ceilingWorkload, warmupSec));
   if (opts["quiet-wait"] > 0) {
     let told = false;
     const quiet = await waitForQuiet({

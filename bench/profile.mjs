@@ -166,7 +166,7 @@ async function main() {
     // 10 s after their alarm: closing 1,000 SQLite databases is work on workerd's one thread. The
     // warm-up comes after, so that what it warms (lists kept 30 s) is still warm when profiling.
     if (opts["after-alarms"]) await new Promise((r) => setTimeout(r, Math.max(0, setUpAt + 44_000 - Date.now())));
-    await loadgen.run(spec(scenario.warmup("profile-warm-"), 1));
+    await loadgen.run(spec(scenario.warmup("profile-warm-"), Math.max(1, scenario.minWarmupSec ?? 0)));
     await loadgen.run(spec(scenario.workload("profile-settle-"), 1));
     await settled(instance.pids.workerd);
 
