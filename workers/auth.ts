@@ -11,66 +11,60 @@ export async function digest(value: string): Promise<ArrayBuffer> {
   return crypto.subtle.digest("SHA-256", encoder.encode(value));
 }
 
-// The configured secrets' digests, worked out once per isolate and setting rather than per request.
-// Keyed by what the setting is for and its value (`storefront:k1,k2`, `admin:<token>`).
-const secretDigests = new Map<string, Promise<(ArrayBuffer | null)[]>>();
+// What this isolate knows of a setting's secrets, worked out once per isolate and setting rather
+// than per request. Keyed by what the setting is for and its value (`storefront:k1,k2`,
+// `admin:<token>`): a changed setting is a new entry, so nothing learnt under the old one counts.
+interface KnownSecrets {
+  digests: Promise<(ArrayBuffer | null)[]>;
+  /**
+   * Given values that matched, with their key ids: a storefront's next requests skip the digest and
+   * the comparison (a digest is an async call into the runtime). Only values that matched are kept,
+   * at most as many as the setting lists, so made-up keys fill nothing and every unknown key still
+   * takes the constant-time path. A lookup hashes the whole given string and compares strings only
+   * on an equal hash, so a guess cannot be told apart by how many of its first bytes are right.
+   */
+  matched: Map<string, string>;
+}
+const knownSecrets = new Map<string, KnownSecrets>();
 
-function digestsOf(setting: string, secrets: () => string[]): Promise<(ArrayBuffer | null)[]> {
-  let known = secretDigests.get(setting);
+function secretsOf(setting: string, secrets: () => string[]): KnownSecrets {
+  let known = knownSecrets.get(setting);
   if (!known) {
-    known = Promise.all(secrets().map((secret) => (secret ? digest(secret) : null)));
-    secretDigests.set(setting, known);
-    if (secretDigests.size > 16) secretDigests.delete(secretDigests.keys().next().value!);
+    known = { digests: Promise.all(secrets().map((secret) => (secret ? digest(secret) : null))), matched: new Map() };
+    knownSecrets.set(setting, known);
+    if (knownSecrets.size > 16) knownSecrets.delete(knownSecrets.keys().next().value!);
   }
   return known;
 }
 
 /** Constant-time membership test of a digest: compares digests of equal length, every one of them. */
-async function matchesOneOf(givenDigest: ArrayBuffer, setting: string, secrets: () => string[]): Promise<number> {
+async function matchesOneOf(givenDigest: ArrayBuffer, known: KnownSecrets): Promise<number> {
   let match = -1;
-  for (const [i, secret] of (await digestsOf(setting, secrets)).entries()) {
+  for (const [i, secret] of (await known.digests).entries()) {
     if (secret && crypto.subtle.timingSafeEqual(givenDigest, secret)) match = i;
   }
   return match;
 }
-
-// Storefront keys this isolate has already matched, per setting, with their key ids: a storefront's
-// next requests skip the digest and the comparison (a digest is an async call into the runtime, on
-// every storefront request). Only keys that matched are kept, at most as many as the setting
-// lists, so made-up keys fill nothing and every unknown key still takes the constant-time path.
-// A lookup hashes the whole given string and compares strings only on an equal hash, so a guess
-// cannot be told apart by how many of its first bytes are right.
-const matchedKeys = new Map<string, Map<string, string>>();
 
 export function storefrontKey(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     refuseIfBlocked(c);
     const given = c.req.header("x-api-key");
     if (!given) throw new Problem("unauthorized", "Send your storefront key in the X-Api-Key header");
-    const setting = `storefront:${c.env.STOREFRONT_KEYS ?? ""}`;
-    let keyId = matchedKeys.get(setting)?.get(given);
+    const setting = c.env.STOREFRONT_KEYS ?? "";
+    const known = secretsOf(`storefront:${setting}`, () => setting.split(",").map((k) => k.trim()));
+    let keyId = known.matched.get(given);
     if (keyId === undefined) {
       const givenDigest = await digest(given);
-      const index = await matchesOneOf(givenDigest, setting, () => (c.env.STOREFRONT_KEYS ?? "").split(",").map((k) => k.trim()));
-      if (index < 0) await authFailed(c, new Problem("unauthorized", "The X-Api-Key is not a known storefront key"));
+      if ((await matchesOneOf(givenDigest, known)) < 0) await authFailed(c, new Problem("unauthorized", "The X-Api-Key is not a known storefront key"));
       // Idempotency-Keys are scoped per storefront key, so two storefronts cannot collide.
       keyId = hex(givenDigest, 8);
-      remember(setting, given, keyId);
+      known.matched.set(given, keyId);
     }
     await limitStorefront(c, keyId);
     c.set("storefrontKeyId", keyId);
     await next();
   };
-}
-
-function remember(setting: string, key: string, keyId: string): void {
-  let keys = matchedKeys.get(setting);
-  if (!keys) {
-    keys = new Map();
-    matchedKeys.set(setting, keys);
-    if (matchedKeys.size > 16) matchedKeys.delete(matchedKeys.keys().next().value!);
-  }
-  keys.set(key, keyId);
 }
 
 export function adminToken(): MiddlewareHandler<AppEnv> {
@@ -80,7 +74,7 @@ export function adminToken(): MiddlewareHandler<AppEnv> {
     // RFC 7235: the scheme is case-insensitive ("bearer" is as good as "Bearer").
     const match = /^Bearer +(.+)$/i.exec(header);
     if (!match) throw new Problem("unauthorized", "Send Authorization: Bearer <admin token>");
-    if (!c.env.ADMIN_TOKEN || (await matchesOneOf(await digest(match[1]!), `admin:${c.env.ADMIN_TOKEN}`, () => [c.env.ADMIN_TOKEN!])) < 0) {
+    if (!c.env.ADMIN_TOKEN || (await matchesOneOf(await digest(match[1]!), secretsOf(`admin:${c.env.ADMIN_TOKEN}`, () => [c.env.ADMIN_TOKEN!]))) < 0) {
       await authFailed(c, new Problem("unauthorized", "The admin token is wrong"));
     }
     await next();
