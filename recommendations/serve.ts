@@ -44,7 +44,7 @@ export async function recommend(request: RecommendationRequest, sources: Recomme
   // view; a shopper's list is merged into it (blend.ts, withShopper), which is the same ranking as
   // from scratch for a fraction of the work.
   const rankKey = `ranked:${context.join(",")}`;
-  let ranking = view?.derived.get(rankKey) as Ranking | undefined;
+  let ranking = view?.derived.get(rankKey)?.value as Ranking | undefined;
   if (!ranking) {
     ranking = rankWithoutShopper({ ...lists, context, popularIndex: view?.popularIndex });
     view?.keepDerived(rankKey, ranking, ranking.ranked.length + 1);

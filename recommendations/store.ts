@@ -90,7 +90,8 @@ export class VersionView {
   popularIndex: Map<string, number> | undefined;
   readonly entries = new Map<string, ItemEntry | null>();
   readonly categories = new Map<string, Scored[]>();
-  readonly derived = new Map<string, unknown>();
+  /** Each kept value with the number of candidates it holds (what the memory bound counts). */
+  readonly derived = new Map<string, { value: unknown; weight: number }>();
 
   constructor(
     readonly region: string,
@@ -112,7 +113,6 @@ export class VersionView {
    */
   static readonly MAX_DERIVED_WEIGHT = 150_000;
   private derivedWeight = 0;
-  private readonly weights = new Map<string, number>();
 
   /** Keeps `value`, which holds `weight` candidates, evicting the oldest past the bound. */
   keepDerived(key: string, value: unknown, weight: number) {
@@ -121,17 +121,15 @@ export class VersionView {
       if (this.derivedWeight + weight <= VersionView.MAX_DERIVED_WEIGHT) break;
       this.dropDerived(oldest);
     }
-    this.derived.set(key, value);
-    this.weights.set(key, weight);
+    this.derived.set(key, { value, weight });
     this.derivedWeight += weight;
   }
 
   private dropDerived(key: string) {
-    const weight = this.weights.get(key);
-    if (weight === undefined) return;
+    const kept = this.derived.get(key);
+    if (kept === undefined) return;
     this.derived.delete(key);
-    this.weights.delete(key);
-    this.derivedWeight -= weight;
+    this.derivedWeight -= kept.weight;
   }
 }
 
