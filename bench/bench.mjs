@@ -20,19 +20,10 @@ import { report, summarize } from "./lib/report.mjs";
 import { gitInfo, writeResults } from "./lib/results.mjs";
 import { miniflareRunner } from "./lib/runner-miniflare.mjs";
 import { DEFAULT_PG_ADMIN_URL, postgresRunner, redisRunner } from "./lib/runner-peers.mjs";
-import { ADMIN_TOKEN, adminApi, ceilingWorkload, REGION, scenarioCatalog, STOREFRONT_KEY, USER_ID_SECRET } from "./lib/scenarios.mjs";
+import { ADMIN_TOKEN, adminApi, ceilingWorkload, REGION, scenarioCatalog, SETUP_ALARM_DELAY_MS, SETUP_SETTLED_MS, STOREFRONT_KEY, USER_ID_SECRET } from "./lib/scenarios.mjs";
 import { int, ms } from "./lib/table.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-/** OUTBOX_SAFETY_MS of durable-objects/inventory.ts: every stock write sets its object's alarm this far ahead. */
-const SETUP_ALARM_DELAY_MS = 30_000;
-/**
- * workerd frees an object about 10 s after its last call (here: the safety alarm). Freeing closes
- * its SQLite database (a WAL checkpoint and an fsync on workerd's one thread): after the reads
- * set-up's 1,000 stock writes, about 20 ms of every second of the measured run went to closing
- * the set-up's objects (perf, 2026-12-01), none of which the run itself touched.
- */
-const OBJECT_EVICTION_MS = 12_000;
 const RESULTS_DIR = fileURLToPath(new URL("./results/", import.meta.url));
 const require = createRequire(import.meta.url);
 
@@ -354,7 +345,7 @@ async function measure({ step, instance, api, loadgen, opts, runId, label, onExi
   if (isOurs && setupSpan) {
     const windowEnd = Date.now() + (warmupSec + opts["quiet-wait"] + opts.duration + 2) * 1000;
     if (windowEnd > setupSpan.startedAt + SETUP_ALARM_DELAY_MS) {
-      const waitMs = setupSpan.endedAt + SETUP_ALARM_DELAY_MS + OBJECT_EVICTION_MS + 2_000 - Date.now();
+      const waitMs = setupSpan.endedAt + SETUP_SETTLED_MS - Date.now();
       if (waitMs > 0) {
         progress(`    waiting ${(waitMs / 1000).toFixed(0)} s for the set-up's safety alarms (due 30 s after each of its writes; it took ${((setupSpan.endedAt - setupSpan.startedAt) / 1000).toFixed(0)} s) and the freeing of its objects after them, so they stay outside the measured window`);
         await new Promise((r) => setTimeout(r, waitMs));

@@ -16,7 +16,7 @@ import { LoadGenerator } from "./lib/load.mjs";
 import { cpuTimeMs } from "./lib/proc.mjs";
 import { miniflareRunner } from "./lib/runner-miniflare.mjs";
 import { freePort } from "./lib/runner-peers.mjs";
-import { ADMIN_TOKEN, adminApi, scenarioCatalog, STOREFRONT_KEY, USER_ID_SECRET } from "./lib/scenarios.mjs";
+import { ADMIN_TOKEN, adminApi, scenarioCatalog, SETUP_SETTLED_MS, STOREFRONT_KEY, USER_ID_SECRET } from "./lib/scenarios.mjs";
 import { renderTable } from "./lib/table.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -162,10 +162,9 @@ async function main() {
     await scenario.warmupSetup(api, instance);
     await scenario.setup(api);
     const setUpAt = Date.now();
-    // The safety alarms (30 s after the last set-up write), then workerd freeing those objects about
-    // 10 s after their alarm: closing 1,000 SQLite databases is work on workerd's one thread. The
-    // warm-up comes after, so that what it warms (lists kept 30 s) is still warm when profiling.
-    if (opts["after-alarms"]) await new Promise((r) => setTimeout(r, Math.max(0, setUpAt + 44_000 - Date.now())));
+    // The set-up's alarms and freed objects (SETUP_SETTLED_MS), then the warm-up, so that what it
+    // warms (lists kept 30 s) is still warm when profiling.
+    if (opts["after-alarms"]) await new Promise((r) => setTimeout(r, Math.max(0, setUpAt + SETUP_SETTLED_MS - Date.now())));
     await loadgen.run(spec(scenario.warmup("profile-warm-"), Math.max(1, scenario.minWarmupSec ?? 0)));
     await loadgen.run(spec(scenario.workload("profile-settle-"), 1));
     await settled(instance.pids.workerd);
@@ -196,13 +195,17 @@ async function main() {
     const byModule = new Map();
     const byFunction = new Map();
     let total = 0;
+    /** A frame's module and function as the tables name them: "(program)" and the like as they are. */
+    const place = (frame) => {
+      const special = /^\(.*\)$/.test(frame.functionName) ? frame.functionName : null;
+      const mod = special ?? (frame.url ? moduleOf(frame.lineNumber) : "(native / runtime)");
+      return { mod, fn: special ?? `${frame.functionName || "(anonymous)"} ${mod}:${frame.lineNumber + 1}` };
+    };
     for (const { frame, ms } of selfTimes(profile)) {
       if (ms === 0) continue;
       total += ms;
-      const special = /^\(.*\)$/.test(frame.functionName) ? frame.functionName : null;
-      const mod = special ?? (frame.url ? moduleOf(frame.lineNumber) : "(native / runtime)");
+      const { mod, fn } = place(frame);
       byModule.set(mod, (byModule.get(mod) ?? 0) + ms);
-      const fn = special ?? `${frame.functionName || "(anonymous)"} ${mod}:${frame.lineNumber + 1}`;
       byFunction.set(fn, (byFunction.get(fn) ?? 0) + ms);
     }
     const requests = raw.responses;
@@ -228,9 +231,7 @@ async function main() {
     if (allocations) {
       const bytes = new Map();
       const walk = (node) => {
-        const f = node.callFrame;
-        const mod = f.url ? moduleOf(f.lineNumber) : "(native / runtime)";
-        const fn = /^\(.*\)$/.test(f.functionName) ? f.functionName : `${f.functionName || "(anonymous)"} ${mod}:${f.lineNumber + 1}`;
+        const { fn } = place(node.callFrame);
         if (node.selfSize) bytes.set(fn, (bytes.get(fn) ?? 0) + node.selfSize);
         for (const child of node.children ?? []) walk(child);
       };

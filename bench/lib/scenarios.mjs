@@ -10,6 +10,17 @@ export const REGION = "eu";
 export const STOREFRONT_KEY = "bench-key";
 export const ADMIN_TOKEN = "bench-admin";
 export const USER_ID_SECRET = "bench-user-id-secret";
+
+/** OUTBOX_SAFETY_MS of durable-objects/inventory.ts: every stock write sets its object's alarm this far ahead. */
+export const SETUP_ALARM_DELAY_MS = 30_000;
+/**
+ * After a set-up's last stock write, how long until its objects are quiet: their safety alarms,
+ * then workerd freeing each object about 10 s after its last call. Freeing closes its SQLite
+ * database (a WAL checkpoint and an fsync) on workerd's one thread: after the reads set-up's 1,000
+ * stock writes, about 20 ms of every second of the measured run went to closing objects the run
+ * never touched (perf, 2026-12-01). npm run bench and bench:profile wait this out.
+ */
+export const SETUP_SETTLED_MS = SETUP_ALARM_DELAY_MS + 12_000 + 2_000;
 const WAREHOUSE = "eu-ams"; // configured for eu in wrangler.toml (ours accepts no other)
 const TTL_SECONDS = 300; // the API's default: nothing expires during a run
 
