@@ -19,7 +19,7 @@ const secret = (id: string) => `whsec_${Buffer.from(`test-secret-for-${id}-0001`
 // files share one Postgres database and a build reads the whole region's order history.
 const letters = "abcdefghijklmnop";
 
-const sandboxRegions = ["recs", "erase", "build", "repair", "logs", "trace", "ops", "rcache"].flatMap((file) => [...letters].map((l) => `${file}${l}`));
+const sandboxRegions = ["recs", "erase", "build", "repair", "logs", "trace", "ops", "rcache", "fast"].flatMap((file) => [...letters].map((l) => `${file}${l}`));
 
 export default defineConfig({
   plugins: [

@@ -10,7 +10,7 @@ import { database } from "./db";
 
 const used = new Set<string>();
 /** A test-only region (see vitest.config.ts) no other test uses. */
-export function sandboxRegion(file: "recs" | "erase" | "build" | "rcache"): string {
+export function sandboxRegion(file: "recs" | "erase" | "build" | "rcache" | "fast"): string {
   for (const l of "abcdefghijklmnop") {
     const region = `${file}${l}`;
     if (!used.has(region)) {

@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from "hono";
-import type { AppEnv } from "./env";
+import type { AppEnv, Env } from "./env";
 import { RESERVED_REGION_NAMES, servedRegions } from "./openapi";
 import { hex } from "./hex";
 import { Problem } from "./problems";
@@ -48,34 +48,42 @@ async function matchesOneOf(givenDigest: ArrayBuffer, known: KnownSecrets): Prom
 
 export function storefrontKey(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    refuseIfBlocked(c);
-    const given = c.req.header("x-api-key");
-    if (!given) throw new Problem("unauthorized", "Send your storefront key in the X-Api-Key header");
-    const setting = c.env.STOREFRONT_KEYS ?? "";
-    const known = secretsOf(`storefront:${setting}`, () => setting.split(",").map((k) => k.trim()));
-    let keyId = known.matched.get(given);
-    if (keyId === undefined) {
-      const givenDigest = await digest(given);
-      if ((await matchesOneOf(givenDigest, known)) < 0) await authFailed(c, new Problem("unauthorized", "The X-Api-Key is not a known storefront key"));
-      // Idempotency-Keys are scoped per storefront key, so two storefronts cannot collide.
-      keyId = hex(givenDigest, 8);
-      known.matched.set(given, keyId);
-    }
-    await limitStorefront(c, keyId);
-    c.set("storefrontKeyId", keyId);
+    c.set("storefrontKeyId", await storefrontKeyId(c.env, c.req.raw));
     await next();
   };
 }
 
+/**
+ * The id of the request's storefront key (what Idempotency-Keys are scoped by), once the key is
+ * known and within its rate limits; else the 401 or 429 is thrown.
+ */
+export async function storefrontKeyId(env: Env, req: Request): Promise<string> {
+  refuseIfBlocked(req);
+  const given = req.headers.get("x-api-key");
+  if (!given) throw new Problem("unauthorized", "Send your storefront key in the X-Api-Key header");
+  const setting = env.STOREFRONT_KEYS ?? "";
+  const known = secretsOf(`storefront:${setting}`, () => setting.split(",").map((k) => k.trim()));
+  let keyId = known.matched.get(given);
+  if (keyId === undefined) {
+    const givenDigest = await digest(given);
+    if ((await matchesOneOf(givenDigest, known)) < 0) await authFailed(env, req, new Problem("unauthorized", "The X-Api-Key is not a known storefront key"));
+    // Idempotency-Keys are scoped per storefront key, so two storefronts cannot collide.
+    keyId = hex(givenDigest, 8);
+    known.matched.set(given, keyId);
+  }
+  await limitStorefront(env, req, keyId);
+  return keyId;
+}
+
 export function adminToken(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    refuseIfBlocked(c);
+    refuseIfBlocked(c.req.raw);
     const header = c.req.header("authorization") ?? "";
     // RFC 7235: the scheme is case-insensitive ("bearer" is as good as "Bearer").
     const match = /^Bearer +(.+)$/i.exec(header);
     if (!match) throw new Problem("unauthorized", "Send Authorization: Bearer <admin token>");
     if (!c.env.ADMIN_TOKEN || (await matchesOneOf(await digest(match[1]!), secretsOf(`admin:${c.env.ADMIN_TOKEN}`, () => [c.env.ADMIN_TOKEN!]))) < 0) {
-      await authFailed(c, new Problem("unauthorized", "The admin token is wrong"));
+      await authFailed(c.env, c.req.raw, new Problem("unauthorized", "The admin token is wrong"));
     }
     await next();
   };
@@ -84,17 +92,21 @@ export function adminToken(): MiddlewareHandler<AppEnv> {
 /** Rejects regions this deployment does not serve, before anything touches storage. */
 export function knownRegion(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const region = c.req.param("region") ?? "";
-    const served = servedRegions(c.env);
-    // A region named like a route word would make /v1/{region}/... and /v1/admin/... the same URL.
-    const clash = served.find((r) => (RESERVED_REGION_NAMES as readonly string[]).includes(r));
-    if (clash) throw new Problem("setting_missing", `REGIONS lists '${clash}', a word the routes use after /v1/; rename that region`, { setting: "REGIONS" });
-    if (!served.includes(region)) {
-      throw new Problem("unknown_region", `Region '${region}' is not served here; served: ${served.join(", ")}`);
-    }
-    c.set("region", region);
+    c.set("region", servedRegion(c.env, c.req.param("region") ?? ""));
     await next();
   };
+}
+
+/** `region` if this deployment serves it; else the 404 (or the 503 of a misconfigured REGIONS) is thrown. */
+export function servedRegion(env: Env, region: string): string {
+  const served = servedRegions(env);
+  // A region named like a route word would make /v1/{region}/... and /v1/admin/... the same URL.
+  const clash = served.find((r) => (RESERVED_REGION_NAMES as readonly string[]).includes(r));
+  if (clash) throw new Problem("setting_missing", `REGIONS lists '${clash}', a word the routes use after /v1/; rename that region`, { setting: "REGIONS" });
+  if (!served.includes(region)) {
+    throw new Problem("unknown_region", `Region '${region}' is not served here; served: ${served.join(", ")}`);
+  }
+  return region;
 }
 
 /** Bodies must be UTF-8 JSON: anything else is refused before it is parsed. */

@@ -14,6 +14,7 @@ import { openAccess } from "./routes/contract";
 import { onSchedule } from "./scheduled";
 import { stockDeadline } from "./stock-deadline";
 import { observe } from "./observe";
+import { storefrontFastPath } from "./storefront-fast-path";
 import { admin } from "./routes/admin";
 import { availability } from "./routes/availability";
 import { catalog } from "./routes/catalog";
@@ -125,7 +126,8 @@ app.get("/ops", (c) => c.env.ASSETS.fetch(new Request(new URL("/ops", c.req.url)
 app.get("/ops/:file", (c) => c.env.ASSETS.fetch(c.req.raw));
 
 export default {
-  fetch: app.fetch,
+  // The storefront's plain reads skip the router (storefront-fast-path.ts); the router answers the rest.
+  fetch: (request: Request, env: Env, ctx: ExecutionContext) => storefrontFastPath(request, env, ctx) ?? app.fetch(request, env, ctx),
   async queue(batch, env, ctx) {
     // Queue names carry the region in production (inventory-events-eu, warehouse-dispatch-eu-dlq).
     if (batch.queue.startsWith("warehouse-dispatch")) {

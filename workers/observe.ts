@@ -7,7 +7,7 @@ import { routePath } from "hono/route";
 import { record } from "../observability/metrics";
 import { info } from "../observability/log";
 import { formatTraceparent, traceFrom, type TraceContext } from "../observability/trace";
-import type { AppEnv } from "./env";
+import type { AppEnv, Env } from "./env";
 
 /** The region a path names: /v1/{region}/... or /v1/admin/{region}/... (null for others). */
 export function regionOfPath(path: string): string | null {
@@ -48,14 +48,24 @@ export function observe(): MiddlewareHandler<AppEnv> {
       c.res = new Response(c.res.body, c.res);
       c.res.headers.set("traceparent", header);
     }
-    const durationMs = Date.now() - started;
-    const region = regionOfPath(c.req.path);
-    if (requestLogged(c.res.status, durationMs, c.env.REQUEST_LOG)) {
-      info("request", {
-        method: c.req.method, route: routePath(c, -1), status: c.res.status, durationMs, trace: trace.traceId,
-        ...(region !== null && { region }),
-      });
-    }
-    if (region !== null) record(c.env, (p) => c.executionCtx.waitUntil(p), region, { kind: "request", status: c.res.status, ms: durationMs });
+    requestDone(c.env, c.executionCtx, { method: c.req.method, route: () => routePath(c, -1), region: regionOfPath(c.req.path) }, c.res.status, started, trace);
   };
+}
+
+/** An answer's bookkeeping: its log line when it is worth one, and its region's request metrics. */
+export function requestDone(
+  env: Env,
+  ctx: Pick<ExecutionContext, "waitUntil">,
+  /** `route`: the route's pattern (asked only for a logged answer), never the URL. */
+  request: { method: string; route: () => string; region: string | null },
+  status: number,
+  started: number,
+  trace: TraceContext,
+): void {
+  const durationMs = Date.now() - started;
+  const { method, route, region } = request;
+  if (requestLogged(status, durationMs, env.REQUEST_LOG)) {
+    info("request", { method, route: route(), status, durationMs, trace: trace.traceId, ...(region !== null && { region }) });
+  }
+  if (region !== null) record(env, (p) => ctx.waitUntil(p), region, { kind: "request", status, ms: durationMs });
 }

@@ -69,7 +69,8 @@ export class Problem extends Error {
   }
 }
 
-export function problemResponse(c: Context, problem: Problem): Response {
+/** A problem's status, body and headers: what every error answer is made of. */
+function problemParts(problem: Problem): { status: number; body: string; headers: Record<string, string> } {
   const [status, title] = PROBLEMS[problem.code];
   const body = {
     type: `https://docs.edge-inventory.dev/problems/${problem.code}`,
@@ -83,25 +84,41 @@ export function problemResponse(c: Context, problem: Problem): Response {
   if (problem.code === "try_again") headers["retry-after"] = "1";
   if (problem.code === "rate_limited") headers["retry-after"] = String(problem.extra.retryAfter ?? 10);
   if (problem.code === "stock_unavailable") headers["retry-after"] = "2";
-  return c.body(JSON.stringify(body), status as ContentfulStatusCode, headers);
+  return { status, body: JSON.stringify(body), headers };
+}
+
+export function problemResponse(c: Context, problem: Problem): Response {
+  const { status, body, headers } = problemParts(problem);
+  return c.body(body, status as ContentfulStatusCode, headers);
+}
+
+/** The same answer outside the router (workers/storefront-fast-path.ts). */
+export function problemAnswer(problem: Problem): Response {
+  const { status, body, headers } = problemParts(problem);
+  return new Response(body, { status, headers });
 }
 
 export function onError(err: Error, c: Context): Response {
-  if (err instanceof Problem) return problemResponse(c, err);
+  return problemResponse(c, problemFor(err, { method: c.req.method, path: c.req.path, traceId: c.get("trace")?.traceId }));
+}
+
+/** What a thrown error is answered with; the ones that are ours to fix are logged. */
+export function problemFor(err: unknown, where: { method: string; path: string; traceId?: string }): Problem {
+  if (err instanceof Problem) return err;
   if (err instanceof MissingSetting) {
-    error("setting_missing", { setting: err.setting, detail: err.message, route: c.req.path.split("/").slice(0, 3).join("/"), trace: c.get("trace")?.traceId });
-    return problemResponse(c, new Problem("setting_missing", err.message, { setting: err.setting }));
+    error("setting_missing", { setting: err.setting, detail: err.message, route: where.path.split("/").slice(0, 3).join("/"), trace: where.traceId });
+    return new Problem("setting_missing", err.message, { setting: err.setting });
   }
   if (err instanceof HTTPException) {
     // Hono's own validators throw these, e.g. for a body that is not JSON.
-    if (err.status === 400 && /json/i.test(err.message)) return problemResponse(c, new Problem("malformed_json", err.message));
-    if (err.status === 413) return problemResponse(c, new Problem("payload_too_large"));
-    return problemResponse(c, new Problem("invalid_request", err.message));
+    if (err.status === 400 && /json/i.test(err.message)) return new Problem("malformed_json", err.message);
+    if (err.status === 413) return new Problem("payload_too_large");
+    return new Problem("invalid_request", err.message);
   }
   const platform = err as Error & { overloaded?: boolean; retryable?: boolean };
-  if (platform.overloaded || platform.retryable) {
-    return problemResponse(c, new Problem("try_again", "The stock object is busy; retry with the same Idempotency-Key"));
+  if (platform?.overloaded || platform?.retryable) {
+    return new Problem("try_again", "The stock object is busy; retry with the same Idempotency-Key");
   }
-  error("unhandled_error", { method: c.req.method, error: err, stack: err.stack, trace: c.get("trace")?.traceId });
-  return problemResponse(c, new Problem("internal_error", "Retry later; if it persists, tell the on-call engineer the time of the request"));
+  error("unhandled_error", { method: where.method, error: err, stack: platform?.stack, trace: where.traceId });
+  return new Problem("internal_error", "Retry later; if it persists, tell the on-call engineer the time of the request");
 }

@@ -11,7 +11,7 @@
 //                       the address is refused (429) for the period without its credentials
 //                       being checked, so guessing gets no answers
 // A binding that is not configured does not limit (and says so once in the log).
-import type { Context, MiddlewareHandler } from "hono";
+import type { MiddlewareHandler } from "hono";
 import type { AppEnv, Env } from "./env";
 import { Problem } from "./problems";
 import { warn } from "../observability/log";
@@ -31,8 +31,8 @@ const warned = new Set<string>();
 const blockedUntil = new Map<string, number>();
 
 /** The client's address as Cloudflare saw it (absent only in local tools that do not set it). */
-export function clientAddress(c: Context<AppEnv>): string {
-  return c.req.header("cf-connecting-ip") ?? "unknown";
+export function clientAddress(req: Request): string {
+  return req.headers.get("cf-connecting-ip") ?? "unknown";
 }
 
 /** True when the binding is not configured (so it does not limit); says so once per isolate. */
@@ -53,15 +53,15 @@ function tooMany(name: LimiterName, what: string): Problem {
 }
 
 /** Every storefront request: per storefront key, and per storefront key and client address. */
-export async function limitStorefront(c: Context<AppEnv>, keyId: string): Promise<void> {
+export async function limitStorefront(env: Env, req: Request, keyId: string): Promise<void> {
   // Both off (the capacity benches): nothing to count, and no promises to make for it.
-  const perKeyOff = unbound(c.env, "STOREFRONT_LIMITER");
-  if (unbound(c.env, "CLIENT_LIMITER") && perKeyOff) return;
+  const perKeyOff = unbound(env, "STOREFRONT_LIMITER");
+  if (unbound(env, "CLIENT_LIMITER") && perKeyOff) return;
   const checks: [LimiterName, string, string][] = [
     ["STOREFRONT_LIMITER", keyId, "requests with this storefront key"],
-    ["CLIENT_LIMITER", `${keyId}:${clientAddress(c)}`, "requests from this address"],
+    ["CLIENT_LIMITER", `${keyId}:${clientAddress(req)}`, "requests from this address"],
   ];
-  const results = await Promise.all(checks.map(([name, key]) => allowed(c.env, name, key)));
+  const results = await Promise.all(checks.map(([name, key]) => allowed(env, name, key)));
   const over = results.findIndex((ok) => !ok);
   if (over >= 0) throw tooMany(checks[over]![0], checks[over]![2]);
 }
@@ -69,15 +69,15 @@ export async function limitStorefront(c: Context<AppEnv>, keyId: string): Promis
 /** Reservation creates: a tighter limit per storefront key and client address. */
 export function reservationRate(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const address = `${c.get("storefrontKeyId")}:${clientAddress(c)}`;
+    const address = `${c.get("storefrontKeyId")}:${clientAddress(c.req.raw)}`;
     if (!(await allowed(c.env, "RESERVE_LIMITER", address))) throw tooMany("RESERVE_LIMITER", "reservations from this address");
     await next();
   };
 }
 
 /** Before checking credentials: an address that failed too often waits, whatever it sends now. */
-export function refuseIfBlocked(c: Context<AppEnv>): void {
-  const address = clientAddress(c);
+export function refuseIfBlocked(req: Request): void {
+  const address = clientAddress(req);
   const until = blockedUntil.get(address);
   if (until === undefined) return;
   if (Date.now() < until) throw tooMany("AUTH_LIMITER", "failed authentications from this address");
@@ -85,9 +85,9 @@ export function refuseIfBlocked(c: Context<AppEnv>): void {
 }
 
 /** After credentials failed: count it; over the limit, the address is refused for the period. */
-export async function authFailed(c: Context<AppEnv>, problem: Problem): Promise<never> {
-  const address = clientAddress(c);
-  if (!(await allowed(c.env, "AUTH_LIMITER", address))) {
+export async function authFailed(env: Env, req: Request, problem: Problem): Promise<never> {
+  const address = clientAddress(req);
+  if (!(await allowed(env, "AUTH_LIMITER", address))) {
     blockedUntil.set(address, Date.now() + LIMIT_PERIOD_SECONDS.AUTH_LIMITER * 1000);
     if (blockedUntil.size > 10_000) blockedUntil.delete(blockedUntil.keys().next().value!);
     throw tooMany("AUTH_LIMITER", "failed authentications from this address");

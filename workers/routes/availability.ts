@@ -3,8 +3,8 @@ import type { Context } from "hono";
 import { AvailabilityQuery, AvailabilityResponse, LIMITS, REGION_PATTERN, RegionParams, SKU_PATTERN } from "../../schema/contracts";
 import { knownRegion, storefrontKey } from "../auth";
 import { availabilityAnswer } from "../availability-answer";
-import type { AppEnv } from "../env";
-import { availabilityOf, maxAgeMs, type PageSource } from "../snapshot-cache";
+import type { AppEnv, Env } from "../env";
+import { availabilityOf, maxAgeMs, type PageSource, type WaitUntil } from "../snapshot-cache";
 import { checkedAs, queryObject } from "../validation";
 import { iso, StorefrontHeaders } from "./common";
 import { problems, STOREFRONT_PROBLEMS, storefrontAccess } from "./contract";
@@ -47,44 +47,50 @@ const getAvailability = createRoute({
 // pass goes through zod (AvailabilityQuery), which then answers exactly as the validators would.
 export const availability = new OpenAPIHono<AppEnv>();
 availability.openAPIRegistry.registerPath(getAvailability);
-availability.get("/v1/:region/availability", storefrontKey(), knownRegion(), async (c) => {
-  const region = c.get("region");
-  const skus = await requestedSkus(c);
-  const read = await availabilityOf(c.env, c.executionCtx, region, skus);
+availability.get("/v1/:region/availability", storefrontKey(), knownRegion(), async (c) =>
+  availabilityResponse(c.env, c.executionCtx, c.get("region"), await requestedSkus(c), c.req.header("if-none-match")),
+);
+
+/** The answer to a checked request: what GET /v1/{region}/availability sends, through the router or not. */
+export async function availabilityResponse(env: Env, ctx: WaitUntil, region: string, skus: string[], ifNoneMatch: string | undefined | null): Promise<Response> {
+  const read = await availabilityOf(env, ctx, region, skus);
   const answer = availabilityAnswer(
-    c.env, region, skus, read.items, iso(read.asOf),
+    env, region, skus, read.items, iso(read.asOf),
     read.stale ? { ageSeconds: Math.round((Date.now() - read.asOf) / 100) / 10 } : undefined,
   );
   const etag = answer.etag;
-  const cacheControl = read.stale ? "no-store" : `private, max-age=${Math.floor(maxAgeMs(c.env) / 1000)}`;
+  const cacheControl = read.stale ? "no-store" : `private, max-age=${Math.floor(maxAgeMs(env) / 1000)}`;
   const timing = serverTiming(read.sources);
   // Answers made here rather than through c.body(): Hono would build a Headers object and copy it
   // into the Response's own, on the storefront's most frequent call.
-  if (c.req.header("if-none-match")?.split(/\s*,\s*/).includes(etag)) {
+  if (ifNoneMatch?.split(/\s*,\s*/).includes(etag)) {
     return new Response(null, { status: 304, headers: { etag, "cache-control": cacheControl, "server-timing": timing } });
   }
   return new Response(answer.body, {
     status: 200,
     headers: { etag, "cache-control": cacheControl, "server-timing": timing, "content-type": "application/json" },
   });
-});
+}
+
+/**
+ * What storefronts send, `?skus=A,B,C` alone with nothing to decode and 1 to 100 valid SKUs: those
+ * SKUs, each once, in request order. Undefined for anything else, which the route parses in full.
+ */
+export function plainSkus(url: string): string[] | undefined {
+  const q = url.indexOf("?");
+  if (q === -1 || !url.startsWith("skus=", q + 1) || /[&#%+]/.test(url.slice(q + 6))) return undefined;
+  const skus = url.slice(q + 6).split(",");
+  let valid = skus.length <= LIMITS.maxSkusPerRead;
+  for (let i = 0; valid && i < skus.length; i++) valid = SKU_PATTERN.test((skus[i] = skus[i]!.trim()));
+  if (!valid) return undefined;
+  const distinct = new Set(skus);
+  return distinct.size === skus.length ? skus : [...distinct];
+}
 
 /** The SKUs asked for, each once, in request order: 1 to 100 valid SKUs, or 400 invalid_request. */
 async function requestedSkus(c: Context<AppEnv>): Promise<string[]> {
-  // What storefronts send: `?skus=A,B,C` alone, nothing to decode. Anything else is parsed in full.
-  const url = c.req.url;
-  const q = url.indexOf("?");
-  const lone = q !== -1 && url.startsWith("skus=", q + 1) && !/[&#%+]/.test(url.slice(q + 6));
-  const given = lone ? [url.slice(q + 6)] : c.req.queries("skus");
-  if (given?.length === 1) {
-    const skus = given[0]!.split(",");
-    let valid = skus.length <= LIMITS.maxSkusPerRead && REGION_PATTERN.test(c.get("region"));
-    for (let i = 0; valid && i < skus.length; i++) valid = SKU_PATTERN.test((skus[i] = skus[i]!.trim()));
-    if (valid) {
-      const distinct = new Set(skus);
-      return distinct.size === skus.length ? skus : [...distinct];
-    }
-  }
+  const plain = REGION_PATTERN.test(c.get("region")) ? plainSkus(c.req.url) : undefined;
+  if (plain) return plain;
   // The rare path: zod decides, with the messages the generic validators would give.
   const { skus } = await checkedAs(AvailabilityQuery, "query", queryObject(c.req.queries()));
   await checkedAs(RegionParams, "param", c.req.param());

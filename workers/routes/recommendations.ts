@@ -11,10 +11,10 @@ import { MARKETS, REGION_MARKETS } from "../../recommendations/markets";
 import { maxAvailabilityChecks, recommend } from "../../recommendations/serve";
 import { adminToken, knownRegion, storefrontKey } from "../auth";
 import { connect } from "../db";
-import type { AppEnv } from "../env";
+import type { AppEnv, Env } from "../env";
 import { CONSENT_HEADER, hasConsent, pseudonymise, SHOPPER_ID_HEADER } from "../privacy";
 import { Problem } from "../problems";
-import { availabilityInMemory, availabilityOf } from "../snapshot-cache";
+import { availabilityInMemory, availabilityOf, type WaitUntil } from "../snapshot-cache";
 import { checkedAs, queryObject, validationHook } from "../validation";
 import { databaseUnavailable } from "./catalog";
 import { AdminHeaders, stockStatus, StorefrontHeaders } from "./common";
@@ -109,13 +109,27 @@ const listBuilds = createRoute({
 // (RecommendationsQuery and the declared headers), which then answers exactly as the validators would.
 export const recommendations = new OpenAPIHono<AppEnv>();
 recommendations.openAPIRegistry.registerPath(getRecommendations);
-recommendations.get("/v1/:region/recommendations", storefrontKey(), knownRegion(), async (c) => {
+recommendations.get("/v1/:region/recommendations", storefrontKey(), knownRegion(), async (c) =>
+  recommendationsResponse(c.env, c.executionCtx, c.get("region"), await recommendationsRequest(c), c.get("trace").traceId),
+);
+
+/** What a recommendation request asks for, once checked. */
+export interface RecommendationsAsk {
+  context: string[];
+  limit: number;
+  market?: string;
+  shopperId?: string;
+  consent?: string;
+  acceptLanguage?: string;
+}
+
+/** The answer to a checked request: what GET /v1/{region}/recommendations sends, through the router or not. */
+export async function recommendationsResponse(env: Env, ctx: WaitUntil, region: string, ask: RecommendationsAsk, traceId: string): Promise<Response> {
   const started = Date.now();
-  const region = c.get("region");
-  const { context, limit, market: asked, shopperId, consent, acceptLanguage } = await recommendationsRequest(c);
+  const { context, limit, market: asked, shopperId, consent, acceptLanguage } = ask;
   const market = asked ?? REGION_MARKETS[region]?.[0] ?? null;
   if (market && !MARKETS[market]) throw new Problem("invalid_request", `Unknown market ${market}; known: ${Object.keys(MARKETS).join(", ")}`);
-  const shopper = hasConsent(consent) && shopperId ? await pseudonymise(c.env, region, shopperId) : undefined;
+  const shopper = hasConsent(consent) && shopperId ? await pseudonymise(env, region, shopperId) : undefined;
   let body: Awaited<ReturnType<typeof recommend>>;
   let cacheHit = false;
   const budget = availabilityBudget();
@@ -124,44 +138,46 @@ recommendations.get("/v1/:region/recommendations", storefrontKey(), knownRegion(
       { region, context, limit, market, shopper, acceptLanguage },
       {
         // Lists from this isolate's memory, KV for what it does not hold (recommendations/list-cache.ts).
-        lists: listsOf(c.env.RECOMMENDATIONS),
+        lists: listsOf(env.RECOMMENDATIONS),
         // One read-model lookup per page of SKUs (workers/snapshot-cache.ts), not one per candidate;
         // pages this isolate holds fresh answer at once, with no timer armed.
         available: async (skus) => {
-          const read = availabilityInMemory(c.env, c.executionCtx, region, skus) ?? (await budget.within(availabilityOf(c.env, c.executionCtx, region, skus)));
+          const read = availabilityInMemory(env, ctx, region, skus) ?? (await budget.within(availabilityOf(env, ctx, region, skus)));
           if (!read) return null;
           const units = new Map<string, number>();
           for (const [sku, s] of read.items) units.set(sku, s.available);
           return units;
         },
         maxChecks: maxAvailabilityChecks(limit),
-        status: (available) => stockStatus(available, c.env),
+        status: (available) => stockStatus(available, env),
         cacheHit: (hit) => (cacheHit = hit),
       },
     );
   } catch (err) {
-    warn("recommendations_kv_read_failed", { region, error: err, trace: c.get("trace").traceId });
+    warn("recommendations_kv_read_failed", { region, error: err, trace: traceId });
     throw new Problem("recommendations_unavailable");
   } finally {
     budget.done();
   }
-  record(c.env, (p) => c.executionCtx.waitUntil(p), region, { kind: "recommendation", ms: Date.now() - started, cacheHit });
+  record(env, (p) => ctx.waitUntil(p), region, { kind: "recommendation", ms: Date.now() - started, cacheHit });
   // Made here rather than through c.header() and c.json(), which build a Headers object of their
   // own and copy it into the Response's.
   return new Response(JSON.stringify(body), {
     status: 200,
     headers: { "content-type": "application/json", "cache-control": "private, no-store", vary: "accept-language" },
   });
-});
+}
 
-/** What a recommendation request asks for, checked in one pass; zod decides (and words the 400) for the rest. */
-async function recommendationsRequest(c: Context<AppEnv>) {
-  const query = c.req.queries();
-  // The shopper id once came as `?user=`; a URL lands in logs and traces, so it is refused there.
-  if (query.user) throw new Problem("shopper_id_in_url", `Send the shopper id in the ${SHOPPER_ID_HEADER} header, never in the URL`, { header: SHOPPER_ID_HEADER });
-  const shopperId = c.req.header(SHOPPER_ID_HEADER);
-  const acceptLanguage = c.req.header("accept-language");
-  const consent = c.req.header(CONSENT_HEADER);
+/**
+ * The request checked in one pass over its query (as parsed, name -> values) and headers; undefined
+ * when it is not plainly valid (the route then lets zod word the 400). A shopper id in the URL is
+ * never plainly valid.
+ */
+export function plainAsk(query: Readonly<Record<string, string[]>>, header: (name: string) => string | null | undefined): RecommendationsAsk | undefined {
+  if (query.user) return undefined;
+  const shopperId = header(SHOPPER_ID_HEADER) ?? undefined;
+  const acceptLanguage = header("accept-language") ?? undefined;
+  const consent = header(CONSENT_HEADER) ?? undefined;
   const one = (name: string) => query[name]?.[0];
   let valid = (shopperId === undefined || (shopperId.length >= 1 && shopperId.length <= 200)) && (acceptLanguage === undefined || acceptLanguage.length <= 500);
   for (const name in query) valid &&= query[name]!.length === 1;
@@ -174,11 +190,20 @@ async function recommendationsRequest(c: Context<AppEnv>) {
   const context = text ? text.split(",") : [];
   valid &&= context.length <= LIMITS_RECS.maxContext;
   for (let i = 0; valid && i < context.length; i++) valid = SKU_PATTERN.test((context[i] = context[i]!.trim()));
-  if (valid) return { context, limit, market, shopperId, consent, acceptLanguage };
+  return valid ? { context, limit, market, shopperId, consent, acceptLanguage } : undefined;
+}
+
+/** What a recommendation request asks for, checked in one pass; zod decides (and words the 400) for the rest. */
+async function recommendationsRequest(c: Context<AppEnv>): Promise<RecommendationsAsk> {
+  const query = c.req.queries();
+  // The shopper id once came as `?user=`; a URL lands in logs and traces, so it is refused there.
+  if (query.user) throw new Problem("shopper_id_in_url", `Send the shopper id in the ${SHOPPER_ID_HEADER} header, never in the URL`, { header: SHOPPER_ID_HEADER });
+  const plain = plainAsk(query, (name) => c.req.header(name));
+  if (plain) return plain;
   // The rare path: the declared schemas, with the messages the generic validators would give.
   const parsed = await checkedAs(RecommendationsQuery, "query", queryObject(query));
   await checkedAs(RecommendationHeaders, "header", c.req.header());
-  return { ...parsed, shopperId, consent, acceptLanguage };
+  return { ...parsed, shopperId: c.req.header(SHOPPER_ID_HEADER), consent: c.req.header(CONSENT_HEADER), acceptLanguage: c.req.header("accept-language") };
 }
 
 export const recommendationAdmin = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
