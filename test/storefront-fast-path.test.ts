@@ -5,6 +5,8 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { storefrontFastPath } from "../workers/storefront-fast-path";
+import { plainSkus } from "../workers/routes/availability";
+import { AvailabilityQuery } from "../schema/contracts";
 import { TRACEPARENT_PATTERN } from "../observability/trace";
 import { fetchWorker, readModelSettled, setStock, storefront, uniqueSku } from "./client";
 import { checkedFetch } from "./contract";
@@ -116,5 +118,23 @@ describe("the storefront's fast path", () => {
     }
     expect(declines("/v1/eu/availability?skus=A", { ...key, method: "HEAD" })).toBe(true);
     expect(declines("/v1/eu/availability?skus=A", { headers: storefront({ "content-length": "10" }) })).toBe(true);
+  });
+
+  it("takes a SKU list as plain only when the declared schema takes it too, with the same SKUs", () => {
+    const sku = (n: number) => `SKU-${n}`;
+    const lists = [
+      "A", "A,B,A", Array.from({ length: 100 }, (_, i) => sku(i)).join(","), Array.from({ length: 101 }, (_, i) => sku(i)).join(","),
+      "x".repeat(64), "x".repeat(65), "-A", "A,-B", "A,,B", "A,", ",A", "", "A.B_C-D,9", "A;B", "A B",
+    ];
+    for (const list of lists) {
+      const plain = plainSkus(`${BASE}/v1/eu/availability?skus=${list}`);
+      const declared = AvailabilityQuery.safeParse({ skus: list });
+      if (plain) expect(plain, list).toEqual([...new Set(declared.data!.skus)]);
+      // Plain is never wider than the schema; the schema is wider only where it trims spaces.
+      if (!declared.success) expect(plain, list).toBeUndefined();
+      if (declared.success && !list.includes(" ")) expect(plain, list).toBeDefined();
+    }
+    expect(plainSkus(`${BASE}/v1/eu/availability?skus=A&skus=B`)).toBeUndefined();
+    expect(plainSkus(`${BASE}/v1/eu/availability?skus=A%2CB`)).toBeUndefined();
   });
 });
