@@ -46,6 +46,12 @@ interface HeldPage {
   skus: Map<string, SkuAvailability>;
   /** When the page was asked (ms): everything on it is at least as recent as this minus the lag. */
   readAt: number;
+  /**
+   * The share of its freshness window after which this copy is refreshed in the background: drawn
+   * between a third and two thirds, so that the pages of a region, loaded together, do not come
+   * due together again, and a page is asked about once per half window on average.
+   */
+  refreshAt: number;
   /** A write through this isolate touched the page: refresh once its publish has landed. */
   refreshAfter?: number;
 }
@@ -99,8 +105,8 @@ export async function availabilityOf(env: Env, ctx: WaitUntil, region: string, s
 
 /**
  * The same answer when every page of `skus` is held fresh in this isolate (the steady state), at
- * once and with no promise, timer or call; undefined when a page has to be loaded. A page past a
- * third of its life (or written through this isolate) is refreshed in the background, as ever.
+ * once and with no promise, timer or call; undefined when a page has to be loaded. A page past its
+ * refresh point (or written through this isolate) is refreshed in the background, as ever.
  */
 export function availabilityInMemory(env: Env, ctx: WaitUntil, region: string, skus: readonly string[]): AvailabilityRead | undefined {
   const now = Date.now();
@@ -128,11 +134,11 @@ export function availabilityInMemory(env: Env, ctx: WaitUntil, region: string, s
 }
 
 /**
- * A fresh copy answers now; past a third of its life (or after a write through this isolate) it is
- * refreshed in the background, once per page at a time.
+ * A fresh copy answers now; past its refresh point, between a third and two thirds of its life
+ * (or after a write through this isolate), it is refreshed in the background, once per page at a time.
  */
 function refreshIfDue(env: Env, ctx: WaitUntil, region: string, n: number, copy: HeldPage, now: number, fresh: number): void {
-  if (!(now - copy.readAt > fresh / 3 || (copy.refreshAfter !== undefined && now >= copy.refreshAfter))) return;
+  if (!(now - copy.readAt > fresh * copy.refreshAt || (copy.refreshAfter !== undefined && now >= copy.refreshAfter))) return;
   if (isLoading(pageName(region, n), now)) return;
   // Another isolate of this data centre may have refreshed it already: the cache first.
   void load(env, ctx, region, n, Math.max(copy.readAt, copy.refreshAfter ?? 0)).catch(() => undefined);
@@ -210,7 +216,7 @@ async function resolvePage(env: Env, ctx: WaitUntil, region: string, n: number, 
 /**
  * Loads page `n` once per isolate at a time: from the data centre's cache if another isolate put a
  * copy there newer than `newerThan` and still in the first third of its life, else from the page
- * (then puts it in the cache): about one page call per page per data centre per third of the window.
+ * (then puts it in the cache): about one page call per page per data centre per half window.
  */
 function load(env: Env, ctx: WaitUntil, region: string, n: number, newerThan: number): Promise<{ page: HeldPage; source: PageSource }> {
   const name = pageName(region, n);
@@ -292,7 +298,7 @@ function toHeld(parts: readonly PagePart[], readAt: number): HeldPage {
     const main = p.part > 0 ? mains.get(p.sku) : undefined;
     if (main && p.part < main.shards) skus.get(p.sku)!.available += p.available;
   }
-  return { skus, readAt };
+  return { skus, readAt, refreshAt: (1 + Math.random()) / 3 };
 }
 
 async function withinDeadline<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
