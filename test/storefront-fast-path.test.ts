@@ -125,6 +125,7 @@ describe("the storefront's fast path", () => {
     const lists = [
       "A", "A,B,A", Array.from({ length: 100 }, (_, i) => sku(i)).join(","), Array.from({ length: 101 }, (_, i) => sku(i)).join(","),
       "x".repeat(64), "x".repeat(65), "-A", "A,-B", "A,,B", "A,", ",A", "", "A.B_C-D,9", "A;B", "A B",
+      ".A", "_A", "A.", "A-,B_", "é", "A,é", "Z9,z0,09", "A,B,C,A,B", Array.from({ length: 40 }, (_, i) => sku(i % 33)).join(","),
     ];
     for (const list of lists) {
       const plain = plainSkus(`${BASE}/v1/eu/availability?skus=${list}`);
