@@ -118,6 +118,9 @@ describe("the storefront's fast path", () => {
     }
     expect(declines("/v1/eu/availability?skus=A", { ...key, method: "HEAD" })).toBe(true);
     expect(declines("/v1/eu/availability?skus=A", { headers: storefront({ "content-length": "10" }) })).toBe(true);
+    // A served region the contract would not name (REGIONS set by hand): the router's 400, not the fast path's 200.
+    const odd = { ...env, REGIONS: `${env.REGIONS},EU-West` };
+    expect(storefrontFastPath(new Request(`${BASE}/v1/EU-West/availability?skus=A`, key), odd, createExecutionContext())).toBeUndefined();
   });
 
   it("takes a SKU list as plain only when the declared schema takes it too, with the same SKUs", () => {

@@ -11,6 +11,7 @@
 // the same order, as the routes' middlewares: trace, storefront key and rate limits, region, the
 // route's own answer, then the traceparent header, the log line and the request metrics.
 import { formatTraceparent, traceFrom } from "../observability/trace";
+import { REGION_PATTERN } from "../schema/contracts";
 import { storefrontKeyId } from "./auth";
 import type { Env } from "./env";
 import { requestDone } from "./observe";
@@ -49,8 +50,12 @@ export function storefrontFastPath(request: Request, env: Env, ctx: ExecutionCon
   return answer(request, env, ctx, "/v1/:region/recommendations", region, rest, (traceId) => recommendationsResponse(env, ctx, region, ask, traceId));
 }
 
-/** A region this deployment serves, named without anything to decode, and REGIONS free of route words. */
+/**
+ * A region this deployment serves, named as the contract names regions (REGION_PATTERN, which the
+ * router's availability route checks), with REGIONS free of route words.
+ */
 function plainRegion(env: Env, region: string): boolean {
+  if (!REGION_PATTERN.test(region)) return false;
   const served = servedRegions(env);
   if (!served.includes(region)) return false;
   for (const word of RESERVED_REGION_NAMES) if (served.includes(word)) return false;
