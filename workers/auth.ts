@@ -92,21 +92,22 @@ export function adminToken(): MiddlewareHandler<AppEnv> {
 /** Rejects regions this deployment does not serve, before anything touches storage. */
 export function knownRegion(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    c.set("region", servedRegion(c.env, c.req.param("region") ?? ""));
+    const region = c.req.param("region") ?? "";
+    const refused = regionRefusal(c.env, region);
+    if (refused) throw refused;
+    c.set("region", region);
     await next();
   };
 }
 
-/** `region` if this deployment serves it; else the 404 (or the 503 of a misconfigured REGIONS) is thrown. */
-export function servedRegion(env: Env, region: string): string {
+/** Why this deployment cannot serve `region` (404, or the 503 of a misconfigured REGIONS); null when it can. */
+export function regionRefusal(env: Env, region: string): Problem | null {
   const served = servedRegions(env);
   // A region named like a route word would make /v1/{region}/... and /v1/admin/... the same URL.
   const clash = served.find((r) => (RESERVED_REGION_NAMES as readonly string[]).includes(r));
-  if (clash) throw new Problem("setting_missing", `REGIONS lists '${clash}', a word the routes use after /v1/; rename that region`, { setting: "REGIONS" });
-  if (!served.includes(region)) {
-    throw new Problem("unknown_region", `Region '${region}' is not served here; served: ${served.join(", ")}`);
-  }
-  return region;
+  if (clash) return new Problem("setting_missing", `REGIONS lists '${clash}', a word the routes use after /v1/; rename that region`, { setting: "REGIONS" });
+  if (!served.includes(region)) return new Problem("unknown_region", `Region '${region}' is not served here; served: ${served.join(", ")}`);
+  return null;
 }
 
 /** Bodies must be UTF-8 JSON: anything else is refused before it is parsed. */

@@ -51,7 +51,7 @@ interface HeldPage {
    * between a third and two thirds, so that the pages of a region, loaded together, do not come
    * due together again, and a page is asked about once per half window on average.
    */
-  refreshAt: number;
+  refreshShare: number;
   /** A write through this isolate touched the page: refresh once its publish has landed. */
   refreshAfter?: number;
 }
@@ -138,7 +138,7 @@ export function availabilityInMemory(env: Env, ctx: WaitUntil, region: string, s
  * (or after a write through this isolate), it is refreshed in the background, once per page at a time.
  */
 function refreshIfDue(env: Env, ctx: WaitUntil, region: string, n: number, copy: HeldPage, now: number, fresh: number): void {
-  if (!(now - copy.readAt > fresh * copy.refreshAt || (copy.refreshAfter !== undefined && now >= copy.refreshAfter))) return;
+  if (!(now - copy.readAt > fresh * copy.refreshShare || (copy.refreshAfter !== undefined && now >= copy.refreshAfter))) return;
   if (isLoading(pageName(region, n), now)) return;
   // Another isolate of this data centre may have refreshed it already: the cache first.
   void load(env, ctx, region, n, Math.max(copy.readAt, copy.refreshAfter ?? 0)).catch(() => undefined);
@@ -298,7 +298,7 @@ function toHeld(parts: readonly PagePart[], readAt: number): HeldPage {
     const main = p.part > 0 ? mains.get(p.sku) : undefined;
     if (main && p.part < main.shards) skus.get(p.sku)!.available += p.available;
   }
-  return { skus, readAt, refreshAt: (1 + Math.random()) / 3 };
+  return { skus, readAt, refreshShare: (1 + Math.random()) / 3 };
 }
 
 async function withinDeadline<T>(work: Promise<T>, ms: number): Promise<T | undefined> {

@@ -12,10 +12,9 @@
 // route's own answer, then the traceparent header, the log line and the request metrics.
 import { formatTraceparent, traceFrom } from "../observability/trace";
 import { REGION_PATTERN } from "../schema/contracts";
-import { storefrontKeyId } from "./auth";
+import { regionRefusal, storefrontKeyId } from "./auth";
 import type { Env } from "./env";
 import { requestDone } from "./observe";
-import { RESERVED_REGION_NAMES, servedRegions } from "./openapi";
 import { problemAnswer, problemFor } from "./problems";
 import { availabilityResponse, plainSkus } from "./routes/availability";
 import { plainAsk, recommendationsResponse } from "./routes/recommendations";
@@ -42,24 +41,20 @@ export function storefrontFastPath(request: Request, env: Env, ctx: ExecutionCon
   if (rest === AVAILABILITY) {
     const skus = plainSkus(url);
     if (!skus) return undefined;
-    return answer(request, env, ctx, "/v1/:region/availability", region, rest, () => availabilityResponse(env, ctx, region, skus, request.headers.get("if-none-match")));
+    return answer(request, env, ctx, region, rest, () => availabilityResponse(env, ctx, region, skus, request.headers.get("if-none-match")));
   }
   const query = queryAt === -1 ? {} : plainQuery(url.slice(queryAt + 1));
   const ask = query && plainAsk(query, (name) => request.headers.get(name));
   if (!ask) return undefined;
-  return answer(request, env, ctx, "/v1/:region/recommendations", region, rest, (traceId) => recommendationsResponse(env, ctx, region, ask, traceId));
+  return answer(request, env, ctx, region, rest, (traceId) => recommendationsResponse(env, ctx, region, ask, traceId));
 }
 
 /**
- * A region this deployment serves, named as the contract names regions (REGION_PATTERN, which the
- * router's availability route checks), with REGIONS free of route words.
+ * A region named as the contract names regions (REGION_PATTERN, which the router's availability
+ * route checks) that the router's knownRegion() would let through.
  */
 function plainRegion(env: Env, region: string): boolean {
-  if (!REGION_PATTERN.test(region)) return false;
-  const served = servedRegions(env);
-  if (!served.includes(region)) return false;
-  for (const word of RESERVED_REGION_NAMES) if (served.includes(word)) return false;
-  return true;
+  return REGION_PATTERN.test(region) && regionRefusal(env, region) === null;
 }
 
 /** `a=1&b=2` as name -> values, or undefined when anything would need decoding (or a name is empty). */
@@ -77,12 +72,11 @@ function plainQuery(text: string): Record<string, string[]> | undefined {
   return query;
 }
 
-/** The middlewares' steps around `respond`, in their order. */
+/** The middlewares' steps around `respond`, in their order; `rest` is the path after the region. */
 async function answer(
   request: Request,
   env: Env,
   ctx: ExecutionContext,
-  route: string,
   region: string,
   rest: string,
   respond: (traceId: string) => Promise<Response>,
@@ -97,6 +91,6 @@ async function answer(
     response = problemAnswer(problemFor(err, { method: request.method, path: `/v1/${region}${rest}`, traceId: trace.traceId }));
   }
   response.headers.set("traceparent", formatTraceparent(trace));
-  requestDone(env, ctx, { method: request.method, route: () => route, region }, response.status, started, trace);
+  requestDone(env, ctx, { method: request.method, route: () => `/v1/:region${rest}`, region }, response.status, started, trace);
   return response;
 }
