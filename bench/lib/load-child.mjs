@@ -116,6 +116,7 @@ function run(spec) {
           staleReads: counters.staleReads,
           unknownAvailability: counters.unknownAvailability,
           outOfStockShown: counters.outOfStockShown,
+          ...(counters.turns && { turns: counters.turns }),
           responses,
           statusCounts,
           socketErrors,

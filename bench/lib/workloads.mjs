@@ -16,6 +16,12 @@
 //   { kind: "outage", regions: [down, up], skuPrefix, skuCount, perRequest, readShare, apiKey, keyPrefix, ttlSeconds }
 //     per request, at random: a read of `perRequest` SKUs or a one-line reservation (qty 1), in
 //     either region; kinds read-<region> and reserve-<region>. Stale reads are counted.
+//   { kind: "turns", sliceMs, durationSec, parts: [a, b] }
+//     two single-request workloads taking turns on every connection, in slices of sliceMs in the
+//     order a b b a, a b b a, ...: each block of four slices gives both the same stretch of time,
+//     and a drift in the machine's speed inside a block counts the same for both. Each answer keeps
+//     its part's kind; counters.turns gets the answers of each part per block (those that arrive
+//     while the run drains count in the last whole block, whose requests they are).
 //   { kind: "get", path }
 //     the same GET again and again (the no-op ceiling).
 //   { kind: "static", method, path, headers, body, uniqueHeader? }
@@ -187,6 +193,33 @@ export function buildWorkload(w, counters, tag) {
             onResponse(status, resBody, ctx) {
               if (status === 200 && ctx.kind.startsWith("read-") && resBody.includes('"stale":true')) counters.staleReads++;
               tag(ctx.kind);
+            },
+          },
+        ],
+      };
+    }
+    case "turns": {
+      const parts = w.parts.map((p) => buildWorkload(p, counters, tag));
+      for (const p of parts) if (p.requests.length !== 1) throw new Error("turns: each part is one request");
+      const startedAt = performance.now();
+      const order = [0, 1, 1, 0];
+      const slice = () => Math.floor((performance.now() - startedAt) / w.sliceMs);
+      const blocks = Math.max(1, Math.floor((w.durationSec * 1000) / (order.length * w.sliceMs)));
+      const turns = (counters.turns = { sliceMs: w.sliceMs, kinds: parts.map((p) => Object.keys(p.expected)[0]), blocks: Array.from({ length: blocks }, () => parts.map(() => 0)) });
+      return {
+        expected: Object.assign({}, ...parts.map((p) => p.expected)),
+        requests: [
+          {
+            method: "GET",
+            setupRequest(req, ctx) {
+              const part = order[slice() % order.length];
+              ctx.part = part;
+              const { method, headers, setupRequest } = parts[part].requests[0];
+              return setupRequest({ ...req, method, headers: { ...headers } }, ctx);
+            },
+            onResponse(status, resBody, ctx) {
+              parts[ctx.part].requests[0].onResponse(status, resBody, ctx);
+              turns.blocks[Math.min(blocks - 1, Math.floor(slice() / order.length))][ctx.part]++;
             },
           },
         ],
