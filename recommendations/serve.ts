@@ -6,7 +6,7 @@ import type { z } from "@hono/zod-openapi";
 import type { RecommendationsResponse } from "../schema/contracts";
 import { cardPageSize, pick, type Ranking, rankWithoutShopper, withShopper } from "./blend";
 import { acceptedLanguages, localName, MARKETS } from "./markets";
-import { type Lists, READ_BOUNDS, readCards, readLists } from "./store";
+import { type Card, type Lists, READ_BOUNDS, readCards, readLists } from "./store";
 
 /** The most SKUs one request asks availability for (looked up a read-model page at a time). */
 export const maxAvailabilityChecks = (limit: number) => 2 * limit + 10;
@@ -33,8 +33,35 @@ export interface RecommendationSources {
   cacheHit?: (hit: boolean) => void;
 }
 
-export async function recommend(request: RecommendationRequest, sources: RecommendationSources): Promise<z.infer<typeof RecommendationsResponse>> {
-  const { region, limit, market, shopper } = request;
+type Answer = z.infer<typeof RecommendationsResponse>;
+
+/** The answer as an object. */
+export async function recommend(request: RecommendationRequest, sources: RecommendationSources): Promise<Answer> {
+  return answerObject(await choose(request, sources));
+}
+
+/**
+ * The answer as JSON text: byte for byte `JSON.stringify(await recommend(...))`, joined from pieces
+ * kept per card (its name in the language chosen, brand, category and price in the market) rather
+ * than built as objects and serialised on every request.
+ */
+export async function recommendText(request: RecommendationRequest, sources: RecommendationSources): Promise<string> {
+  return answerText(await choose(request, sources));
+}
+
+/** What an answer is made of, once chosen. */
+interface Chosen {
+  request: RecommendationRequest;
+  version: string | null;
+  personalised: boolean;
+  picked: Awaited<ReturnType<typeof pick>>;
+  /** Units per SKU whose availability was looked up. */
+  units: ReadonlyMap<string, number>;
+  status: RecommendationSources["status"];
+}
+
+async function choose(request: RecommendationRequest, sources: RecommendationSources): Promise<Chosen> {
+  const { region, limit, shopper } = request;
   const context = [...new Set(request.context)];
   const lists = await readLists(sources.lists, region, { shopper, context });
   const version = lists.version;
@@ -72,23 +99,60 @@ export async function recommend(request: RecommendationRequest, sources: Recomme
       return buyable;
     },
   });
-  const accepted = acceptedLanguages(request.acceptLanguage);
+  return { request, version, personalised: Boolean(lists.forUser?.length), picked, units, status: sources.status };
+}
+
+const statusOf = (c: Chosen, item: Chosen["picked"]["chosen"][number]) => (item.buyable === null ? ("unknown" as const) : c.status(c.units.get(item.sku) ?? 0));
+
+function answerObject(c: Chosen): Answer {
+  const { region, market } = c.request;
+  const accepted = acceptedLanguages(c.request.acceptLanguage);
   const language = market ? MARKETS[market]?.language : undefined;
   return {
     region,
-    personalised: Boolean(lists.forUser?.length),
-    listsVersion: version,
+    personalised: c.personalised,
+    listsVersion: c.version,
     market,
-    availability: picked.availability,
-    items: picked.chosen.map((c) => {
-      const { name, locale } = localName(c.card, accepted, language);
-      const { brand, category } = c.card;
-      const price = (market && c.card.prices?.[market]) || null;
-      const status = c.buyable === null ? ("unknown" as const) : sources.status(units.get(c.sku) ?? 0);
-      // Two literals rather than a spread: this runs for every item of every answer.
-      return c.because === undefined
-        ? { sku: c.sku, reason: c.reason, score: c.score, name, locale, brand, category, price, status }
-        : { sku: c.sku, reason: c.reason, because: c.because, score: c.score, name, locale, brand, category, price, status };
+    availability: c.picked.availability,
+    items: c.picked.chosen.map((item) => {
+      const { name, locale } = localName(item.card, accepted, language);
+      const { brand, category } = item.card;
+      const price = (market && item.card.prices?.[market]) || null;
+      const status = statusOf(c, item);
+      return item.because === undefined
+        ? { sku: item.sku, reason: item.reason, score: item.score, name, locale, brand, category, price, status }
+        : { sku: item.sku, reason: item.reason, because: item.because, score: item.score, name, locale, brand, category, price, status };
     }),
   };
+}
+
+// Per card (a version's cards are kept as long as the version's view), the JSON of what an item
+// shows of it, per market and Accept-Language header: `"name":…,"locale":…,"brand":…,"category":…,"price":…`.
+const cardPieces = new WeakMap<Card, Map<string, string>>();
+/** Storefronts send a handful of Accept-Language headers; a card keeps pieces for this many at most. */
+const PIECES_PER_CARD = 32;
+
+function cardPiece(card: Card, market: string | null, acceptLanguage: string | undefined): string {
+  const key = `${market}|${acceptLanguage ?? ""}`;
+  let pieces = cardPieces.get(card);
+  const known = pieces?.get(key);
+  if (known !== undefined) return known;
+  const { name, locale } = localName(card, acceptedLanguages(acceptLanguage), market ? MARKETS[market]?.language : undefined);
+  const price = (market && card.prices?.[market]) || null;
+  const piece = `"name":${JSON.stringify(name)},"locale":${JSON.stringify(locale)},"brand":${JSON.stringify(card.brand)},"category":${JSON.stringify(card.category)},"price":${JSON.stringify(price)}`;
+  if (!pieces) cardPieces.set(card, (pieces = new Map()));
+  if (pieces.size >= PIECES_PER_CARD) pieces.clear();
+  pieces.set(key, piece);
+  return piece;
+}
+
+function answerText(c: Chosen): string {
+  const { region, market, acceptLanguage } = c.request;
+  let items = "";
+  for (const item of c.picked.chosen) {
+    const because = item.because === undefined ? "" : `"because":${JSON.stringify(item.because)},`;
+    // A score is a finite number: its text is JSON's.
+    items += `${items ? "," : ""}{"sku":${JSON.stringify(item.sku)},"reason":"${item.reason}",${because}"score":${item.score},${cardPiece(item.card, market, acceptLanguage)},"status":"${statusOf(c, item)}"}`;
+  }
+  return `{"region":${JSON.stringify(region)},"personalised":${c.personalised},"listsVersion":${JSON.stringify(c.version)},"market":${JSON.stringify(market)},"availability":"${c.picked.availability}","items":[${items}]}`;
 }

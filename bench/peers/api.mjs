@@ -34,7 +34,7 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { ListCache } from "../../recommendations/list-cache.ts";
 import { MARKETS, REGION_MARKETS } from "../../recommendations/markets.ts";
-import { maxAvailabilityChecks, recommend } from "../../recommendations/serve.ts";
+import { maxAvailabilityChecks, recommendText } from "../../recommendations/serve.ts";
 import { AvailabilityQuery, CreateReservationBody, RecommendationsQuery, ReservationParams, SetStockBody, StockParams, UserId } from "../../schema/contracts.ts";
 import { CONSENT_HEADER, hasConsent, pseudonymise, SHOPPER_ID_HEADER } from "../../workers/privacy.ts";
 import { onError, Problem } from "../../workers/problems.ts";
@@ -193,7 +193,7 @@ export function createApp({ store, storefrontKeys, adminToken, userIdSecret, reg
     const shopper = hasConsent(c.req.header(CONSENT_HEADER)) && user ? await pseudonymise({ USER_ID_SECRET: userIdSecret }, region, parse(UserId, user, "header")) : undefined;
     let body;
     try {
-      body = await recommend(
+      body = await recommendText(
         { region, context, limit, market, shopper, acceptLanguage: c.req.header("accept-language") },
         {
           lists,
@@ -208,7 +208,8 @@ export function createApp({ store, storefrontKeys, adminToken, userIdSecret, reg
     }
     c.header("cache-control", "private, no-store");
     c.header("vary", "accept-language");
-    return c.json(body, 200);
+    c.header("content-type", "application/json");
+    return c.body(body, 200);
   });
 
   app.post("/v1/:region/reservations", storefront, knownRegion, async (c) => {

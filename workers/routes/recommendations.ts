@@ -8,7 +8,7 @@ import { recommendationBuilds } from "../../schema/tables";
 import { BuildTooLarge, buildRecommendations, type BuildPhase, MAX_KEYS_PER_WORKER_BUILD } from "../../recommendations/build";
 import { listsOf } from "../../recommendations/list-cache";
 import { MARKETS, REGION_MARKETS } from "../../recommendations/markets";
-import { maxAvailabilityChecks, recommend } from "../../recommendations/serve";
+import { maxAvailabilityChecks, recommendText } from "../../recommendations/serve";
 import { adminToken, knownRegion, storefrontKey } from "../auth";
 import { connect } from "../db";
 import type { AppEnv, Env } from "../env";
@@ -130,11 +130,11 @@ export async function recommendationsResponse(env: Env, ctx: WaitUntil, region: 
   const market = asked ?? REGION_MARKETS[region]?.[0] ?? null;
   if (market && !MARKETS[market]) throw new Problem("invalid_request", `Unknown market ${market}; known: ${Object.keys(MARKETS).join(", ")}`);
   const shopper = hasConsent(consent) && shopperId ? await pseudonymise(env, region, shopperId) : undefined;
-  let body: Awaited<ReturnType<typeof recommend>>;
+  let body: string;
   let cacheHit = false;
   const budget = availabilityBudget();
   try {
-    body = await recommend(
+    body = await recommendText(
       { region, context, limit, market, shopper, acceptLanguage },
       {
         // Lists from this isolate's memory, KV for what it does not hold (recommendations/list-cache.ts).
@@ -162,7 +162,7 @@ export async function recommendationsResponse(env: Env, ctx: WaitUntil, region: 
   record(env, (p) => ctx.waitUntil(p), region, { kind: "recommendation", ms: Date.now() - started, cacheHit });
   // Made here rather than through c.header() and c.json(), which build a Headers object of their
   // own and copy it into the Response's.
-  return new Response(JSON.stringify(body), {
+  return new Response(body, {
     status: 200,
     headers: { "content-type": "application/json", "cache-control": "private, no-store", vary: "accept-language" },
   });
