@@ -24,8 +24,11 @@ export interface RecommendationRequest {
 
 export interface RecommendationSources {
   lists: Lists;
-  /** Units available per SKU asked for, or null when availability cannot be had in time. */
-  available: (skus: string[]) => Promise<ReadonlyMap<string, number> | null>;
+  /**
+   * Units available per SKU asked for (a SKU left out has none), or null when availability cannot
+   * be had in time. Entries as the caller keeps them (the read model's own, in the Worker), not copied.
+   */
+  available: (skus: string[]) => Promise<ReadonlyMap<string, { readonly available: number }> | null>;
   /** How many SKUs' availability one request may ask for in all. */
   maxChecks: number;
   status: (available: number) => "in_stock" | "low_stock" | "out_of_stock";
@@ -92,7 +95,7 @@ async function choose(request: RecommendationRequest, sources: RecommendationSou
       if (!read) return null;
       const buyable = new Set<string>();
       for (const sku of skus) {
-        const n = read.get(sku) ?? 0;
+        const n = read.get(sku)?.available ?? 0;
         units.set(sku, n);
         if (n > 0) buyable.add(sku);
       }

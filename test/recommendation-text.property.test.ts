@@ -70,7 +70,7 @@ function listsOf(w: World): Lists {
 function sourcesOf(w: World, lists: Lists, known: boolean, limit: number): RecommendationSources {
   return {
     lists,
-    available: async (skus) => (known ? new Map(skus.map((s) => [s, w.units[SKUS.indexOf(s)]!])) : null),
+    available: async (skus) => (known ? new Map(skus.map((s) => [s, { available: w.units[SKUS.indexOf(s)]! }])) : null),
     maxChecks: maxAvailabilityChecks(limit),
     status: (n) => (n === 0 ? "out_of_stock" : n <= 3 ? "low_stock" : "in_stock"),
   };
