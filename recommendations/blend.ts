@@ -200,13 +200,17 @@ function fold(sku: string, part: Part | undefined, own?: number | readonly numbe
 /** How many candidates' cards pick() reads at a time. */
 export const cardPageSize = (limit: number) => Math.min(100, Math.max(20, 3 * limit));
 
+/**
+ * What pick() reads. Each answers at once when it can (from memory), else with a promise: pick()
+ * waits only for those, so a walk that needs nothing read awaits nothing.
+ */
 export interface PickSources {
   /** Reads the cards of these SKUs (one bulk read) and returns every card known so far. */
-  cards: (skus: string[]) => Promise<ReadonlyMap<string, Card>>;
+  cards: (skus: string[]) => ReadonlyMap<string, Card> | Promise<ReadonlyMap<string, Card>>;
   /** How many card reads the request may make. */
   cardPages: number;
   /** The buyable SKUs among these, or null when availability cannot be known in time. */
-  available: (skus: string[]) => Promise<Set<string> | null>;
+  available: (skus: string[]) => Set<string> | null | Promise<Set<string> | null>;
   /** How many SKUs' availability the request may ask for in all. */
   maxChecks: number;
 }
@@ -241,7 +245,8 @@ export async function pick(
       if (pages >= sources.cardPages) break;
       const page: string[] = [];
       for (let j = i; j < Math.min(ranked.length, i + pageSize); j++) page.push(ranked[j]!.sku);
-      cards = await sources.cards(page);
+      const read = sources.cards(page);
+      cards = read instanceof Promise ? await read : read;
       cardsUpTo = i + pageSize;
       pages++;
     }
@@ -255,7 +260,8 @@ export async function pick(
       }
       const batch = ahead.slice(0, sources.maxChecks - checks);
       checks += batch.length;
-      const ok = await sources.available(batch);
+      const asked = sources.available(batch);
+      const ok = asked instanceof Promise ? await asked : asked;
       if (ok === null) unknown = true;
       else for (const sku of batch) buyable.set(sku, ok.has(sku));
     }

@@ -29,6 +29,8 @@ export interface RecommendationSources {
    * be had in time. Entries as the caller keeps them (the read model's own, in the Worker), not copied.
    */
   available: (skus: string[]) => Promise<ReadonlyMap<string, { readonly available: number }> | null>;
+  /** The same at once when this process holds it in memory; undefined when it would have to ask (then `available`). */
+  availableInMemory?: (skus: string[]) => ReadonlyMap<string, { readonly available: number }> | undefined;
   /** How many SKUs' availability one request may ask for in all. */
   maxChecks: number;
   status: (available: number) => "in_stock" | "low_stock" | "out_of_stock";
@@ -66,7 +68,10 @@ interface Chosen {
 async function choose(request: RecommendationRequest, sources: RecommendationSources): Promise<Chosen> {
   const { region, limit, shopper } = request;
   const context = [...new Set(request.context)];
-  const lists = await readLists(sources.lists, region, { shopper, context });
+  // Awaited only when something had to be read: in steady state nothing is, and the answer is
+  // worked out with no await at all up to pick()'s own promise (an await costs more than the lookup).
+  const read = readLists(sources.lists, region, { shopper, context });
+  const lists = read instanceof Promise ? await read : read;
   const version = lists.version;
   const view = lists.view;
   // Without a shopper's list the ranking depends on the version and the context alone: worked out
@@ -85,21 +90,21 @@ async function choose(request: RecommendationRequest, sources: RecommendationSou
   const units = new Map<string, number>();
   const picked = await pick(ranked, limit, {
     cardPages: READ_BOUNDS.cardPages,
-    cards: async (skus) => {
-      await readCards(sources.lists, view!, skus, lists.cards);
-      return lists.cards;
-    },
+    cards: (skus) => readCards(sources.lists, view!, skus, lists.cards)?.then(() => lists.cards) ?? lists.cards,
     maxChecks: sources.maxChecks,
-    available: async (skus) => {
-      const read = await sources.available(skus);
-      if (!read) return null;
-      const buyable = new Set<string>();
-      for (const sku of skus) {
-        const n = read.get(sku)?.available ?? 0;
-        units.set(sku, n);
-        if (n > 0) buyable.add(sku);
-      }
-      return buyable;
+    available: (skus) => {
+      const buyableOf = (read: ReadonlyMap<string, { readonly available: number }> | null) => {
+        if (!read) return null;
+        const buyable = new Set<string>();
+        for (const sku of skus) {
+          const n = read.get(sku)?.available ?? 0;
+          units.set(sku, n);
+          if (n > 0) buyable.add(sku);
+        }
+        return buyable;
+      };
+      const held = sources.availableInMemory?.(skus);
+      return held !== undefined ? buyableOf(held) : sources.available(skus).then(buyableOf);
     },
   });
   return { request, version, personalised: Boolean(lists.forUser?.length), picked, units, status: sources.status };

@@ -146,14 +146,28 @@ export function viewOf(kv: Lists, region: string, version: string): VersionView 
 
 const pointerKeys = new Map<string, string>();
 
-/** The lists one request needs: three reads at most (pointer, lists, categories), none from memory. */
-export async function readLists(kv: Lists, region: string, request: { shopper?: string; context: readonly string[] }): Promise<RequestLists & { view: VersionView | null }> {
-  const empty = { version: null, popular: [], popularByCategory: {}, forUser: null, boughtTogether: new Map(), cards: new Map(), view: null };
+/** What `readLists` gives: the lists, and the version's view (null when no build is live). */
+export type ListsRead = RequestLists & { view: VersionView | null };
+
+const noLists = (): ListsRead => ({ version: null, popular: [], popularByCategory: {}, forUser: null, boughtTogether: new Map(), cards: new Map(), view: null });
+
+/**
+ * The lists one request needs: three reads at most (pointer, lists, categories), none for what the
+ * source holds in memory. When nothing has to be read (the steady state), the lists come back at
+ * once rather than as a promise: an await costs a busy isolate more than this whole lookup.
+ */
+export function readLists(kv: Lists, region: string, request: { shopper?: string; context: readonly string[] }): ListsRead | Promise<ListsRead> {
   let pointerName = pointerKeys.get(region);
   if (!pointerName) pointerKeys.set(region, (pointerName = pointerKey(region)));
   const peeked = kv.peek?.(pointerName);
-  const pointer = (peeked !== undefined ? peeked : (await kv.json([pointerName])).get(pointerName)) as Pointer | null;
-  if (!pointer) return empty;
+  if (peeked !== undefined) return listsAt(kv, region, request, peeked as Pointer | null);
+  const name = pointerName;
+  return kv.json([name]).then((read) => listsAt(kv, region, request, read.get(name) as Pointer | null));
+}
+
+/** readLists once the pointer is known: the context's entries, the shopper's list and the best-sellers. */
+function listsAt(kv: Lists, region: string, request: { shopper?: string; context: readonly string[] }, pointer: Pointer | null): ListsRead | Promise<ListsRead> {
+  if (!pointer) return noLists();
   const v = pointer.version;
   const view = viewOf(kv, region, v);
   const keys: string[] = [];
@@ -162,33 +176,51 @@ export async function readLists(kv: Lists, region: string, request: { shopper?: 
   const shopperKey = request.shopper ? userKey(region, v, request.shopper) : undefined;
   const shopperList = shopperKey ? kv.peek?.(shopperKey) : undefined;
   if (shopperKey && shopperList === undefined) keys.push(shopperKey);
-  const values = keys.length ? await kv.json(keys) : undefined;
-  if (view.popular === undefined) {
-    view.popular = (values!.get(popularKey(region, v)) as Scored[] | null) ?? [];
-    view.popularIndex = new Map(view.popular.map((p) => [p.sku, p.score]));
-  }
-  for (const sku of request.context) if (!view.entries.has(sku)) view.keepEntry(sku, (values!.get(itemKey(region, v, sku)) as ItemEntry | null) ?? null);
-  const lists: RequestLists & { view: VersionView } = { ...empty, version: v, popular: view.popular, view };
+  if (!keys.length) return listsOf(kv, region, request, view, shopperKey ? (shopperList as Scored[] | null) : null);
+  return kv.json(keys).then((values) => {
+    if (view.popular === undefined) {
+      view.popular = (values.get(popularKey(region, v)) as Scored[] | null) ?? [];
+      view.popularIndex = new Map(view.popular.map((p) => [p.sku, p.score]));
+    }
+    for (const sku of request.context) if (!view.entries.has(sku)) view.keepEntry(sku, (values.get(itemKey(region, v, sku)) as ItemEntry | null) ?? null);
+    return listsOf(kv, region, request, view, shopperKey ? ((shopperList !== undefined ? shopperList : values.get(shopperKey)) as Scored[] | null) : null);
+  });
+}
+
+/** The request's lists from the view (which holds its context's entries), reading any category list it lacks. */
+function listsOf(
+  kv: Lists,
+  region: string,
+  request: { context: readonly string[] },
+  view: VersionView,
+  forUser: Scored[] | null,
+): ListsRead | Promise<ListsRead> {
+  const lists: RequestLists & { view: VersionView } = { ...noLists(), version: view.version, popular: view.popular!, forUser, view };
   for (const sku of request.context) {
     const entry = view.entries.get(sku);
     if (!entry) continue;
     lists.boughtTogether.set(sku, entry.together);
     lists.cards.set(sku, entry.card);
   }
-  if (shopperKey) lists.forUser = ((shopperList !== undefined ? shopperList : values!.get(shopperKey)) as Scored[] | null) ?? null;
   const categories: string[] = [];
   for (const card of lists.cards.values()) if (!categories.includes(card.category)) categories.push(card.category);
+  const withCategories = () => {
+    for (const c of categories) lists.popularByCategory[c] = view.categories.get(c)!;
+    return lists;
+  };
   const unread = categories.filter((c) => !view.categories.has(c));
-  if (unread.length) {
-    const byCategory = await kv.json(unread.map((c) => categoryKey(region, v, c)));
-    for (const c of unread) view.categories.set(c, (byCategory.get(categoryKey(region, v, c)) as Scored[] | null) ?? []);
-  }
-  for (const c of categories) lists.popularByCategory[c] = view.categories.get(c)!;
-  return lists;
+  if (!unread.length) return withCategories();
+  return kv.json(unread.map((c) => categoryKey(region, view.version, c))).then((byCategory) => {
+    for (const c of unread) view.categories.set(c, (byCategory.get(categoryKey(region, view.version, c)) as Scored[] | null) ?? []);
+    return withCategories();
+  });
 }
 
-/** The cards of `skus` not read yet, from their entries: the view first, the rest in one bulk read (at most 100). */
-export async function readCards(kv: Lists, view: VersionView, skus: readonly string[], into: Map<string, Card>): Promise<void> {
+/**
+ * The cards of `skus` not read yet, from their entries: the view first, the rest in one bulk read
+ * (at most 100). Nothing to wait for (undefined) when the view had them all.
+ */
+export function readCards(kv: Lists, view: VersionView, skus: readonly string[], into: Map<string, Card>): Promise<void> | undefined {
   let missing: string[] | undefined;
   for (const s of skus) {
     if (into.has(s)) continue;
@@ -196,13 +228,15 @@ export async function readCards(kv: Lists, view: VersionView, skus: readonly str
     if (entry) into.set(s, entry.card);
     else if (entry === undefined && (missing ??= []).length < KV_BULK_READ) missing.push(s);
   }
-  if (!missing) return;
-  const values = await kv.json(missing.map((s) => itemKey(view.region, view.version, s)));
-  for (const s of missing) {
-    const entry = (values.get(itemKey(view.region, view.version, s)) as ItemEntry | null) ?? null;
-    view.keepEntry(s, entry);
-    if (entry) into.set(s, entry.card);
-  }
+  if (!missing) return undefined;
+  const unread = missing;
+  return kv.json(unread.map((s) => itemKey(view.region, view.version, s))).then((values) => {
+    for (const s of unread) {
+      const entry = (values.get(itemKey(view.region, view.version, s)) as ItemEntry | null) ?? null;
+      view.keepEntry(s, entry);
+      if (entry) into.set(s, entry.card);
+    }
+  });
 }
 
 /** Deletes every key of one version (listing by prefix); returns how many. */

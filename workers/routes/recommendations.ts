@@ -139,12 +139,11 @@ export async function recommendationsResponse(env: Env, ctx: WaitUntil, region: 
       {
         // Lists from this isolate's memory, KV for what it does not hold (recommendations/list-cache.ts).
         lists: listsOf(env.RECOMMENDATIONS),
-        // One read-model lookup per page of SKUs (workers/snapshot-cache.ts), not one per candidate;
-        // pages this isolate holds fresh answer at once, with no timer armed.
-        available: async (skus) => {
-          const read = availabilityInMemory(env, ctx, region, skus) ?? (await budget.within(availabilityOf(env, ctx, region, skus)));
-          return read && read.items;
-        },
+        // One read-model lookup per page of SKUs (workers/snapshot-cache.ts), not one per candidate,
+        // within the request's budget.
+        available: async (skus) => (await budget.within(availabilityOf(env, ctx, region, skus)))?.items ?? null,
+        // Pages this isolate holds fresh answer at once, with no promise and no timer.
+        availableInMemory: (skus) => availabilityInMemory(env, ctx, region, skus)?.items,
         maxChecks: maxAvailabilityChecks(limit),
         status: (available) => stockStatus(available, env),
         cacheHit: (hit) => (cacheHit = hit),
