@@ -197,6 +197,10 @@ function fold(sku: string, part: Part | undefined, own?: number | readonly numbe
   return because ? { sku, reason: reason!, because, score } : { sku, reason: reason!, score };
 }
 
+/** Cards by SKU: a Map, or a view over entries held elsewhere. */
+export type CardLookup = Pick<ReadonlyMap<string, Card>, "get">;
+const NO_CARDS: CardLookup = new Map();
+
 /** How many candidates' cards pick() reads at a time. */
 export const cardPageSize = (limit: number) => Math.min(100, Math.max(20, 3 * limit));
 
@@ -205,8 +209,8 @@ export const cardPageSize = (limit: number) => Math.min(100, Math.max(20, 3 * li
  * waits only for those, so a walk that needs nothing read awaits nothing.
  */
 export interface PickSources {
-  /** Reads the cards of these SKUs (one bulk read) and returns every card known so far. */
-  cards: (skus: string[]) => ReadonlyMap<string, Card> | Promise<ReadonlyMap<string, Card>>;
+  /** Reads the cards of these SKUs (one bulk read) and returns a lookup of every card known so far. */
+  cards: (skus: string[]) => CardLookup | Promise<CardLookup>;
   /** How many card reads the request may make. */
   cardPages: number;
   /** The buyable SKUs among these, or null when availability cannot be known in time. */
@@ -228,7 +232,7 @@ export async function pick(
 ): Promise<{ chosen: (Candidate & { card: Card; buyable: boolean | null })[]; availability: "checked" | "unknown" }> {
   const cap = maxPerBrand(limit);
   const pageSize = cardPageSize(limit);
-  let cards: ReadonlyMap<string, Card> = new Map();
+  let cards: CardLookup = NO_CARDS;
   let cardsUpTo = 0;
   let pages = 0;
   const perBrand = new Map<string, number>();

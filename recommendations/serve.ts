@@ -6,7 +6,7 @@ import type { z } from "@hono/zod-openapi";
 import type { RecommendationsResponse } from "../schema/contracts";
 import { cardPageSize, pick, type Ranking, rankWithoutShopper, withShopper } from "./blend";
 import { acceptedLanguages, localName, MARKETS } from "./markets";
-import { type Card, type Lists, READ_BOUNDS, readCards, readLists } from "./store";
+import { type Card, type Lists, loadEntries, READ_BOUNDS, readLists } from "./store";
 
 /** The most SKUs one request asks availability for (looked up a read-model page at a time). */
 export const maxAvailabilityChecks = (limit: number) => 2 * limit + 10;
@@ -90,7 +90,7 @@ async function choose(request: RecommendationRequest, sources: RecommendationSou
   const units = new Map<string, number>();
   const picked = await pick(ranked, limit, {
     cardPages: READ_BOUNDS.cardPages,
-    cards: (skus) => readCards(sources.lists, view!, skus, lists.cards)?.then(() => lists.cards) ?? lists.cards,
+    cards: (skus) => loadEntries(sources.lists, view!, skus)?.then(() => view!.cards) ?? view!.cards,
     maxChecks: sources.maxChecks,
     available: (skus) => {
       const buyableOf = (read: ReadonlyMap<string, { readonly available: number }> | null) => {

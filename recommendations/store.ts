@@ -92,6 +92,8 @@ export class VersionView {
   readonly categories = new Map<string, Scored[]>();
   /** Each kept value with the number of candidates it holds (what the memory bound counts). */
   readonly derived = new Map<string, { value: unknown; weight: number }>();
+  /** The cards of the entries held: a lookup, not a copy (a request reads its candidates' through it). */
+  readonly cards = { get: (sku: string): Card | undefined => this.entries.get(sku)?.card };
 
   constructor(
     readonly region: string,
@@ -221,21 +223,29 @@ function listsOf(
  * (at most 100). Nothing to wait for (undefined) when the view had them all.
  */
 export function readCards(kv: Lists, view: VersionView, skus: readonly string[], into: Map<string, Card>): Promise<void> | undefined {
+  const copy = () => {
+    for (const s of skus) {
+      const card = view.cards.get(s);
+      if (card && !into.has(s)) into.set(s, card);
+    }
+  };
+  const loading = loadEntries(kv, view, skus);
+  if (loading) return loading.then(copy);
+  copy();
+  return undefined;
+}
+
+/**
+ * Reads the entries of `skus` the view does not hold yet (at most 100, one bulk read) into it;
+ * undefined, with nothing to wait for, when it holds them all (the steady state).
+ */
+export function loadEntries(kv: Lists, view: VersionView, skus: readonly string[]): Promise<void> | undefined {
   let missing: string[] | undefined;
-  for (const s of skus) {
-    if (into.has(s)) continue;
-    const entry = view.entries.get(s);
-    if (entry) into.set(s, entry.card);
-    else if (entry === undefined && (missing ??= []).length < KV_BULK_READ) missing.push(s);
-  }
+  for (const s of skus) if (!view.entries.has(s) && (missing ??= []).length < KV_BULK_READ) missing.push(s);
   if (!missing) return undefined;
   const unread = missing;
   return kv.json(unread.map((s) => itemKey(view.region, view.version, s))).then((values) => {
-    for (const s of unread) {
-      const entry = (values.get(itemKey(view.region, view.version, s)) as ItemEntry | null) ?? null;
-      view.keepEntry(s, entry);
-      if (entry) into.set(s, entry.card);
-    }
+    for (const s of unread) view.keepEntry(s, (values.get(itemKey(view.region, view.version, s)) as ItemEntry | null) ?? null);
   });
 }
 

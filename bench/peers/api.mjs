@@ -36,7 +36,7 @@ import { ListCache } from "../../recommendations/list-cache.ts";
 import { MARKETS, REGION_MARKETS } from "../../recommendations/markets.ts";
 import { maxAvailabilityChecks, recommendText } from "../../recommendations/serve.ts";
 import { AvailabilityQuery, CreateReservationBody, RecommendationsQuery, ReservationParams, SetStockBody, StockParams, UserId } from "../../schema/contracts.ts";
-import { CONSENT_HEADER, hasConsent, pseudonymOf, SHOPPER_ID_HEADER } from "../../workers/privacy.ts";
+import { CONSENT_HEADER, hasConsent, pseudonymise, SHOPPER_ID_HEADER } from "../../workers/privacy.ts";
 import { onError, Problem } from "../../workers/problems.ts";
 
 const sha256 = (value) => createHash("sha256").update(value).digest();
@@ -190,7 +190,7 @@ export function createApp({ store, storefrontKeys, adminToken, userIdSecret, reg
     const market = asked ?? REGION_MARKETS[region]?.[0] ?? null;
     if (market && !MARKETS[market]) throw new Problem("invalid_request", `Unknown market ${market}; known: ${Object.keys(MARKETS).join(", ")}`);
     const user = c.req.header(SHOPPER_ID_HEADER);
-    const shopper = hasConsent(c.req.header(CONSENT_HEADER)) && user ? pseudonymOf({ USER_ID_SECRET: userIdSecret }, region, parse(UserId, user, "header")) : undefined;
+    const shopper = hasConsent(c.req.header(CONSENT_HEADER)) && user ? await pseudonymise({ USER_ID_SECRET: userIdSecret }, region, parse(UserId, user, "header")) : undefined;
     let body;
     try {
       body = await recommendText(

@@ -12,7 +12,7 @@ import { maxAvailabilityChecks, recommendText } from "../../recommendations/serv
 import { adminToken, knownRegion, storefrontKey } from "../auth";
 import { connect } from "../db";
 import type { AppEnv, Env } from "../env";
-import { CONSENT_HEADER, hasConsent, pseudonymOf, SHOPPER_ID_HEADER } from "../privacy";
+import { CONSENT_HEADER, hasConsent, pseudonymise, SHOPPER_ID_HEADER } from "../privacy";
 import { Problem } from "../problems";
 import { availabilityInMemory, availabilityOf, type WaitUntil } from "../snapshot-cache";
 import { checkedAs, queryObject, validationHook } from "../validation";
@@ -129,7 +129,7 @@ export async function recommendationsResponse(env: Env, ctx: WaitUntil, region: 
   const { context, limit, market: asked, shopperId, consent, acceptLanguage } = ask;
   const market = asked ?? REGION_MARKETS[region]?.[0] ?? null;
   if (market && !MARKETS[market]) throw new Problem("invalid_request", `Unknown market ${market}; known: ${Object.keys(MARKETS).join(", ")}`);
-  const shopper = hasConsent(consent) && shopperId ? pseudonymOf(env, region, shopperId) : undefined;
+  const shopper = hasConsent(consent) && shopperId ? await pseudonymise(env, region, shopperId) : undefined;
   let body: string;
   let cacheHit = false;
   const budget = availabilityBudget();
