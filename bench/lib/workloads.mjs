@@ -214,8 +214,8 @@ export function buildWorkload(w, counters, tag) {
             setupRequest(req, ctx) {
               const part = order[slice() % order.length];
               ctx.part = part;
-              const { method, headers, setupRequest } = parts[part].requests[0];
-              return setupRequest({ ...req, method, headers: { ...headers } }, ctx);
+              const { method, path, headers, body, setupRequest } = parts[part].requests[0];
+              return setupRequest({ ...req, method, path, headers: { ...headers }, body }, ctx);
             },
             onResponse(status, resBody, ctx) {
               parts[ctx.part].requests[0].onResponse(status, resBody, ctx);

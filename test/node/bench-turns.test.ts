@@ -1,0 +1,54 @@
+// The bench's storefront scenario decides issue 15's throughput target: reads and recommendations
+// take turns on every connection (bench/lib/workloads.mjs, "turns") and turnsSummary
+// (bench/lib/scenarios.mjs) turns the answers per block into rates, a ratio and an interval. Both
+// are checked here against hand-counted cases, so that the number the docs quote means what they say.
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { turnsSummary } from "../../bench/lib/scenarios.mjs";
+import { buildWorkload } from "../../bench/lib/workloads.mjs";
+
+afterEach(() => vi.restoreAllMocks());
+
+describe("bench: taking turns", () => {
+  it("alternates a b b a in slices, counts each answer for its own part and block, and counts a late answer in the last whole block", () => {
+    let now = 1_000;
+    vi.spyOn(performance, "now").mockImplementation(() => now);
+    const counters: Record<string, unknown> = { sent: 0, badBodies: 0 };
+    const part = (tag: string) => ({ kind: "static", method: "GET", path: `/${tag}`, tag, expected: [200] });
+    const w = buildWorkload({ kind: "turns", sliceMs: 250, durationSec: 2, parts: [part("a"), part("b")] }, counters, () => undefined);
+    expect(w.expected).toEqual({ a: [200], b: [200] });
+    const request = w.requests[0]!;
+    const sent: string[] = [];
+    const ask = (at: number, answerAt = at) => {
+      now = at;
+      const ctx: Record<string, unknown> = {};
+      const req = request.setupRequest({ ...request }, ctx);
+      sent.push(req.path ?? "");
+      now = answerAt;
+      request.onResponse(200, "", ctx);
+    };
+    for (let slice = 0; slice < 8; slice++) ask(1_000 + slice * 250 + 10);
+    expect(sent).toEqual(["/a", "/b", "/b", "/a", "/a", "/b", "/b", "/a"]);
+    // Sent in the last slice, answered while the run drains: still the last block's.
+    ask(1_000 + 7 * 250 + 200, 1_000 + 8 * 250 + 30);
+    const turns = counters.turns as { blocks: number[][]; kinds: string[] };
+    expect(turns.kinds).toEqual(["a", "b"]);
+    expect(turns.blocks).toEqual([
+      [2, 2],
+      [3, 2],
+    ]);
+  });
+
+  it("gives each part's rate over its own turns, their ratio and an interval over the blocks", () => {
+    const even = turnsSummary({ sliceMs: 250, kinds: ["read", "recommend"], blocks: [[100, 50], [100, 50], [100, 50]] });
+    expect(even).toMatchObject({ blocks: 3, blockSec: 1, perSecond: [200, 100], ratio: 0.5, interval: [0.5, 0.5], blockRange: [0.5, 0.5] });
+    // One slow block for the second part: the ratio of sums, and an interval that contains it.
+    let seed = 7;
+    const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    const uneven = turnsSummary({ sliceMs: 250, kinds: ["read", "recommend"], blocks: [[100, 120], [100, 120], [100, 30], [100, 130]] }, random)!;
+    expect(uneven.ratio).toBeCloseTo(400 / 400, 10);
+    expect(uneven.blockRange).toEqual([0.3, 1.3]);
+    expect(uneven.interval[0]).toBeLessThan(uneven.ratio);
+    expect(uneven.interval[1]).toBeGreaterThanOrEqual(uneven.ratio);
+    expect(turnsSummary(null)).toBeNull();
+  });
+});
