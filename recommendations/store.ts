@@ -65,7 +65,7 @@ export interface RequestLists {
   popularByCategory: Record<string, Scored[]>;
   forUser: Scored[] | null;
   boughtTogether: Map<string, Scored[]>;
-  /** Cards read so far: the context's, then the candidates' (see `readCards`). */
+  /** The context's cards (the candidates' are looked up through the view: `loadEntries`, `VersionView.cards`). */
   cards: Map<string, Card>;
 }
 
@@ -216,23 +216,6 @@ function listsOf(
     for (const c of unread) view.categories.set(c, (byCategory.get(categoryKey(region, view.version, c)) as Scored[] | null) ?? []);
     return withCategories();
   });
-}
-
-/**
- * The cards of `skus` not read yet, from their entries: the view first, the rest in one bulk read
- * (at most 100). Nothing to wait for (undefined) when the view had them all.
- */
-export function readCards(kv: Lists, view: VersionView, skus: readonly string[], into: Map<string, Card>): Promise<void> | undefined {
-  const copy = () => {
-    for (const s of skus) {
-      const card = view.cards.get(s);
-      if (card && !into.has(s)) into.set(s, card);
-    }
-  };
-  const loading = loadEntries(kv, view, skus);
-  if (loading) return loading.then(copy);
-  copy();
-  return undefined;
 }
 
 /**

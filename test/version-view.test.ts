@@ -3,7 +3,7 @@
 // a new view.
 import { describe, expect, it } from "vitest";
 import { ListCache } from "../recommendations/list-cache";
-import { itemKey, pointerKey, popularKey, readCards, readLists, VersionView, viewOf } from "../recommendations/store";
+import { itemKey, loadEntries, pointerKey, popularKey, readLists, VersionView, viewOf } from "../recommendations/store";
 
 function source(entries: Record<string, unknown>) {
   const values = new Map(Object.entries(entries).map(([k, v]) => [k, JSON.stringify(v)]));
@@ -42,16 +42,15 @@ describe("a version's view of the lists", () => {
     });
     const first = await readLists(cache, "eu", { context: ["A"] });
     expect(first.boughtTogether.get("A")).toEqual([{ sku: "B", score: 1 }]);
-    const cards = new Map(first.cards);
-    await readCards(cache, first.view!, ["A", "B", "GONE"], cards);
-    expect([...cards.keys()]).toEqual(["A", "B"]);
+    await loadEntries(cache, first.view!, ["A", "B", "GONE"]);
+    expect(["A", "B", "GONE"].map((sku) => first.view!.cards.get(sku)?.name ?? null)).toEqual([card("A").name, card("B").name, null]);
     const before = keysRead.length;
     // Again: from the view, not one key read (an absent SKU included), and at once: no promise to
     // await when nothing had to be read (a busy isolate pays for every await).
     const again = readLists(cache, "eu", { context: ["A"] });
     expect(again).not.toBeInstanceOf(Promise);
     expect((again as Awaited<typeof again>).boughtTogether.get("A")).toEqual([{ sku: "B", score: 1 }]);
-    expect(readCards(cache, first.view!, ["B", "GONE"], new Map())).toBeUndefined();
+    expect(loadEntries(cache, first.view!, ["B", "GONE"])).toBeUndefined();
     expect(keysRead.length).toBe(before);
 
     values.set(pointerKey("eu"), JSON.stringify({ version: "v2", builtAt: "2026-12-02T00:00:00Z" }));
