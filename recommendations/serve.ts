@@ -40,7 +40,10 @@ export interface RecommendationSources {
 
 type Answer = z.infer<typeof RecommendationsResponse>;
 
-/** The answer as an object. */
+/**
+ * The answer as an object of the contract's type. The route and the bench's peers send
+ * `recommendText`; this is the form test/recommendation-text.property.test.ts holds that text to.
+ */
 export async function recommend(request: RecommendationRequest, sources: RecommendationSources): Promise<Answer> {
   return answerObject(await choose(request, sources));
 }

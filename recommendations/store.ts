@@ -178,19 +178,19 @@ function listsAt(kv: Lists, region: string, request: { shopper?: string; context
   const shopperKey = request.shopper ? userKey(region, v, request.shopper) : undefined;
   const shopperList = shopperKey ? kv.peek?.(shopperKey) : undefined;
   if (shopperKey && shopperList === undefined) keys.push(shopperKey);
-  if (!keys.length) return listsOf(kv, region, request, view, shopperKey ? (shopperList as Scored[] | null) : null);
+  if (!keys.length) return listsFromView(kv, region, request, view, shopperKey ? (shopperList as Scored[] | null) : null);
   return kv.json(keys).then((values) => {
     if (view.popular === undefined) {
       view.popular = (values.get(popularKey(region, v)) as Scored[] | null) ?? [];
       view.popularIndex = new Map(view.popular.map((p) => [p.sku, p.score]));
     }
     for (const sku of request.context) if (!view.entries.has(sku)) view.keepEntry(sku, (values.get(itemKey(region, v, sku)) as ItemEntry | null) ?? null);
-    return listsOf(kv, region, request, view, shopperKey ? ((shopperList !== undefined ? shopperList : values.get(shopperKey)) as Scored[] | null) : null);
+    return listsFromView(kv, region, request, view, shopperKey ? ((shopperList !== undefined ? shopperList : values.get(shopperKey)) as Scored[] | null) : null);
   });
 }
 
 /** The request's lists from the view (which holds its context's entries), reading any category list it lacks. */
-function listsOf(
+function listsFromView(
   kv: Lists,
   region: string,
   request: { context: readonly string[] },

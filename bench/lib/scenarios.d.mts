@@ -15,10 +15,4 @@ export interface TurnsSummary {
   blockRange: [number, number];
   perBlock: number[];
 }
-export declare const TURN_SLICE_MS: number;
 export declare function turnsSummary(turns: Turns | null | undefined, random?: () => number): TurnsSummary | null;
-export declare const REGION: string;
-export declare const STOREFRONT_KEY: string;
-export declare const ADMIN_TOKEN: string;
-export declare const USER_ID_SECRET: string;
-export declare function scenarioCatalog(opts: Record<string, unknown>): Record<string, unknown>;
