@@ -6,7 +6,7 @@ import type { z } from "@hono/zod-openapi";
 import type { RecommendationsResponse } from "../schema/contracts";
 import { cardPageSize, pick, type Ranking, rankWithoutShopper, withShopper } from "./blend";
 import { acceptedLanguages, localName, MARKETS } from "./markets";
-import { type Card, type Lists, loadEntries, READ_BOUNDS, readLists } from "./store";
+import { type Card, type Lists, loadEntries, READ_BOUNDS, readLists, versionInMemory } from "./store";
 
 /** The most SKUs one request asks availability for (looked up a read-model page at a time). */
 export const maxAvailabilityChecks = (limit: number) => 2 * limit + 10;
@@ -36,6 +36,8 @@ export interface RecommendationSources {
   status: (available: number) => "in_stock" | "low_stock" | "out_of_stock";
   /** Told whether the precomputed lists had everything asked for (the shopper's list, each context SKU). */
   cacheHit?: (hit: boolean) => void;
+  /** Where answers without a shopper are kept, and served from while still right (`AnswerMemo`). */
+  memo?: AnswerMemo;
 }
 
 type Answer = z.infer<typeof RecommendationsResponse>;
@@ -45,7 +47,9 @@ type Answer = z.infer<typeof RecommendationsResponse>;
  * `recommendText`; this is the form test/recommendation-text.property.test.ts holds that text to.
  */
 export async function recommend(request: RecommendationRequest, sources: RecommendationSources): Promise<Answer> {
-  return answerObject(await choose(request, sources));
+  const chosen = await choose(request, sources);
+  sources.cacheHit?.(chosen.cacheHit);
+  return answerObject(chosen);
 }
 
 /**
@@ -54,8 +58,116 @@ export async function recommend(request: RecommendationRequest, sources: Recomme
  * than built as objects and serialised on every request.
  */
 export async function recommendText(request: RecommendationRequest, sources: RecommendationSources): Promise<string> {
-  return answerText(await choose(request, sources));
+  const kept = sources.memo?.answer(request, sources);
+  if (kept !== undefined) {
+    sources.cacheHit?.(kept.cacheHit);
+    return kept.text;
+  }
+  const chosen = await choose(request, sources);
+  sources.cacheHit?.(chosen.cacheHit);
+  const text = answerText(chosen);
+  sources.memo?.keep(request, chosen, text);
+  return text;
 }
+
+/**
+ * `recommendText`, answered at once (no promise) when the memo holds a right answer: the route
+ * asks this first, since an await costs a busy isolate more than the whole lookup.
+ */
+export function recommendTextAtOnce(request: RecommendationRequest, sources: RecommendationSources): string | Promise<string> {
+  const kept = sources.memo?.answer(request, sources);
+  if (kept === undefined) return recommendText(request, sources);
+  sources.cacheHit?.(kept.cacheHit);
+  return kept.text;
+}
+
+/** What a kept answer was worked out from. */
+interface KeptAnswer {
+  version: string;
+  text: string;
+  /** Every SKU whose availability the answer looked up, and the units it saw (in the same order). */
+  skus: string[];
+  units: number[];
+  cacheHit: boolean;
+  bytes: number;
+}
+
+/** What an isolate keeps of answers at most: about 7,000 answers of 10 items (2 KB of text each). */
+export const ANSWER_MEMO_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Answers without a shopper, kept per isolate: product pages and carts ask the same thing again
+ * and again. Such an answer depends on the lists' version, the request (context, limit, market,
+ * Accept-Language) and the units of each SKU whose availability it looked up, nothing else: pick()
+ * walks a fixed ranking and decides each step from those units alone. So a kept answer is served
+ * only while the region still serves the same version and this isolate's fresh availability pages
+ * show the same units for every one of those SKUs; anything else (a pointer or a page to be read,
+ * a unit sold or restocked) works the answer out again. Answers with a shopper's list are never
+ * kept (their lists expire and can be erased), nor are answers whose availability was unknown.
+ * Memory: at most `budget` bytes of text, the oldest going first.
+ */
+export class AnswerMemo {
+  private kept = new Map<string, KeptAnswer>();
+  private bytes = 0;
+  /** Answers served from the memo, and requests it could not answer (for tests and the bench's profile). */
+  hits = 0;
+  misses = 0;
+
+  constructor(private budget = ANSWER_MEMO_BYTES) {}
+
+  /** The kept answer to `request`, if there is one and it is still right; never a promise. */
+  answer(request: RecommendationRequest, sources: Pick<RecommendationSources, "lists" | "availableInMemory">): KeptAnswer | undefined {
+    if (request.shopper !== undefined || !sources.availableInMemory) return undefined;
+    const key = memoKey(request);
+    const kept = this.kept.get(key);
+    if (kept === undefined || kept.version !== versionInMemory(sources.lists, request.region)) return this.miss();
+    const held = sources.availableInMemory(kept.skus);
+    if (held === undefined) return this.miss();
+    for (let i = 0; i < kept.skus.length; i++) if ((held.get(kept.skus[i]!)?.available ?? 0) !== kept.units[i]) return this.miss();
+    this.hits++;
+    return kept;
+  }
+
+  /** Keeps the answer `text`, worked out as `chosen` says, if it may be served again. */
+  keep(request: RecommendationRequest, chosen: Chosen, text: string): void {
+    if (request.shopper !== undefined || chosen.version === null || chosen.picked.availability !== "checked") return;
+    const key = memoKey(request);
+    const skus = [...chosen.units.keys()];
+    const kept: KeptAnswer = { version: chosen.version, text, skus, units: [...chosen.units.values()], cacheHit: chosen.cacheHit, bytes: textBytes(key) + textBytes(text) + 24 * skus.length + 100 };
+    this.drop(key);
+    if (kept.bytes > this.budget) return;
+    this.kept.set(key, kept);
+    this.bytes += kept.bytes;
+    for (const [oldest, k] of this.kept) {
+      if (this.bytes <= this.budget) break;
+      this.kept.delete(oldest);
+      this.bytes -= k.bytes;
+    }
+  }
+
+  /** How many answers are kept. */
+  get size(): number {
+    return this.kept.size;
+  }
+
+  private miss(): undefined {
+    this.misses++;
+    return undefined;
+  }
+
+  private drop(key: string) {
+    const k = this.kept.get(key);
+    if (!k) return;
+    this.kept.delete(key);
+    this.bytes -= k.bytes;
+  }
+}
+
+/** What V8 holds a string in: a byte a character when every one is Latin-1, else two. */
+const textBytes = (s: string) => (/[^\u0000-\u00ff]/.test(s) ? 2 : 1) * s.length;
+
+/** Everything of a request (without a shopper) an answer depends on, besides the version and availability. */
+const memoKey = (r: RecommendationRequest) => `${r.region}\n${r.market}\n${r.limit}\n${r.acceptLanguage ?? ""}\n${r.context.join(",")}`;
 
 /** What an answer is made of, once chosen. */
 interface Chosen {
@@ -66,6 +178,8 @@ interface Chosen {
   /** Units per SKU whose availability was looked up. */
   units: ReadonlyMap<string, number>;
   status: RecommendationSources["status"];
+  /** Whether the precomputed lists had everything asked for (RecommendationSources.cacheHit). */
+  cacheHit: boolean;
 }
 
 async function choose(request: RecommendationRequest, sources: RecommendationSources): Promise<Chosen> {
@@ -89,7 +203,6 @@ async function choose(request: RecommendationRequest, sources: RecommendationSou
   }
   // pick() never walks further than its card pages reach.
   const ranked = lists.forUser ? withShopper(ranking, lists.forUser, READ_BOUNDS.cardPages * cardPageSize(limit)) : ranking.ranked;
-  sources.cacheHit?.(version !== null && (!shopper || lists.forUser !== null) && context.every((sku) => lists.boughtTogether.has(sku)));
   const units = new Map<string, number>();
   const picked = await pick(ranked, limit, {
     cardPages: READ_BOUNDS.cardPages,
@@ -110,7 +223,8 @@ async function choose(request: RecommendationRequest, sources: RecommendationSou
       return held !== undefined ? buyableOf(held) : sources.available(skus).then(buyableOf);
     },
   });
-  return { request, version, personalised: Boolean(lists.forUser?.length), picked, units, status: sources.status };
+  const cacheHit = version !== null && (!shopper || lists.forUser !== null) && context.every((sku) => lists.boughtTogether.has(sku));
+  return { request, version, personalised: Boolean(lists.forUser?.length), picked, units, status: sources.status, cacheHit };
 }
 
 const statusOf = (c: Chosen, item: Chosen["picked"]["chosen"][number]) => (item.buyable === null ? ("unknown" as const) : c.status(c.units.get(item.sku) ?? 0));

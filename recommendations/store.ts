@@ -154,6 +154,17 @@ export type ListsRead = RequestLists & { view: VersionView | null };
 const noLists = (): ListsRead => ({ version: null, popular: [], popularByCategory: {}, forUser: null, boughtTogether: new Map(), cards: new Map(), view: null });
 
 /**
+ * The version `region` serves, when this isolate holds its pointer: null when no build is live,
+ * undefined when the pointer has to be read. No read, no promise.
+ */
+export function versionInMemory(kv: Lists, region: string): string | null | undefined {
+  let pointerName = pointerKeys.get(region);
+  if (!pointerName) pointerKeys.set(region, (pointerName = pointerKey(region)));
+  const peeked = kv.peek?.(pointerName) as Pointer | null | undefined;
+  return peeked === undefined ? undefined : (peeked?.version ?? null);
+}
+
+/**
  * The lists one request needs: three reads at most (pointer, lists, categories), none for what the
  * source holds in memory. When nothing has to be read (the steady state), the lists come back at
  * once rather than as a promise: an await costs a busy isolate more than this whole lookup.

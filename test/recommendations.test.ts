@@ -6,7 +6,8 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../workers/index";
 import { RecommendationsResponse } from "../schema/contracts";
-import { call, confirm, reserve, storefront, adminHeaders, readModelSettled } from "./client";
+import { call, confirm, release, reserve, storefront, adminHeaders, readModelSettled } from "./client";
+import { answerMemo } from "../workers/routes/recommendations";
 import { build, ordered, recommend, sandboxRegion, sell, skus } from "./recs";
 
 describe("bought together", () => {
@@ -53,10 +54,21 @@ describe("what is left out", () => {
     await ordered(region, [{ skus: ["BRUSH", "POWDER"], times: 3 }, { skus: ["BRUSH", "SPONGE"] }]);
     await build(region);
     expect(skus(await recommend(region, { context: ["BRUSH"] }))[0]).toBe("POWDER");
-    expect((await reserve(region, [{ sku: "POWDER", qty: 1 }])).status).toBe(201);
+    const held = await reserve(region, [{ sku: "POWDER", qty: 1 }]);
+    expect(held.status).toBe(201);
     const soldOut = await recommend(region, { context: ["BRUSH"] });
     expect(skus(soldOut)).not.toContain("POWDER");
     expect(skus(soldOut)[0]).toBe("SPONGE");
+    // Asked again while this isolate's pages are fresh, the same answer comes from its memo
+    // (routes/recommendations.ts)...
+    const served = answerMemo.hits;
+    const again = await call("GET", `/v1/${region}/recommendations?context=BRUSH`, { headers: storefront() });
+    expect(again.body).toEqual(soldOut.body);
+    expect(answerMemo.hits).toBe(served + 1);
+    // ...until a unit it looked up changes: released, POWDER is back first.
+    const { id, token } = held.body as { id: string; token: string };
+    expect((await release(region, id, token)).status).toBe(200);
+    expect(skus(await recommend(region, { context: ["BRUSH"] }))[0]).toBe("POWDER");
   });
 
   it("never recommends what the region does not sell, even when its orders say it goes well", async () => {

@@ -29,7 +29,29 @@ function regionKey(secret: string, region: string): Promise<CryptoKey> {
 export async function pseudonymise(env: Pick<Env, "USER_ID_SECRET">, region: string, userId: string): Promise<string> {
   if (!env.USER_ID_SECRET) throw new MissingSetting("USER_ID_SECRET", "wrangler secret put USER_ID_SECRET --env <region> (locally: .dev.vars)");
   const mac = await crypto.subtle.sign("HMAC", await regionKey(env.USER_ID_SECRET, region), encoder.encode(userId));
-  return hex(mac).slice(0, 32);
+  const pseudonym = hex(mac).slice(0, 32);
+  rememberPseudonym(env.USER_ID_SECRET, region, userId, pseudonym);
+  return pseudonym;
+}
+
+// Pseudonyms worked out lately in this isolate: a shopper's pages come seconds apart, and an HMAC
+// with its awaits costs more than the rest of a recommendation. Only in memory (never logged,
+// never written), for one secret at a time, and at most PSEUDONYMS_KEPT shoppers before it starts
+// again. An erasure has nothing to reach here: the same id always gives the same pseudonym.
+export const PSEUDONYMS_KEPT = 10_000;
+const recent = { secret: "", byShopper: new Map<string, string>() };
+
+function rememberPseudonym(secret: string, region: string, userId: string, pseudonym: string) {
+  if (recent.secret !== secret || recent.byShopper.size >= PSEUDONYMS_KEPT) {
+    recent.secret = secret;
+    recent.byShopper = new Map();
+  }
+  recent.byShopper.set(`${region}\n${userId}`, pseudonym);
+}
+
+/** `pseudonymise` at once when this isolate worked it out lately; undefined when it has to be worked out. */
+export function pseudonymAtOnce(env: Pick<Env, "USER_ID_SECRET">, region: string, userId: string): string | undefined {
+  return env.USER_ID_SECRET && env.USER_ID_SECRET === recent.secret ? recent.byShopper.get(`${region}\n${userId}`) : undefined;
 }
 
 /** What an erasure remembers of a pseudonym: enough to recognise a late message, not to look it up. */

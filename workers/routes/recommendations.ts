@@ -8,11 +8,11 @@ import { recommendationBuilds } from "../../schema/tables";
 import { BuildTooLarge, buildRecommendations, type BuildPhase, MAX_KEYS_PER_WORKER_BUILD } from "../../recommendations/build";
 import { listsOf } from "../../recommendations/list-cache";
 import { MARKETS, REGION_MARKETS } from "../../recommendations/markets";
-import { maxAvailabilityChecks, recommendText } from "../../recommendations/serve";
+import { AnswerMemo, maxAvailabilityChecks, recommendTextAtOnce } from "../../recommendations/serve";
 import { adminToken, knownRegion, storefrontKey } from "../auth";
 import { connect } from "../db";
 import type { AppEnv, Env } from "../env";
-import { CONSENT_HEADER, hasConsent, pseudonymise, SHOPPER_ID_HEADER } from "../privacy";
+import { CONSENT_HEADER, hasConsent, pseudonymAtOnce, pseudonymise, SHOPPER_ID_HEADER } from "../privacy";
 import { Problem } from "../problems";
 import { availabilityInMemory, availabilityOf, type WaitUntil } from "../snapshot-cache";
 import { checkedAs, queryObject, validationHook } from "../validation";
@@ -21,6 +21,9 @@ import { AdminHeaders, stockStatus, StorefrontHeaders } from "./common";
 import { ADMIN_PROBLEMS, adminAccess, problems, STOREFRONT_PROBLEMS, storefrontAccess } from "./contract";
 import { warn } from "../../observability/log";
 import { record } from "../../observability/metrics";
+
+/** This isolate's answers without a shopper (recommendations/serve.ts). */
+export const answerMemo = new AnswerMemo();
 
 /** Availability reads a request may spend before it answers unfiltered, marked `availability: "unknown"`. */
 export const SNAPSHOT_BUDGET_MS = 300;
@@ -129,12 +132,12 @@ export async function recommendationsResponse(env: Env, ctx: WaitUntil, region: 
   const { context, limit, market: asked, shopperId, consent, acceptLanguage } = ask;
   const market = asked ?? REGION_MARKETS[region]?.[0] ?? null;
   if (market && !MARKETS[market]) throw new Problem("invalid_request", `Unknown market ${market}; known: ${Object.keys(MARKETS).join(", ")}`);
-  const shopper = hasConsent(consent) && shopperId ? await pseudonymise(env, region, shopperId) : undefined;
+  const shopper = hasConsent(consent) && shopperId ? (pseudonymAtOnce(env, region, shopperId) ?? (await pseudonymise(env, region, shopperId))) : undefined;
   let body: string;
   let cacheHit = false;
   const budget = availabilityBudget();
   try {
-    body = await recommendText(
+    const answer = recommendTextAtOnce(
       { region, context, limit, market, shopper, acceptLanguage },
       {
         // Lists from this isolate's memory, KV for what it does not hold (recommendations/list-cache.ts).
@@ -147,8 +150,11 @@ export async function recommendationsResponse(env: Env, ctx: WaitUntil, region: 
         maxChecks: maxAvailabilityChecks(limit),
         status: (available) => stockStatus(available, env),
         cacheHit: (hit) => (cacheHit = hit),
+        // Answers without a shopper, served again while the version and the units they saw hold.
+        memo: answerMemo,
       },
     );
+    body = typeof answer === "string" ? answer : await answer;
   } catch (err) {
     warn("recommendations_kv_read_failed", { region, error: err, trace: traceId });
     throw new Problem("recommendations_unavailable");
