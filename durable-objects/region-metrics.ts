@@ -13,7 +13,7 @@ export interface MetricsReport {
   minutes: number;
   requests: { total: number; status4xx: number; status5xx: number; latencyMs: { p50: number; p99: number } };
   reservations: { outcomes: Record<string, number>; latencyMs: { p50: number; p99: number } };
-  recommendations: { requests: number; cacheHits: number; latencyMs: { p50: number; p99: number } };
+  recommendations: { requests: number; cacheHits: number; fromMemo: number; latencyMs: { p50: number; p99: number } };
   dispatch: Record<string, DispatchCounts>;
   queueLagMs: number | null;
   outboxAgeMs: number | null;
@@ -50,7 +50,7 @@ export function metricsReport(region: string, stored: Map<number, MinuteAggregat
     minutes,
     requests: { total: total.requests, status4xx: total.status4xx, status5xx: total.status5xx, latencyMs: latency(total.requestLatency) },
     reservations: { outcomes: total.outcomes, latencyMs: latency(total.reservationLatency) },
-    recommendations: { requests: total.recommendations, cacheHits: total.recommendationCacheHits, latencyMs: latency(total.recommendationLatency) },
+    recommendations: { requests: total.recommendations, cacheHits: total.recommendationCacheHits, fromMemo: total.recommendationMemoHits ?? 0, latencyMs: latency(total.recommendationLatency) },
     dispatch: total.dispatch,
     queueLagMs,
     outboxAgeMs,

@@ -25,6 +25,8 @@ export interface MinuteAggregate {
   reservationLatency: number[];
   recommendations: number;
   recommendationCacheHits: number;
+  /** Answers served again from the isolate's memo (recommendations/serve.ts, AnswerMemo). */
+  recommendationMemoHits: number;
   recommendationLatency: number[];
   dispatch: Record<string, DispatchCounts>;
   /** Largest seen in the minute. */
@@ -38,7 +40,7 @@ export type MetricEvent =
   | { kind: "request"; status: number; ms: number }
   /** created | out_of_stock | shopper_limit | confirmed | released | expired | error | ... */
   | { kind: "reservation"; outcome: string; ms?: number }
-  | { kind: "recommendation"; ms: number; cacheHit: boolean }
+  | { kind: "recommendation"; ms: number; cacheHit: boolean; fromMemo?: boolean }
   | { kind: "dispatch"; warehouse: string; result: keyof DispatchCounts }
   | { kind: "queue_lag"; ms: number }
   | { kind: "outbox_age"; ms: number }
@@ -48,7 +50,7 @@ export function emptyMinute(): MinuteAggregate {
   const hist = () => LATENCY_BOUNDS_MS.map(() => 0).concat(0);
   return {
     requests: 0, status4xx: 0, status5xx: 0, requestLatency: hist(), outcomes: {}, reservationLatency: hist(),
-    recommendations: 0, recommendationCacheHits: 0, recommendationLatency: hist(), dispatch: {},
+    recommendations: 0, recommendationCacheHits: 0, recommendationMemoHits: 0, recommendationLatency: hist(), dispatch: {},
     queueLagMs: null, outboxAgeMs: null, reconcileDrift: null,
   };
 }
@@ -77,6 +79,7 @@ export function apply(m: MinuteAggregate, e: MetricEvent): void {
     case "recommendation":
       m.recommendations++;
       if (e.cacheHit) m.recommendationCacheHits++;
+      if (e.fromMemo) m.recommendationMemoHits++;
       observe(m.recommendationLatency, e.ms);
       break;
     case "dispatch": {
@@ -117,6 +120,8 @@ export function merge(a: MinuteAggregate, b: MinuteAggregate): MinuteAggregate {
     reservationLatency: sum(a.reservationLatency, b.reservationLatency),
     recommendations: a.recommendations + b.recommendations,
     recommendationCacheHits: a.recommendationCacheHits + b.recommendationCacheHits,
+    // Minutes kept before this count existed have none.
+    recommendationMemoHits: (a.recommendationMemoHits ?? 0) + (b.recommendationMemoHits ?? 0),
     recommendationLatency: sum(a.recommendationLatency, b.recommendationLatency),
     dispatch,
     queueLagMs: maxOf(a.queueLagMs, b.queueLagMs),
@@ -211,7 +216,7 @@ function writeDataPoint(env: Env, region: string, e: MetricEvent): void {
   const [label, value] =
     e.kind === "request" ? [String(e.status), e.ms]
       : e.kind === "reservation" ? [e.outcome, e.ms ?? 0]
-        : e.kind === "recommendation" ? [e.cacheHit ? "hit" : "miss", e.ms]
+        : e.kind === "recommendation" ? [e.fromMemo ? "memo" : e.cacheHit ? "hit" : "miss", e.ms]
           : e.kind === "dispatch" ? [`${e.warehouse}:${e.result}`, 1]
             : e.kind === "reconcile_drift" ? ["", e.drift]
               : ["", e.ms];

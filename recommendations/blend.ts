@@ -174,7 +174,10 @@ function fold(sku: string, part: Part | undefined, own?: number | readonly numbe
     score = part.together;
   }
   if (own !== undefined) {
-    for (const value of typeof own === "number" ? [own] : own) {
+    // One step (the list as built names a SKU once) or several, with no array made for one.
+    const steps = typeof own === "number" ? 1 : own.length;
+    for (let i = 0; i < steps; i++) {
+      const value = typeof own === "number" ? own : own[i]!;
       if (reason === undefined || value > score) {
         reason = "for_you";
         because = undefined;

@@ -257,8 +257,10 @@ const cardPieces = new WeakMap<Card, Map<string, string>>();
 /** Storefronts send a handful of Accept-Language headers; a card keeps pieces for this many at most. */
 const PIECES_PER_CARD = 32;
 
-function cardPiece(card: Card, market: string | null, acceptLanguage: string | undefined): string {
-  const key = `${market}|${acceptLanguage ?? ""}`;
+/** What a card's pieces are kept under: the market and the Accept-Language header. */
+const pieceKey = (market: string | null, acceptLanguage: string | undefined) => `${market}|${acceptLanguage ?? ""}`;
+
+function cardPiece(card: Card, key: string, market: string | null, acceptLanguage: string | undefined): string {
   let pieces = cardPieces.get(card);
   const known = pieces?.get(key);
   if (known !== undefined) return known;
@@ -273,11 +275,12 @@ function cardPiece(card: Card, market: string | null, acceptLanguage: string | u
 
 function answerText(c: Chosen): string {
   const { region, market, acceptLanguage } = c.request;
+  const key = pieceKey(market, acceptLanguage);
   let items = "";
   for (const item of c.picked.chosen) {
     const because = item.because === undefined ? "" : `"because":${JSON.stringify(item.because)},`;
     // A score is a finite number: its text is JSON's.
-    items += `${items ? "," : ""}{"sku":${JSON.stringify(item.sku)},"reason":"${item.reason}",${because}"score":${item.score},${cardPiece(item.card, market, acceptLanguage)},"status":"${statusOf(c, item)}"}`;
+    items += `${items ? "," : ""}{"sku":${JSON.stringify(item.sku)},"reason":"${item.reason}",${because}"score":${item.score},${cardPiece(item.card, key, market, acceptLanguage)},"status":"${statusOf(c, item)}"}`;
   }
   return `{"region":${JSON.stringify(region)},"personalised":${c.personalised},"listsVersion":${JSON.stringify(c.version)},"market":${JSON.stringify(market)},"availability":"${c.picked.availability}","items":[${items}]}`;
 }

@@ -589,7 +589,12 @@ export const RegionMetricsReport = z
       }),
       latencyMs: Latency,
     }),
-    recommendations: z.object({ requests: z.number().int(), cacheHits: z.number().int(), latencyMs: Latency }),
+    recommendations: z.object({
+      requests: z.number().int(),
+      cacheHits: z.number().int().openapi({ description: "Requests whose precomputed lists held everything asked for (the context's and the shopper's)" }),
+      fromMemo: z.number().int().openapi({ description: "Answers without a shopper served again from an isolate's memo (still right: same lists version, same units)" }),
+      latencyMs: Latency,
+    }),
     dispatch: z.record(z.string(), z.object({ ok: z.number().int(), failed: z.number().int(), deadLettered: z.number().int() })).openapi({
       description: "Per warehouse id: dispatches taken, failed attempts, and dispatches dead-lettered",
     }),

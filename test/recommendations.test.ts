@@ -65,6 +65,9 @@ describe("what is left out", () => {
     const again = await call("GET", `/v1/${region}/recommendations?context=BRUSH`, { headers: storefront() });
     expect(again.body).toEqual(soldOut.body);
     expect(answerMemo.hits).toBe(served + 1);
+    // The on-call engineer sees it in the region's metrics.
+    const metrics = await call("GET", `/v1/admin/${region}/metrics?minutes=5`, { headers: adminHeaders() });
+    expect(metrics.body.recommendations).toMatchObject({ fromMemo: 1 });
     // ...until a unit it looked up changes: released, POWDER is back first.
     const { id, token } = held.body as { id: string; token: string };
     expect((await release(region, id, token)).status).toBe(200);

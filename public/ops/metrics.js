@@ -31,7 +31,7 @@ export function metricsView(m) {
       h("dt", {}, "4xx / 5xx"), h("dd", { "data-figure": "errors" }, `${r.status4xx ?? 0} / ${r.status5xx ?? 0} (${pct(r.status5xx ?? 0, r.total)} 5xx)`),
       h("dt", {}, "latency p50 / p99"), h("dd", {}, `${ms(r.latencyMs?.p50)} / ${ms(r.latencyMs?.p99)}`),
       h("dt", {}, "reservations p50 / p99"), h("dd", {}, `${ms(m.reservations?.latencyMs?.p50)} / ${ms(m.reservations?.latencyMs?.p99)}`),
-      h("dt", {}, "recommendations"), h("dd", {}, `${recs.requests ?? 0}, cache hits ${pct(recs.cacheHits ?? 0, recs.requests)}, p99 ${ms(recs.latencyMs?.p99)}`),
+      h("dt", {}, "recommendations"), h("dd", {}, `${recs.requests ?? 0}, cache hits ${pct(recs.cacheHits ?? 0, recs.requests)}, from memo ${pct(recs.fromMemo ?? 0, recs.requests)}, p99 ${ms(recs.latencyMs?.p99)}`),
       h("dt", {}, "queue lag / outbox age"), h("dd", {}, `${ms(m.queueLagMs)} / ${ms(m.outboxAgeMs)}`),
       h("dt", {}, "reconcile drift"), h("dd", {}, m.reconcileDrift ?? 0),
     ),

@@ -193,7 +193,7 @@ describe("the operator console in Chromium", () => {
       region: "eu", from: at(0), to: at(15), minutes: 15,
       requests: { total: 1000, status4xx: 40, status5xx: 20, latencyMs: { p50: 12, p99: 310 } },
       reservations: { outcomes: { held: 300, insufficient_stock: 25 }, latencyMs: { p50: 18, p99: 420 } },
-      recommendations: { requests: 200, cacheHits: 150, latencyMs: { p50: 5, p99: 40 } },
+      recommendations: { requests: 200, cacheHits: 150, fromMemo: 50, latencyMs: { p50: 5, p99: 40 } },
       dispatch: { "eu-ams": { ok: 90, failed: 3, deadLettered: 0 } },
       queueLagMs: 800, outboxAgeMs: 1200, reconcileDrift: 0,
       series: [0, 5, 10].map((m, i) => ({ at: at(m), requests: 300 + i, status5xx: i * 5, reservations: 100, p99Ms: 250 + i * 30 })),
@@ -211,7 +211,7 @@ describe("the operator console in Chromium", () => {
     expect(shown.healthy).toBe("ok"); // 0.5 %
     expect(shown.text).toContain("40 / 20 (2.0 % 5xx)");
     expect(shown.text).toContain("12 ms / 310 ms");
-    expect(shown.text).toContain("cache hits 75.0 %");
+    expect(shown.text).toContain("cache hits 75.0 %, from memo 25.0 %");
     expect(shown.text).toContain("held 300, insufficient_stock 25");
     expect(shown.text).toContain("eu-ams9030");
     expect(shown.lines).toBe(2);

@@ -135,6 +135,7 @@ export async function recommendationsResponse(env: Env, ctx: WaitUntil, region: 
   const shopper = hasConsent(consent) && shopperId ? (pseudonymAtOnce(env, region, shopperId) ?? (await pseudonymise(env, region, shopperId))) : undefined;
   let body: string;
   let cacheHit = false;
+  let fromMemo = false;
   const budget = availabilityBudget();
   try {
     const answer = recommendTextAtOnce(
@@ -154,6 +155,8 @@ export async function recommendationsResponse(env: Env, ctx: WaitUntil, region: 
         memo: answerMemo,
       },
     );
+    // Text at once is the memo's answer; anything worked out comes as a promise.
+    fromMemo = typeof answer === "string";
     body = typeof answer === "string" ? answer : await answer;
   } catch (err) {
     warn("recommendations_kv_read_failed", { region, error: err, trace: traceId });
@@ -161,7 +164,7 @@ export async function recommendationsResponse(env: Env, ctx: WaitUntil, region: 
   } finally {
     budget.done();
   }
-  record(env, (p) => ctx.waitUntil(p), region, { kind: "recommendation", ms: Date.now() - started, cacheHit });
+  record(env, (p) => ctx.waitUntil(p), region, { kind: "recommendation", ms: Date.now() - started, cacheHit, fromMemo });
   // Made here rather than through c.header() and c.json(), which build a Headers object of their
   // own and copy it into the Response's.
   return new Response(body, {
