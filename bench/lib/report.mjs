@@ -99,6 +99,12 @@ function recsTargets(runs) {
     const x = recs.metrics.throughput / reads.metrics.throughput;
     out.push(`- throughput, separate runs: recommendations ${int(recs.metrics.throughput)} req/s = ${ratio(x)} the reads' ${int(reads.metrics.throughput)} (target >= 1x: ${verdict(x >= 1)}; the runs are a minute apart, and the machine's speed drifts by up to 2x within seconds: the line above is the comparison that drift does not decide)`);
   } else if (!turns) out.push("- throughput against reads: not measured (run the reads or storefront scenario too)");
+  for (const [label, run] of [["recs", recs], ["storefront", storefront]]) {
+    const memo = run?.verification?.memo;
+    if (memo?.answers) {
+      out.push(`- ${label}: ${int(memo.fromMemo)} of ${int(memo.answers)} recommendations (${((100 * memo.fromMemo) / memo.answers).toFixed(0)} %, warm-up included) were served again from the isolate's memo; the rest were worked out (every consenting shopper's, and the first or changed answer to a request without one)`);
+    }
+  }
   if (recs && reserve) {
     const half = reserve.latencyMs.p99 / 2;
     out.push(`- p99: recommendations ${ms(recs.metrics.latencyMs.p99)} ms against half the reservations' p99, ${ms(half)} ms (target <=: ${verdict(recs.metrics.latencyMs.p99 <= half)})`);

@@ -40,6 +40,12 @@ export function adminApi(url) {
     url,
     setStock: (sku, onHand, safetyStock = 0) => call("PUT", sku, { warehouse: WAREHOUSE, onHand, safetyStock }),
     state: (sku) => call("GET", sku),
+    /** The recommendations part of GET /v1/admin/{region}/metrics over the server's life; null where there is no such route (the Node peers). */
+    async recommendationMetrics() {
+      const res = await fetch(`${url}/v1/admin/${REGION}/metrics?minutes=60`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }).catch(() => null);
+      if (res?.status !== 200) return null;
+      return (await res.json()).recommendations ?? null;
+    },
     /** Runs fn over items, `concurrency` at a time; returns the results in order. */
     async each(items, fn, concurrency = 16) {
       const out = new Array(items.length);
@@ -302,7 +308,10 @@ export function scenarioCatalog(opts) {
       if (result.badBodies > 0) failures.push(`${result.badBodies} answers listed no item`);
       if (result.outOfStockShown > 0) failures.push(`${result.outOfStockShown} answers showed an out-of-stock SKU`);
       if (result.unknownAvailability > 0) warnings.push(`${result.unknownAvailability} answers were not filtered by availability (read over its budget)`);
-      return { ok: failures.length === 0, failures, warnings, oversold: null, units: null, stock: null, detail: { badBodies: result.badBodies, unknownAvailability: result.unknownAvailability, outOfStockShown: result.outOfStockShown } };
+      // What the server counted (ours): answers served again from its memo, warm-up included.
+      const counted = await api.recommendationMetrics?.();
+      const memo = counted ? { answers: counted.requests, fromMemo: counted.fromMemo ?? 0 } : null;
+      return { ok: failures.length === 0, failures, warnings, oversold: null, units: null, stock: null, memo, detail: { badBodies: result.badBodies, unknownAvailability: result.unknownAvailability, outOfStockShown: result.outOfStockShown } };
     },
   };
   const recsWorkload = () => ({
@@ -330,7 +339,7 @@ export function scenarioCatalog(opts) {
       const c = await recs.verify(api, { ...result, badBodies: 0 });
       const failures = [...r.failures, ...c.failures];
       if (result.badBodies > 0) failures.push(`${result.badBodies} answers were incomplete (an availability answer without every SKU asked for, or recommendations with no item)`);
-      return { ok: failures.length === 0, failures, warnings: [...r.warnings, ...c.warnings], oversold: null, units: null, stock: null, staleness: r.staleness, turns: turnsSummary(result.turns), detail: { ...c.detail, badBodies: result.badBodies } };
+      return { ok: failures.length === 0, failures, warnings: [...r.warnings, ...c.warnings], oversold: null, units: null, stock: null, staleness: r.staleness, turns: turnsSummary(result.turns), memo: c.memo, detail: { ...c.detail, badBodies: result.badBodies } };
     },
   };
 
