@@ -6,7 +6,7 @@ import type { z } from "@hono/zod-openapi";
 import type { RecommendationsResponse } from "../schema/contracts";
 import { cardPageSize, pick, type Ranking, rankWithoutShopper, withShopper } from "./blend";
 import { acceptedLanguages, localName, MARKETS } from "./markets";
-import { type Card, type Lists, loadEntries, READ_BOUNDS, readLists, versionInMemory } from "./store";
+import { type Card, type Lists, loadEntries, READ_BOUNDS, readLists, userKey, versionInMemory } from "./store";
 
 /** The most SKUs one request asks availability for (looked up a read-model page at a time). */
 export const maxAvailabilityChecks = (limit: number) => 2 * limit + 10;
@@ -36,7 +36,7 @@ export interface RecommendationSources {
   status: (available: number) => "in_stock" | "low_stock" | "out_of_stock";
   /** Told whether the precomputed lists had everything asked for (the shopper's list, each context SKU). */
   cacheHit?: (hit: boolean) => void;
-  /** Where answers without a shopper are kept, and served from while still right (`AnswerMemo`). */
+  /** Where answers that are not personalised are kept, and served from while still right (`AnswerMemo`). */
   memo?: AnswerMemo;
 }
 
@@ -88,23 +88,32 @@ interface KeptAnswer {
   /** Every SKU whose availability the answer looked up, and the units it saw (in the same order). */
   skus: string[];
   units: number[];
-  cacheHit: boolean;
+  /** Whether the lists held every context SKU's (the cache hit of a request without a shopper). */
+  contextHit: boolean;
   bytes: number;
+}
+
+/** A kept answer served again: its text, and whether the lists had everything this request asked for. */
+export interface MemoAnswer {
+  text: string;
+  cacheHit: boolean;
 }
 
 /** What an isolate keeps of answers at most: about 7,000 answers of 10 items (2 KB of text each). */
 export const ANSWER_MEMO_BYTES = 16 * 1024 * 1024;
 
 /**
- * Answers without a shopper, kept per isolate: product pages and carts ask the same thing again
- * and again. Such an answer depends on the lists' version, the request (context, limit, market,
- * Accept-Language) and the units of each SKU whose availability it looked up, nothing else: pick()
- * walks a fixed ranking and decides each step from those units alone. So a kept answer is served
- * only while the region still serves the same version and this isolate's fresh availability pages
- * show the same units for every one of those SKUs; anything else (a pointer or a page to be read,
- * a unit sold or restocked) works the answer out again. Answers with a shopper's list are never
- * kept (their lists expire and can be erased), nor are answers whose availability was unknown.
- * Memory: at most `budget` bytes of text, the oldest going first.
+ * Answers that are not personalised, kept per isolate: product pages and carts ask the same thing
+ * again and again. Such an answer depends on the lists' version, the request (context, limit,
+ * market, Accept-Language) and the units of each SKU whose availability it looked up, nothing else:
+ * pick() walks a fixed ranking and decides each step from those units alone. So a kept answer is
+ * served only while the region still serves the same version and this isolate's fresh
+ * availability pages show the same units for every one of those SKUs; anything else (a pointer or
+ * a page to be read, a unit sold or restocked) works the answer out again. A consenting shopper
+ * with no list of their own (none built, or erased) gets that same answer, once this isolate holds
+ * the list's absence. Answers made with a shopper's list are never kept (lists expire and can be
+ * erased), nor are answers whose availability was unknown. Memory: at most `budget` bytes of
+ * text, the oldest going first.
  */
 export class AnswerMemo {
   private kept = new Map<string, KeptAnswer>();
@@ -116,24 +125,33 @@ export class AnswerMemo {
   constructor(private budget = ANSWER_MEMO_BYTES) {}
 
   /** The kept answer to `request`, if there is one and it is still right; never a promise. */
-  answer(request: RecommendationRequest, sources: Pick<RecommendationSources, "lists" | "availableInMemory">): KeptAnswer | undefined {
-    if (request.shopper !== undefined || !sources.availableInMemory) return undefined;
+  answer(request: RecommendationRequest, sources: Pick<RecommendationSources, "lists" | "availableInMemory">): MemoAnswer | undefined {
+    if (!sources.availableInMemory) return undefined;
+    const version = versionInMemory(sources.lists, request.region);
+    // A shopper's answer is the one without a shopper when their list is known to be absent or empty.
+    let ownList: unknown = undefined;
+    if (request.shopper !== undefined) {
+      if (!version) return undefined;
+      ownList = sources.lists.peek?.(userKey(request.region, version, request.shopper));
+      if (ownList === undefined || (ownList !== null && (ownList as unknown[]).length > 0)) return undefined;
+    }
     const key = memoKey(request);
     const kept = this.kept.get(key);
-    if (kept === undefined || kept.version !== versionInMemory(sources.lists, request.region)) return this.miss();
+    if (kept === undefined || kept.version !== version) return this.miss();
     const held = sources.availableInMemory(kept.skus);
     if (held === undefined) return this.miss();
     for (let i = 0; i < kept.skus.length; i++) if ((held.get(kept.skus[i]!)?.available ?? 0) !== kept.units[i]) return this.miss();
     this.hits++;
-    return kept;
+    // No list read for a shopper is a miss of the precomputed lists (as choose() counts it).
+    return { text: kept.text, cacheHit: kept.contextHit && ownList !== null };
   }
 
   /** Keeps the answer `text`, worked out as `chosen` says, if it may be served again. */
   keep(request: RecommendationRequest, chosen: Chosen, text: string): void {
-    if (request.shopper !== undefined || chosen.version === null || chosen.picked.availability !== "checked") return;
+    if (chosen.personalised || chosen.version === null || chosen.picked.availability !== "checked") return;
     const key = memoKey(request);
     const skus = [...chosen.units.keys()];
-    const kept: KeptAnswer = { version: chosen.version, text, skus, units: [...chosen.units.values()], cacheHit: chosen.cacheHit, bytes: textBytes(key) + textBytes(text) + 24 * skus.length + 100 };
+    const kept: KeptAnswer = { version: chosen.version, text, skus, units: [...chosen.units.values()], contextHit: chosen.contextHit, bytes: textBytes(key) + textBytes(text) + 24 * skus.length + 100 };
     this.drop(key);
     if (kept.bytes > this.budget) return;
     this.kept.set(key, kept);
@@ -166,7 +184,7 @@ export class AnswerMemo {
 /** What V8 holds a string in: a byte a character when every one is Latin-1, else two. */
 const textBytes = (s: string) => (/[^\u0000-\u00ff]/.test(s) ? 2 : 1) * s.length;
 
-/** Everything of a request (without a shopper) an answer depends on, besides the version and availability. */
+/** Everything of a request an answer that is not personalised depends on, besides the version and availability. */
 const memoKey = (r: RecommendationRequest) => `${r.region}\n${r.market}\n${r.limit}\n${r.acceptLanguage ?? ""}\n${r.context.join(",")}`;
 
 /** What an answer is made of, once chosen. */
@@ -180,6 +198,8 @@ interface Chosen {
   status: RecommendationSources["status"];
   /** Whether the precomputed lists had everything asked for (RecommendationSources.cacheHit). */
   cacheHit: boolean;
+  /** The same for the context alone: what a request without a shopper would count. */
+  contextHit: boolean;
 }
 
 async function choose(request: RecommendationRequest, sources: RecommendationSources): Promise<Chosen> {
@@ -223,8 +243,9 @@ async function choose(request: RecommendationRequest, sources: RecommendationSou
       return held !== undefined ? buyableOf(held) : sources.available(skus).then(buyableOf);
     },
   });
-  const cacheHit = version !== null && (!shopper || lists.forUser !== null) && context.every((sku) => lists.boughtTogether.has(sku));
-  return { request, version, personalised: Boolean(lists.forUser?.length), picked, units, status: sources.status, cacheHit };
+  const contextHit = version !== null && context.every((sku) => lists.boughtTogether.has(sku));
+  const cacheHit = contextHit && (!shopper || lists.forUser !== null);
+  return { request, version, personalised: Boolean(lists.forUser?.length), picked, units, status: sources.status, cacheHit, contextHit };
 }
 
 const statusOf = (c: Chosen, item: Chosen["picked"]["chosen"][number]) => (item.buyable === null ? ("unknown" as const) : c.status(c.units.get(item.sku) ?? 0));

@@ -1,8 +1,10 @@
-// The route keeps answers without a shopper per isolate and serves them again while they are still
-// right (recommendations/serve.ts, AnswerMemo). As a property: through any run of requests, units
-// sold or restocked, availability pages dropped or unknown and new builds, every answer served with
-// the memo is byte for byte the answer worked out from scratch at that moment. And the memo keeps
-// nothing of a shopper, nor an answer whose availability was unknown, and stays within its bound.
+// The route keeps answers that are not personalised per isolate and serves them again while they
+// are still right (recommendations/serve.ts, AnswerMemo). As a property: through any run of
+// requests (without a shopper, from a shopper with a list, possibly empty, and from one with none),
+// units sold or restocked, availability pages dropped or unknown and new builds, every answer
+// served with the memo is byte for byte the answer worked out from scratch at that moment. And the
+// memo keeps nothing made with a shopper's list, nor an answer whose availability was unknown, and
+// stays within its bound.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ListCache } from "../recommendations/list-cache";
@@ -11,13 +13,13 @@ import { type Lists } from "../recommendations/store";
 import { ask, REGION, scored, SKUS, sourcesOf, storeOf, world, type World } from "./recs-world";
 
 type Step =
-  | { kind: "ask"; which: number }
+  | { kind: "ask"; which: number; who: "shopper" | "stranger" }
   | { kind: "units"; sku: number; units: number }
   | { kind: "pages"; held: boolean }
   | { kind: "build"; popular: World["popular"] };
 
 const step: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 12, arbitrary: fc.record({ kind: fc.constant("ask" as const), which: fc.nat(2) }) },
+  { weight: 12, arbitrary: fc.record({ kind: fc.constant("ask" as const), which: fc.nat(2), who: fc.constantFrom("shopper" as const, "stranger" as const) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("units" as const), sku: fc.nat(SKUS.length - 1), units: fc.integer({ min: 0, max: 5 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("pages" as const), held: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("build" as const), popular: scored(12) }) },
@@ -43,6 +45,7 @@ describe("recommendation answers kept per isolate", () => {
   it("are always the answer worked out from scratch, through sales, restocks, unknown availability and new builds", async () => {
     let hits = 0;
     let misses = 0;
+    let shoppersServed = 0;
     await fc.assert(
       fc.asyncProperty(world, fc.array(ask, { minLength: 3, maxLength: 3 }), fc.array(step, { minLength: 1, maxLength: 60 }), async (start, asks, steps) => {
         const w: World = structuredClone(start);
@@ -60,12 +63,14 @@ describe("recommendation answers kept per isolate", () => {
             cache.forgetPointer(REGION); // as a build through this isolate does
           } else {
             const a = asks[s.which]!;
-            const request: RecommendationRequest = { region: REGION, context: a.context, limit: a.limit, market: a.market, acceptLanguage: a.acceptLanguage, ...(a.shopper && { shopper: "shopper" }) };
+            const request: RecommendationRequest = { region: REGION, context: a.context, limit: a.limit, market: a.market, acceptLanguage: a.acceptLanguage, ...(a.shopper && { shopper: s.who }) };
+            const before = memo.hits;
             const served = await recommendTextAtOnce(request, memoSources(w, cache, memo, pages, a.availabilityKnown, a.limit));
             // From scratch: a store of its own (nothing kept from earlier answers), the same units.
             const fresh = storeOf(w, `v${version}`);
             const scratch: Lists = { json: async (keys) => new Map(keys.map((k) => [k, fresh.has(k) ? structuredClone(fresh.get(k)) : null])) };
             expect(served).toBe(await recommendText(request, sourcesOf(w, scratch, a.availabilityKnown, a.limit)));
+            if (request.shopper !== undefined && memo.hits > before) shoppersServed++;
           }
         }
         hits += memo.hits;
@@ -75,11 +80,14 @@ describe("recommendation answers kept per isolate", () => {
     );
     // The property means something only if kept answers were served, and some were turned down.
     expect(hits).toBeGreaterThan(50);
+    // Shoppers without a list of their own (or with an empty one) were served kept answers too.
+    expect(shoppersServed).toBeGreaterThan(10);
     expect(misses).toBeGreaterThan(50);
   });
 
-  it("keeps nothing of a shopper, nor an answer whose availability was unknown", async () => {
+  it("keeps nothing made with a shopper's list, nor an answer whose availability was unknown", async () => {
     const w = fc.sample(world, { numRuns: 1, seed: 7 })[0]!;
+    w.forUser = [{ sku: SKUS[1]!, score: 5 }];
     const state = { store: storeOf(w, "v1") };
     const cache = new ListCache(kvOf(state));
     const memo = new AnswerMemo();

@@ -68,6 +68,12 @@ describe("what is left out", () => {
     // The on-call engineer sees it in the region's metrics.
     const metrics = await call("GET", `/v1/admin/${region}/metrics?minutes=5`, { headers: adminHeaders() });
     expect(metrics.body.recommendations).toMatchObject({ fromMemo: 1 });
+    // A consenting shopper with no list of their own gets that answer too, from the memo once the
+    // isolate holds the list's absence.
+    const stranger = storefront({ "shopper-id": "never-bought-here", "personalization-consent": "granted" });
+    expect((await call("GET", `/v1/${region}/recommendations?context=BRUSH`, { headers: stranger })).body).toEqual(soldOut.body);
+    expect((await call("GET", `/v1/${region}/recommendations?context=BRUSH`, { headers: stranger })).body).toEqual(soldOut.body);
+    expect(answerMemo.hits).toBe(served + 2);
     // ...until a unit it looked up changes: released, POWDER is back first.
     const { id, token } = held.body as { id: string; token: string };
     expect((await release(region, id, token)).status).toBe(200);
