@@ -158,19 +158,19 @@ export function withShopper(
 }
 
 /**
- * One candidate from its contributions, offered in turn (bought together, the shopper's, popular):
- * the scores add up, so a SKU several sources agree on ranks higher; its reason (and `because`) is
- * the source that outscored everything before it. Rounded to 6 decimals.
- */
-/**
  * A part with every field present, in one order: all parts share one shape, so reading them (once
- * per candidate of a shopper's list, on every personalised request) stays monomorphic. Parts made
- * with only the fields they had took several shapes, and those reads cost a third of withShopper.
+ * per candidate of a shopper's list, on every personalised request) stays monomorphic (parts made
+ * with only the fields they had took several shapes; in Node that cost withShopper a few per cent).
  */
 function newPart(together: number | undefined, because: string | undefined, popular: number | undefined): Part {
   return { together, because, popular, popularMore: undefined };
 }
 
+/**
+ * One candidate from its contributions, offered in turn (bought together, the shopper's, popular):
+ * the scores add up, so a SKU several sources agree on ranks higher; its reason (and `because`) is
+ * the source that outscored everything before it. Rounded to 6 decimals.
+ */
 function fold(sku: string, part: Part | undefined, own?: number | readonly number[]): Candidate {
   let reason: RecommendationReason | undefined;
   let because: string | undefined;

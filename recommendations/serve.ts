@@ -118,7 +118,7 @@ export const ANSWER_MEMO_BYTES = 16 * 1024 * 1024;
 export class AnswerMemo {
   private kept = new Map<string, KeptAnswer>();
   private bytes = 0;
-  /** Answers served from the memo, and requests it could not answer (for tests and the bench's profile). */
+  /** Answers served from the memo, and requests it could have served but could not (for tests). */
   hits = 0;
   misses = 0;
 

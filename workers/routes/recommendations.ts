@@ -22,7 +22,7 @@ import { ADMIN_PROBLEMS, adminAccess, problems, STOREFRONT_PROBLEMS, storefrontA
 import { warn } from "../../observability/log";
 import { record } from "../../observability/metrics";
 
-/** This isolate's answers without a shopper (recommendations/serve.ts). */
+/** This isolate's answers that are not personalised (recommendations/serve.ts). */
 export const answerMemo = new AnswerMemo();
 
 /** Availability reads a request may spend before it answers unfiltered, marked `availability: "unknown"`. */
@@ -151,7 +151,7 @@ export async function recommendationsResponse(env: Env, ctx: WaitUntil, region: 
         maxChecks: maxAvailabilityChecks(limit),
         status: (available) => stockStatus(available, env),
         cacheHit: (hit) => (cacheHit = hit),
-        // Answers without a shopper, served again while the version and the units they saw hold.
+        // Answers that are not personalised, served again while the version and the units they saw hold.
         memo: answerMemo,
       },
     );
