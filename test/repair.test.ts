@@ -124,12 +124,24 @@ describe("the reservation ledger", () => {
     expect(row!.status).toBe("shipped");
     expect((await reconcileRegion(db, env.INVENTORY, region, 0)).ok).toBe(1);
 
-    await db.update(reservationLedger).set({ status: "dispatch_failed" }).where(eq(reservationLedger.reservationId, holdId));
     const difference = `reservation ${holdId}: status dispatch_failed in the Postgres ledger, shipped by the object's events`;
-    const report = await call("GET", `/v1/admin/${region}/reconcile?graceSeconds=0`, { headers: adminHeaders() });
+    // Other test files share this database, and a whole rebuild (rebuild-reconcile, projection-snapshot)
+    // replays every projection from the events, which puts the row back as shipped. So the edit is
+    // made again until a report and a cron run see it (they must, within 15 s).
+    const edit = () => db.update(reservationLedger).set({ status: "dispatch_failed" }).where(eq(reservationLedger.reservationId, holdId));
+    const report = await eventually(async () => {
+      await edit();
+      const seen = await call("GET", `/v1/admin/${region}/reconcile?graceSeconds=0`, { headers: adminHeaders() });
+      return seen.body.drift.length ? seen : undefined;
+    }, "reconcile to report the edited row");
     expect(report.body.drift).toEqual([{ sku, status: "drift", objectVersion: version, projectedVersion: version, differences: [difference] }]);
-    await runCron({ REGIONS: region, RECONCILE_GRACE_SECONDS: "0" });
-    expect(await attentionOf(region, sku)).toContainEqual(expect.objectContaining({ holdId, reason: `reconcile_drift: ${difference}` }));
+    const raised = await eventually(async () => {
+      await edit();
+      await runCron({ REGIONS: region, RECONCILE_GRACE_SECONDS: "0" });
+      const rows = await attentionOf(region, sku);
+      return rows.some((r: { reason?: string }) => r.reason === `reconcile_drift: ${difference}`) ? rows : undefined;
+    }, "the cron to raise the drift on the sale");
+    expect(raised).toContainEqual(expect.objectContaining({ holdId, reason: `reconcile_drift: ${difference}` }));
   });
 
   it("a ledger row Postgres lost is reported missing", async () => {
