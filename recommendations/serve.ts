@@ -99,7 +99,7 @@ export interface MemoAnswer {
   cacheHit: boolean;
 }
 
-/** What an isolate keeps of answers at most: about 7,000 answers of 10 items (2 KB of text each). */
+/** What an isolate keeps of answers at most: about 5,500 answers of 10 items (2.4 KB of text each, plus the SKUs and units they saw). */
 export const ANSWER_MEMO_BYTES = 16 * 1024 * 1024;
 
 /**
