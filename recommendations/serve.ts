@@ -58,27 +58,27 @@ export async function recommend(request: RecommendationRequest, sources: Recomme
  * than built as objects and serialised on every request.
  */
 export async function recommendText(request: RecommendationRequest, sources: RecommendationSources): Promise<string> {
+  return recommendTextAtOnce(request, sources);
+}
+
+/**
+ * `recommendText`, answered at once (no promise) when the memo holds a right answer: the route
+ * asks this, since an await costs a busy isolate more than the whole lookup.
+ */
+export function recommendTextAtOnce(request: RecommendationRequest, sources: RecommendationSources): string | Promise<string> {
   const kept = sources.memo?.answer(request, sources);
-  if (kept !== undefined) {
-    sources.cacheHit?.(kept.cacheHit);
-    return kept.text;
-  }
+  if (kept === undefined) return workedOut(request, sources);
+  sources.cacheHit?.(kept.cacheHit);
+  return kept.text;
+}
+
+/** The answer the memo did not have: chosen, joined, and kept when it may be served again. */
+async function workedOut(request: RecommendationRequest, sources: RecommendationSources): Promise<string> {
   const chosen = await choose(request, sources);
   sources.cacheHit?.(chosen.cacheHit);
   const text = answerText(chosen);
   sources.memo?.keep(request, chosen, text);
   return text;
-}
-
-/**
- * `recommendText`, answered at once (no promise) when the memo holds a right answer: the route
- * asks this first, since an await costs a busy isolate more than the whole lookup.
- */
-export function recommendTextAtOnce(request: RecommendationRequest, sources: RecommendationSources): string | Promise<string> {
-  const kept = sources.memo?.answer(request, sources);
-  if (kept === undefined) return recommendText(request, sources);
-  sources.cacheHit?.(kept.cacheHit);
-  return kept.text;
 }
 
 /** What a kept answer was worked out from. */

@@ -148,6 +148,13 @@ export function viewOf(kv: Lists, region: string, version: string): VersionView 
 
 const pointerKeys = new Map<string, string>();
 
+/** The region's pointer key, made once per isolate (looked up on every request). */
+function pointerName(region: string): string {
+  let name = pointerKeys.get(region);
+  if (!name) pointerKeys.set(region, (name = pointerKey(region)));
+  return name;
+}
+
 /** What `readLists` gives: the lists, and the version's view (null when no build is live). */
 export type ListsRead = RequestLists & { view: VersionView | null };
 
@@ -158,10 +165,8 @@ const noLists = (): ListsRead => ({ version: null, popular: [], popularByCategor
  * undefined when the pointer has to be read. No read, no promise.
  */
 export function versionInMemory(kv: Lists, region: string): string | null | undefined {
-  let pointerName = pointerKeys.get(region);
-  if (!pointerName) pointerKeys.set(region, (pointerName = pointerKey(region)));
-  const peeked = kv.peek?.(pointerName) as Pointer | null | undefined;
-  return peeked === undefined ? undefined : (peeked?.version ?? null);
+  const pointer = kv.peek?.(pointerName(region)) as Pointer | null | undefined;
+  return pointer === undefined ? undefined : (pointer?.version ?? null);
 }
 
 /**
@@ -170,11 +175,9 @@ export function versionInMemory(kv: Lists, region: string): string | null | unde
  * once rather than as a promise: an await costs a busy isolate more than this whole lookup.
  */
 export function readLists(kv: Lists, region: string, request: { shopper?: string; context: readonly string[] }): ListsRead | Promise<ListsRead> {
-  let pointerName = pointerKeys.get(region);
-  if (!pointerName) pointerKeys.set(region, (pointerName = pointerKey(region)));
-  const peeked = kv.peek?.(pointerName);
-  if (peeked !== undefined) return listsAt(kv, region, request, peeked as Pointer | null);
-  const name = pointerName;
+  const name = pointerName(region);
+  const pointer = kv.peek?.(name) as Pointer | null | undefined;
+  if (pointer !== undefined) return listsAt(kv, region, request, pointer);
   return kv.json([name]).then((read) => listsAt(kv, region, request, read.get(name) as Pointer | null));
 }
 
