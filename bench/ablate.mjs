@@ -146,7 +146,7 @@ async function main() {
     for (const [i, variant] of chosen.entries()) {
       execFileSync("git", ["checkout", "--quiet", "--", "."], { cwd: dir });
       applyEdits(dir, variant.edits);
-      process.stderr.write(`[${i + 1}/${chosen.length}] ${variant.id}: ${variant.what} (about ${Math.round(opts.warmup + opts.duration + 40)} s)\n`);
+      process.stderr.write(`[${i + 1}/${chosen.length}] ${variant.id}: ${variant.what} (about ${Math.round(opts.warmup + opts.duration + 65)} s: set-up, 44 s for its alarms, warm-up, run)\n`);
       const run = spawnSync(
         process.execPath,
         ["bench/bench.mjs", "--scenarios", "storefront", "--runners", "ours", "--warmup", String(opts.warmup), "--duration", String(opts.duration), "--recs-consent", String(opts["recs-consent"])],
@@ -161,7 +161,7 @@ async function main() {
         throw new Error(`variant ${variant.id}: the bench failed (exit ${run.status}); its last lines are above`);
       }
       const t = storefront.verification.turns;
-      rows.push({ variant, ratio: t.ratio, interval: t.interval, reads: t.perSecond[0], recs: t.perSecond[1] });
+      rows.push({ variant, ratio: t.ratio, interval: t.interval, reads: t.perSecond[0], recs: t.perSecond[1], others: storefront.metrics?.cpu?.coresUsed?.others });
       process.stderr.write(`    ${t.ratio.toFixed(2)}x reads (${t.interval.map((x) => x.toFixed(2)).join("x-")}x)\n`);
     }
   } finally {
@@ -172,18 +172,19 @@ async function main() {
   console.log(
     renderTable(
       [
-        { header: "variant", value: (r) => r.variant.id },
-        { header: "what it leaves out", value: (r) => r.variant.what },
+        { header: "variant", align: "left", value: (r) => r.variant.id },
+        { header: "what it leaves out", align: "left", value: (r) => r.variant.what },
         { header: "recs / reads", align: "right", value: (r) => `${r.ratio.toFixed(2)}x` },
         { header: "95 % interval", align: "right", value: (r) => `${r.interval[0].toFixed(2)}x-${r.interval[1].toFixed(2)}x` },
         { header: "reads req/s", align: "right", value: (r) => Math.round(r.reads).toLocaleString("en-US") },
         { header: "a recommendation costs (reads)", align: "right", value: (r) => (1 / r.ratio).toFixed(2) },
+        { header: "other load (cores)", align: "right", value: (r) => (r.others == null ? "-" : r.others.toFixed(2)) },
         { header: "against shipped (reads)", align: "right", value: (r) => (shipped ? (1 / r.ratio - 1 / shipped.ratio >= 0 ? "+" : "") + (1 / r.ratio - 1 / shipped.ratio).toFixed(2) : "-") },
       ],
       rows,
     ),
   );
-  console.log("\nA recommendation's cost in reads is 1 / ratio; the difference between two variants is what the steps between them cost. Intervals of about ±0.07x: read differences under 0.1 of a read as noise.");
+  console.log("\nA recommendation's cost in reads is 1 / ratio; the difference between two variants is what the steps between them cost. Intervals of about ±0.07x: read differences under 0.1 of a read as noise. Other load above 0.2 cores (processes outside the run) marks a disturbed row.");
   return 0;
 }
 
