@@ -2,7 +2,7 @@
 // `npm run bench:ablate`: where a personalised recommendation's time goes, measured in the server
 // itself. The CPU profiler attributes a busy isolate's time poorly (it put 42 µs a request in the
 // Response constructor, which costs 8 µs when timed alone), and a loop over the answer in one
-// request (cache-hot, nothing else running) costs a quarter of what the same work costs among
+// request (cache-hot, nothing else running) costs a fifth of what the same work costs among
 // reads and other requests. So this takes steps out, one variant at a time, and measures what is
 // left against reads on the same server: the storefront scenario of `npm run bench` (reads and
 // recommendations taking turns, a b b a), in a scratch git worktree of HEAD with the variant's
