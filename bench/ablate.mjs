@@ -72,6 +72,25 @@ export const VARIANTS = [
     ],
   },
   {
+    id: "no-merge",
+    what: "nor the shopper's list merged: the lists read, nothing more",
+    edits: [
+      {
+        file: "recommendations/serve.ts",
+        find: "  const chosen = await choose(request, sources);\n  sources.cacheHit?.(chosen.cacheHit);\n  const text = answerText(chosen);\n",
+        replace:
+          `  let chosen: Chosen;\n  try {\n    chosen = await choose(request, sources);\n  } catch (err) {\n    if (err === ABLATED) return ${CAPTURE}!;\n    throw err;\n  }\n` +
+          `  sources.cacheHit?.(chosen.cacheHit);\n  const text = answerText(chosen);\n  if (chosen.personalised) ${CAPTURE} = JSON.parse(JSON.stringify(text));\n`,
+      },
+      {
+        file: "recommendations/serve.ts",
+        find: "  const ranked = lists.forUser ? withShopper(",
+        replace: `  if (lists.forUser?.length && ${CAPTURE}) throw ABLATED;\n  const ranked = lists.forUser ? withShopper(`,
+      },
+      { file: "recommendations/serve.ts", find: "async function choose(", replace: 'const ABLATED = new Error("ablated");\nasync function choose(' },
+    ],
+  },
+  {
     id: "nothing",
     what: "nothing after the pseudonym: no list read, no ranking, no pick, no text",
     edits: [
