@@ -53,6 +53,8 @@ interface Part {
   because: string | undefined;
   popular: number | undefined;
   popularMore: number[] | undefined;
+  /** Where the candidate stands in the ranking without a shopper (`Ranking.ranked`). */
+  at: number;
 }
 
 /**
@@ -67,6 +69,8 @@ export interface Ranking {
   inContext: ReadonlySet<string>;
   /** Best first: score, then the item in more baskets, then the SKU (a total order). */
   order: (a: Candidate, b: Candidate) => number;
+  /** `ranked`'s scores, in its order: what a shopper's candidates are compared with, without reading each candidate. */
+  scores: Float64Array;
 }
 
 /** Every candidate that is not in the context, best first, with its main reason. */
@@ -118,7 +122,13 @@ export function rankWithoutShopper(s: BlendSources, weights: Readonly<Record<Rec
   const order = (a: Candidate, b: Candidate) => b.score - a.score || baskets(b.sku) - baskets(a.sku) || (a.sku < b.sku ? -1 : 1);
   const ranked: Candidate[] = [];
   for (const [sku, part] of parts) ranked.push(fold(sku, part));
-  return { ranked: ranked.sort(order), parts, inContext, order };
+  ranked.sort(order);
+  const scores = new Float64Array(ranked.length);
+  for (let i = 0; i < ranked.length; i++) {
+    scores[i] = ranked[i]!.score;
+    parts.get(ranked[i]!.sku)!.at = i;
+  }
+  return { ranked, parts, inContext, order, scores };
 }
 
 /**
@@ -132,29 +142,81 @@ export function withShopper(
   upTo = Infinity,
   weights: Readonly<Record<RecommendationReason, number>> = SOURCE_WEIGHT,
 ): Candidate[] {
-  const top = forUser[0]?.score ?? 0;
-  if (top <= 0) return upTo < ranking.ranked.length ? ranking.ranked.slice(0, upTo) : ranking.ranked;
-  // A SKU the list names twice (it does not, as built) gets both steps.
-  const mine = new Map<string, number | number[]>();
-  for (const item of forUser) {
-    if (ranking.inContext.has(item.sku)) continue;
-    const score = (item.score / top) * weights.for_you;
-    const before = mine.get(item.sku);
-    mine.set(item.sku, before === undefined ? score : typeof before === "number" ? [before, score] : [...before, score]);
-  }
+  const list = prepared(forUser, weights);
+  if (list === null) return upTo < ranking.ranked.length ? ranking.ranked.slice(0, upTo) : ranking.ranked;
+  const { ranked, scores, parts, inContext, order } = ranking;
+  // The ranking's candidates the list names (they come out of `changed` instead), by position.
+  const named = new Uint8Array(ranked.length);
   const changed: Candidate[] = [];
-  for (const [sku, own] of mine) changed.push(fold(sku, ranking.parts.get(sku), own));
-  changed.sort(ranking.order);
+  if (list.once) {
+    for (let i = 0; i < list.skus.length; i++) {
+      const sku = list.skus[i]!;
+      if (inContext.has(sku)) continue;
+      const part = parts.get(sku);
+      if (part !== undefined) named[part.at] = 1;
+      changed.push(fold(sku, part, list.own[i]!));
+    }
+  } else {
+    // A SKU the list names twice (it does not, as built) gets both steps.
+    const mine = new Map<string, number[]>();
+    for (let i = 0; i < list.skus.length; i++) {
+      const sku = list.skus[i]!;
+      if (inContext.has(sku)) continue;
+      const steps = mine.get(sku);
+      if (steps) steps.push(list.own[i]!);
+      else mine.set(sku, [list.own[i]!]);
+    }
+    for (const [sku, own] of mine) {
+      const part = parts.get(sku);
+      if (part !== undefined) named[part.at] = 1;
+      changed.push(fold(sku, part, own.length === 1 ? own[0] : own));
+    }
+  }
+  changed.sort(order);
   const out: Candidate[] = [];
   let j = 0;
-  for (const c of ranking.ranked) {
-    if (out.length >= upTo) return out;
-    if (mine.has(c.sku)) continue;
-    while (j < changed.length && ranking.order(changed[j]!, c) < 0 && out.length < upTo) out.push(changed[j++]!);
-    if (out.length < upTo) out.push(c);
+  for (let at = 0; at < ranked.length && out.length < upTo; at++) {
+    if (named[at]) continue;
+    // A changed candidate goes first when it scores higher, or ties and wins the order's tie-breaks.
+    const score = scores[at]!;
+    while (j < changed.length && out.length < upTo && (changed[j]!.score > score || (changed[j]!.score === score && order(changed[j]!, ranked[at]!) < 0))) out.push(changed[j++]!);
+    if (out.length < upTo) out.push(ranked[at]!);
   }
   while (j < changed.length && out.length < upTo) out.push(changed[j++]!);
   return out;
+}
+
+/** A shopper's list as withShopper reads it: its SKUs and their scores on the list's own 0..1 scale, times its weight. */
+interface PreparedList {
+  skus: string[];
+  own: Float64Array;
+  /** Whether it names each SKU once (as built). */
+  once: boolean;
+}
+
+/** Shoppers' lists are kept parsed (recommendations/list-cache.ts), so one comes back as the same array while it is held. */
+const preparedLists = new WeakMap<readonly Scored[], PreparedList | null>();
+
+/** `forUser` prepared once per list (for the shipped weights), or null when it offers nothing (no positive score). */
+function prepared(forUser: readonly Scored[], weights: Readonly<Record<RecommendationReason, number>>): PreparedList | null {
+  const kept = weights === SOURCE_WEIGHT ? preparedLists.get(forUser) : undefined;
+  if (kept !== undefined) return kept;
+  const top = forUser[0]?.score ?? 0;
+  let list: PreparedList | null = null;
+  if (top > 0) {
+    const skus: string[] = [];
+    const own = new Float64Array(forUser.length);
+    const seen = new Set<string>();
+    for (let i = 0; i < forUser.length; i++) {
+      const { sku, score } = forUser[i]!;
+      skus.push(sku);
+      own[i] = (score / top) * weights.for_you;
+      seen.add(sku);
+    }
+    list = { skus, own, once: seen.size === skus.length };
+  }
+  if (weights === SOURCE_WEIGHT) preparedLists.set(forUser, list);
+  return list;
 }
 
 /**
@@ -163,7 +225,7 @@ export function withShopper(
  * with only the fields they had took several shapes; in Node that cost withShopper a few per cent).
  */
 function newPart(together: number | undefined, because: string | undefined, popular: number | undefined): Part {
-  return { together, because, popular, popularMore: undefined };
+  return { together, because, popular, popularMore: undefined, at: -1 };
 }
 
 /**

@@ -4,20 +4,23 @@
 // `because` and order alike, and merging one shopper's list leaves the shared ranking as it was.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type Candidate, rankCandidates, rankWithoutShopper, withShopper } from "../recommendations/blend";
+import { type Candidate, rankCandidates, rankWithoutShopper, SOURCE_WEIGHT, withShopper } from "../recommendations/blend";
 import { type Scored, together } from "../recommendations/co-purchase";
 import type { RecommendationReason } from "../schema/contracts";
 
 const WEIGHTS: Record<RecommendationReason, number> = { bought_together: 1, for_you: 0.8, popular_in_category: 0.15 };
 
 /** The ranking as first written: one map, every source offered in turn, sorted once (the oracle). */
-function fromScratch(s: {
-  popular: readonly Scored[];
-  popularByCategory: Record<string, readonly Scored[]>;
-  forUser: readonly Scored[] | null;
-  boughtTogether: ReadonlyMap<string, readonly Scored[]>;
-  context: readonly string[];
-}): Candidate[] {
+function fromScratch(
+  s: {
+    popular: readonly Scored[];
+    popularByCategory: Record<string, readonly Scored[]>;
+    forUser: readonly Scored[] | null;
+    boughtTogether: ReadonlyMap<string, readonly Scored[]>;
+    context: readonly string[];
+  },
+  weights: Readonly<Record<RecommendationReason, number>> = WEIGHTS,
+): Candidate[] {
   const inContext = new Set(s.context);
   const best = new Map<string, Candidate>();
   const baskets = new Map<string, number>();
@@ -27,7 +30,7 @@ function fromScratch(s: {
     if (top <= 0) return;
     for (const item of list) {
       if (inContext.has(item.sku)) continue;
-      const score = (item.score / top) * WEIGHTS[reason];
+      const score = (item.score / top) * weights[reason];
       const seen = best.get(item.sku);
       if (!seen) best.set(item.sku, { sku: item.sku, reason, ...(item.because && { because: item.because }), score });
       else {
@@ -53,6 +56,11 @@ const sku = fc.constantFrom(...SKUS);
 const score = fc.oneof(fc.constantFrom(0, 1, 2, 3, 5, 8), fc.double({ min: 0, max: 10, noNaN: true }));
 const list = (max: number) =>
   fc.uniqueArray(fc.record({ sku, score }), { selector: (x) => x.sku, maxLength: max }).map((l) => l.sort((a, b) => b.score - a.score));
+// A shopper's list as built names each SKU once; one that names a SKU twice still gets both steps.
+const shopperList = fc.oneof(
+  list(8),
+  fc.array(fc.record({ sku, score }), { maxLength: 8 }).map((l) => l.sort((a, b) => b.score - a.score)),
+);
 // Every list counts an item's baskets alike, as the build writes them: one count per SKU.
 const baskets = fc.dictionary(sku, fc.integer({ min: 1, max: 6 }), { minKeys: 1 });
 
@@ -62,7 +70,7 @@ const sources = fc
     context: fc.uniqueArray(sku, { maxLength: 3 }),
     together: fc.dictionary(sku, list(8)),
     categories: fc.integer({ min: 0, max: 3 }),
-    shoppers: fc.array(fc.option(list(8), { nil: null }), { minLength: 1, maxLength: 4 }),
+    shoppers: fc.array(fc.option(shopperList, { nil: null }), { minLength: 1, maxLength: 4 }),
     upTo: fc.integer({ min: 1, max: 16 }),
   })
   .map(({ counts, context, together: boughtTogether, categories, shoppers, upTo }) => {
@@ -89,6 +97,15 @@ describe("ranking once per context, merging each shopper's list", () => {
         }
         expect(ranking.ranked).toEqual(before);
         expect(ranking.ranked).toEqual(fromScratch({ ...s, forUser: null }));
+        // With the shipped weights a list is prepared once and kept (per list, not per context):
+        // the second merge of the same list, and a merge into another context's ranking, read it.
+        const shipped = rankWithoutShopper({ ...s, forUser: null });
+        const other = rankWithoutShopper({ ...s, context: [], forUser: null });
+        for (const forUser of shoppers) {
+          if (!forUser) continue;
+          for (let i = 0; i < 2; i++) expect(withShopper(shipped, forUser)).toEqual(fromScratch({ ...s, forUser }, SOURCE_WEIGHT));
+          expect(withShopper(other, forUser, upTo)).toEqual(fromScratch({ ...s, context: [], forUser }, SOURCE_WEIGHT).slice(0, upTo));
+        }
       }),
       { numRuns: 2_000 },
     );
