@@ -145,8 +145,12 @@ export function withShopper(
   const list = prepared(forUser, weights);
   if (list === null) return upTo < ranking.ranked.length ? ranking.ranked.slice(0, upTo) : ranking.ranked;
   const { ranked, scores, parts, inContext, order } = ranking;
-  // The ranking's candidates the list names (they come out of `changed` instead), by position.
-  const named = new Uint8Array(ranked.length);
+  // The ranking's candidates the list names (they come out of `changed` instead), by position: one
+  // buffer per isolate, cleared for each merge (this function never awaits), since a typed array
+  // of more than 64 bytes made per request would be allocated outside V8's heap every time.
+  if (namedScratch.length < ranked.length) namedScratch = new Uint8Array(Math.max(ranked.length, 2 * namedScratch.length));
+  const named = namedScratch;
+  named.fill(0, 0, ranked.length);
   const changed: Candidate[] = [];
   if (list.once) {
     for (let i = 0; i < list.skus.length; i++) {
@@ -190,6 +194,8 @@ export function withShopper(
   while (j < changed.length && out.length < upTo) out.push(changed[j++]!);
   return out;
 }
+
+let namedScratch = new Uint8Array(256);
 
 /**
  * `order` for the few candidates a shopper's list re-scores: an insertion sort that compares scores
