@@ -135,6 +135,9 @@ export function rankWithoutShopper(s: BlendSources, weights: Readonly<Record<Rec
  * The first `upTo` candidates of the ranking with the shopper's own list offered between
  * bought-together and popular items, as if ranked from scratch: only the candidates the list names
  * are worked out again, and merged into the ranking without a shopper (which stays as it is).
+ * Bound by the memory it touches more than by its arithmetic (docs/performance.md, "Where a
+ * personalised answer's time goes"): the list is prepared once per list read, and the merge reads
+ * the ranking's score array rather than its candidates.
  */
 export function withShopper(
   ranking: Ranking,

@@ -109,9 +109,10 @@ export class VersionView {
   }
 
   /**
-   * Bounds memory: a kept ranking holds every candidate of its context (about 60 bytes each, so
-   * some 9 KB for a context with 150 candidates), so kept rankings hold at most MAX_DERIVED_WEIGHT
-   * candidates in all (about 9 MB), the oldest going first.
+   * Bounds memory: a kept ranking holds every candidate of its context (about 70 bytes each with
+   * its part and its score in the ranking's score array, so some 10 KB for a context with 150
+   * candidates), so kept rankings hold at most MAX_DERIVED_WEIGHT candidates in all (about 10 MB),
+   * the oldest going first.
    */
   static readonly MAX_DERIVED_WEIGHT = 150_000;
   private derivedWeight = 0;
