@@ -66,7 +66,7 @@ export const VARIANTS = [
       {
         file: "recommendations/serve.ts",
         find: "  const units = new Map<string, number>();\n  const picked = await pick(",
-        replace: `  if (lists.forUser?.length && ${CAPTURE}) throw ABLATED;\n  const units = new Map<string, number>();\n  const picked = await pick(`,
+        replace: `  if (forUser?.length && ${CAPTURE}) throw ABLATED;\n  const units = new Map<string, number>();\n  const picked = await pick(`,
       },
       { file: "recommendations/serve.ts", find: "async function choose(", replace: 'const ABLATED = new Error("ablated");\nasync function choose(' },
     ],
@@ -84,8 +84,8 @@ export const VARIANTS = [
       },
       {
         file: "recommendations/serve.ts",
-        find: "  const ranked = lists.forUser ? withShopper(",
-        replace: `  if (lists.forUser?.length && ${CAPTURE}) throw ABLATED;\n  const ranked = lists.forUser ? withShopper(`,
+        find: "  const ranked = forUser ? withShopper(",
+        replace: `  if (forUser?.length && ${CAPTURE}) throw ABLATED;\n  const ranked = forUser ? withShopper(`,
       },
       { file: "recommendations/serve.ts", find: "async function choose(", replace: 'const ABLATED = new Error("ablated");\nasync function choose(' },
     ],

@@ -6,7 +6,8 @@ import type { z } from "@hono/zod-openapi";
 import type { RecommendationsResponse } from "../schema/contracts";
 import { cardPageSize, pick, type Ranking, rankWithoutShopper, withShopper } from "./blend";
 import { acceptedLanguages, localName, MARKETS } from "./markets";
-import { type Card, type Lists, loadEntries, READ_BOUNDS, readLists, userKey, versionInMemory } from "./store";
+import type { Scored } from "./co-purchase";
+import { type Card, type Lists, loadEntries, READ_BOUNDS, readLists, userKey, versionInMemory, type VersionView, viewOf } from "./store";
 
 /** The most SKUs one request asks availability for (looked up a read-model page at a time). */
 export const maxAvailabilityChecks = (limit: number) => 2 * limit + 10;
@@ -202,27 +203,64 @@ interface Chosen {
   contextHit: boolean;
 }
 
+/** A context's ranking without a shopper, kept in its version's view, and whether the lists held every context SKU's. */
+interface KeptRanking {
+  ranking: Ranking;
+  contextHit: boolean;
+}
+
+/** Where a context's ranking is kept in its version's view. */
+const rankKey = (context: readonly string[]) => `ranked:${context.join(",")}`;
+
+/** What choose() works from: the version, its view, the context's ranking and the shopper's list (null: none). */
+interface Held {
+  version: string | null;
+  view: VersionView | null;
+  kept: KeptRanking;
+  forUser: Scored[] | null;
+}
+
+/**
+ * What choose() needs when this isolate holds it all (the steady state): the version, its view, the
+ * context's kept ranking and, for a shopper, their list or its known absence. The context's lists
+ * are not looked up again (its ranking was made from them). Undefined when anything has to be read
+ * or worked out (then `readLists`). No read, no promise.
+ */
+function heldForRequest(kv: Lists, region: string, context: readonly string[], shopper: string | undefined): Held | undefined {
+  const version = versionInMemory(kv, region);
+  if (!version) return undefined;
+  const view = viewOf(kv, region, version);
+  const kept = view.derived.get(rankKey(context))?.value as KeptRanking | undefined;
+  if (kept === undefined) return undefined;
+  const forUser = shopper === undefined ? null : (kv.peek?.(userKey(region, version, shopper)) as Scored[] | null | undefined);
+  if (forUser === undefined) return undefined;
+  return { version, view, kept, forUser };
+}
+
 async function choose(request: RecommendationRequest, sources: RecommendationSources): Promise<Chosen> {
   const { region, limit, shopper } = request;
-  const context = [...new Set(request.context)];
-  // Awaited only when something had to be read: in steady state nothing is, and the answer is
-  // worked out with no await at all up to pick()'s own promise (an await costs more than the lookup).
-  const read = readLists(sources.lists, region, { shopper, context });
-  const lists = read instanceof Promise ? await read : read;
-  const version = lists.version;
-  const view = lists.view;
-  // Without a shopper's list the ranking depends on the version and the context alone: worked out
-  // once per isolate and version for each context (product pages repeat) and kept in the version's
-  // view; a shopper's list is merged into it (blend.ts, withShopper), which is the same ranking as
-  // from scratch for a fraction of the work.
-  const rankKey = `ranked:${context.join(",")}`;
-  let ranking = view?.derived.get(rankKey)?.value as Ranking | undefined;
-  if (!ranking) {
-    ranking = rankWithoutShopper({ ...lists, context, popularIndex: view?.popularIndex });
-    view?.keepDerived(rankKey, ranking, ranking.ranked.length + 1);
+  const context = request.context.length > 1 ? [...new Set(request.context)] : request.context;
+  let held = heldForRequest(sources.lists, region, context, shopper);
+  if (held === undefined) {
+    // Awaited only when something had to be read (an await costs more than the lookup).
+    const read = readLists(sources.lists, region, { shopper, context });
+    const lists = read instanceof Promise ? await read : read;
+    // Without a shopper's list the ranking depends on the version and the context alone: worked out
+    // once per isolate and version for each context (product pages repeat) and kept in the version's
+    // view; a shopper's list is merged into it (blend.ts, withShopper), which is the same ranking as
+    // from scratch for a fraction of the work.
+    let kept = lists.view?.derived.get(rankKey(context))?.value as KeptRanking | undefined;
+    if (!kept) {
+      const ranking = rankWithoutShopper({ ...lists, context, popularIndex: lists.view?.popularIndex });
+      kept = { ranking, contextHit: lists.version !== null && context.every((sku) => lists.boughtTogether.has(sku)) };
+      lists.view?.keepDerived(rankKey(context), kept, ranking.ranked.length + 1);
+    }
+    held = { version: lists.version, view: lists.view, kept, forUser: lists.forUser };
   }
+  const { version, view, kept, forUser } = held;
+  const ranking = kept.ranking;
   // pick() never walks further than its card pages reach.
-  const ranked = lists.forUser ? withShopper(ranking, lists.forUser, READ_BOUNDS.cardPages * cardPageSize(limit)) : ranking.ranked;
+  const ranked = forUser ? withShopper(ranking, forUser, READ_BOUNDS.cardPages * cardPageSize(limit)) : ranking.ranked;
   const units = new Map<string, number>();
   const picked = await pick(ranked, limit, {
     cardPages: READ_BOUNDS.cardPages,
@@ -243,9 +281,9 @@ async function choose(request: RecommendationRequest, sources: RecommendationSou
       return held !== undefined ? buyableOf(held) : sources.available(skus).then(buyableOf);
     },
   });
-  const contextHit = version !== null && context.every((sku) => lists.boughtTogether.has(sku));
-  const cacheHit = contextHit && (!shopper || lists.forUser !== null);
-  return { request, version, personalised: Boolean(lists.forUser?.length), picked, units, status: sources.status, cacheHit, contextHit };
+  const contextHit = kept.contextHit;
+  const cacheHit = contextHit && (!shopper || forUser !== null);
+  return { request, version, personalised: Boolean(forUser?.length), picked, units, status: sources.status, cacheHit, contextHit };
 }
 
 const statusOf = (c: Chosen, item: Chosen["picked"]["chosen"][number]) => (item.buyable === null ? ("unknown" as const) : c.status(c.units.get(item.sku) ?? 0));
