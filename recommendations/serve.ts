@@ -240,8 +240,8 @@ function heldForRequest(kv: Lists, region: string, context: readonly string[], s
 async function choose(request: RecommendationRequest, sources: RecommendationSources): Promise<Chosen> {
   const { region, limit, shopper } = request;
   const context = request.context.length > 1 ? [...new Set(request.context)] : request.context;
-  let held = heldForRequest(sources.lists, region, context, shopper);
-  if (held === undefined) {
+  let known = heldForRequest(sources.lists, region, context, shopper);
+  if (known === undefined) {
     // Awaited only when something had to be read (an await costs more than the lookup).
     const read = readLists(sources.lists, region, { shopper, context });
     const lists = read instanceof Promise ? await read : read;
@@ -255,9 +255,9 @@ async function choose(request: RecommendationRequest, sources: RecommendationSou
       kept = { ranking, contextHit: lists.version !== null && context.every((sku) => lists.boughtTogether.has(sku)) };
       lists.view?.keepDerived(rankKey(context), kept, ranking.ranked.length + 1);
     }
-    held = { version: lists.version, view: lists.view, kept, forUser: lists.forUser };
+    known = { version: lists.version, view: lists.view, kept, forUser: lists.forUser };
   }
-  const { version, view, kept, forUser } = held;
+  const { version, view, kept, forUser } = known;
   const ranking = kept.ranking;
   // pick() never walks further than its card pages reach.
   const ranked = forUser ? withShopper(ranking, forUser, READ_BOUNDS.cardPages * cardPageSize(limit)) : ranking.ranked;
