@@ -25,6 +25,24 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const CAPTURE = `(globalThis as { __ablated?: string }).__ablated`;
 
 /**
+ * Edits that end choose() for a personalised answer just before the line `find` (once a real
+ * answer has been captured to stand in for it): a marker thrown there and caught in workedOut().
+ */
+function stopChooseBefore(find) {
+  return [
+    {
+      file: "recommendations/serve.ts",
+      find: "  const chosen = await choose(request, sources);\n  sources.cacheHit?.(chosen.cacheHit);\n  const text = answerText(chosen);\n",
+      replace:
+        `  let chosen: Chosen;\n  try {\n    chosen = await choose(request, sources);\n  } catch (err) {\n    if (err === ABLATED) return ${CAPTURE}!;\n    throw err;\n  }\n` +
+        `  sources.cacheHit?.(chosen.cacheHit);\n  const text = answerText(chosen);\n  if (chosen.personalised) ${CAPTURE} = JSON.parse(JSON.stringify(text));\n`,
+    },
+    { file: "recommendations/serve.ts", find, replace: `  if (forUser?.length && ${CAPTURE}) throw ABLATED;\n${find}` },
+    { file: "recommendations/serve.ts", find: "async function choose(", replace: 'const ABLATED = new Error("ablated");\nasync function choose(' },
+  ];
+}
+
+/**
  * Each variant: edits of the tree at HEAD, each an exact text found once (the run stops, naming
  * it, when the code has moved on: test/node/bench-ablate.test.ts checks them against the tree).
  */
@@ -55,40 +73,12 @@ export const VARIANTS = [
   {
     id: "no-pick",
     what: "nor pick() run: the lists read and the shopper's list merged, nothing more",
-    edits: [
-      {
-        file: "recommendations/serve.ts",
-        find: "  const chosen = await choose(request, sources);\n  sources.cacheHit?.(chosen.cacheHit);\n  const text = answerText(chosen);\n",
-        replace:
-          `  let chosen: Chosen;\n  try {\n    chosen = await choose(request, sources);\n  } catch (err) {\n    if (err === ABLATED) return ${CAPTURE}!;\n    throw err;\n  }\n` +
-          `  sources.cacheHit?.(chosen.cacheHit);\n  const text = answerText(chosen);\n  if (chosen.personalised) ${CAPTURE} = JSON.parse(JSON.stringify(text));\n`,
-      },
-      {
-        file: "recommendations/serve.ts",
-        find: "  const units = new Map<string, number>();\n  const picked = await pick(",
-        replace: `  if (forUser?.length && ${CAPTURE}) throw ABLATED;\n  const units = new Map<string, number>();\n  const picked = await pick(`,
-      },
-      { file: "recommendations/serve.ts", find: "async function choose(", replace: 'const ABLATED = new Error("ablated");\nasync function choose(' },
-    ],
+    edits: stopChooseBefore("  const units = new Map<string, number>();\n  const picked = await pick("),
   },
   {
     id: "no-merge",
     what: "nor the shopper's list merged: the lists read, nothing more",
-    edits: [
-      {
-        file: "recommendations/serve.ts",
-        find: "  const chosen = await choose(request, sources);\n  sources.cacheHit?.(chosen.cacheHit);\n  const text = answerText(chosen);\n",
-        replace:
-          `  let chosen: Chosen;\n  try {\n    chosen = await choose(request, sources);\n  } catch (err) {\n    if (err === ABLATED) return ${CAPTURE}!;\n    throw err;\n  }\n` +
-          `  sources.cacheHit?.(chosen.cacheHit);\n  const text = answerText(chosen);\n  if (chosen.personalised) ${CAPTURE} = JSON.parse(JSON.stringify(text));\n`,
-      },
-      {
-        file: "recommendations/serve.ts",
-        find: "  const ranked = forUser ? withShopper(",
-        replace: `  if (forUser?.length && ${CAPTURE}) throw ABLATED;\n  const ranked = forUser ? withShopper(`,
-      },
-      { file: "recommendations/serve.ts", find: "async function choose(", replace: 'const ABLATED = new Error("ablated");\nasync function choose(' },
-    ],
+    edits: stopChooseBefore("  const ranked = forUser ? withShopper("),
   },
   {
     id: "nothing",
