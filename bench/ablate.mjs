@@ -73,7 +73,7 @@ export const VARIANTS = [
   {
     id: "no-pick",
     what: "nor pick() run: the lists read and the shopper's list merged, nothing more",
-    edits: stopChooseBefore("  const units = new Map<string, number>();\n  const picked = await pick("),
+    edits: stopChooseBefore("  const picked = await pick("),
   },
   {
     id: "no-merge",

@@ -316,71 +316,106 @@ export const cardPageSize = (limit: number) => Math.min(100, Math.max(20, 3 * li
 export interface PickSources {
   /** Reads the cards of these SKUs (one bulk read) and returns a lookup of every card known so far. */
   cards: (skus: string[]) => CardLookup | Promise<CardLookup>;
+  /**
+   * A SKU's card when this process holds it: null when the region has none, undefined when it
+   * would have to be read. When every SKU of a page is held, that page is not asked of `cards`.
+   */
+  cardHeld?: (sku: string) => Card | null | undefined;
   /** How many card reads the request may make. */
   cardPages: number;
-  /** The buyable SKUs among these, or null when availability cannot be known in time. */
-  available: (skus: string[]) => Set<string> | null | Promise<Set<string> | null>;
+  /** The units available of each of these SKUs, in their order (0: none), or null when availability cannot be known in time. */
+  available: (skus: string[]) => readonly number[] | null | Promise<readonly number[] | null>;
   /** How many SKUs' availability the request may ask for in all. */
   maxChecks: number;
 }
 
+/** A candidate pick() chose: the ranking's own object (never copied), its card, and its units (null: unknown). */
+export interface PickedItem {
+  candidate: Candidate;
+  card: Card;
+  units: number | null;
+}
+
+export interface Picked {
+  chosen: PickedItem[];
+  availability: "checked" | "unknown";
+  /** Every SKU whose availability was asked, in the order asked, and the units each had. */
+  checked: string[];
+  checkedUnits: number[];
+}
+
 /**
- * Walks the ranking, skipping SKUs without a card (not sold in the region), brands already at their
- * cap and SKUs `available` turns down, until `limit` items are chosen. Cards are read a page ahead
- * and availability a few candidates ahead, so the long tail costs nothing. When availability fails,
- * the rest of the walk is unfiltered and the answer says `availability: "unknown"`.
+ * Walks the ranking (which names each SKU once), skipping SKUs without a card (not sold in the
+ * region), brands already at their cap and SKUs `available` turns down, until `limit` items are
+ * chosen. Cards are read a page ahead and availability a few candidates ahead, so the long tail
+ * costs nothing. When availability fails, the rest of the walk is unfiltered and the answer says
+ * `availability: "unknown"`. What it learns of a candidate is kept by position, so no SKU is
+ * looked up twice.
  */
-export async function pick(
-  ranked: readonly Candidate[],
-  limit: number,
-  sources: PickSources,
-): Promise<{ chosen: (Candidate & { card: Card; buyable: boolean | null })[]; availability: "checked" | "unknown" }> {
+export async function pick(ranked: readonly Candidate[], limit: number, sources: PickSources): Promise<Picked> {
   const cap = maxPerBrand(limit);
   const pageSize = cardPageSize(limit);
-  let cards: CardLookup = NO_CARDS;
   let cardsUpTo = 0;
   let pages = 0;
+  // Per position: its card (null: none in the region), and its units once asked.
+  const cardAt: (Card | null)[] = [];
+  const unitsAt: number[] = [];
   const perBrand = new Map<string, number>();
-  const buyable = new Map<string, boolean>();
-  let checks = 0;
+  const checked: string[] = [];
+  const checkedUnits: number[] = [];
   let unknown = false;
-  const chosen: (Candidate & { card: Card; buyable: boolean | null })[] = [];
-  const usable = (c: Candidate) => {
-    const card = cards.get(c.sku);
-    return card !== undefined && (perBrand.get(card.brand) ?? 0) < cap;
+  const chosen: PickedItem[] = [];
+  const usable = (j: number) => {
+    const card = cardAt[j]!;
+    return card !== null && (perBrand.get(card.brand) ?? 0) < cap;
   };
   for (let i = 0; i < ranked.length && chosen.length < limit; i++) {
     if (i >= cardsUpTo) {
       if (pages >= sources.cardPages) break;
-      const page: string[] = [];
-      for (let j = i; j < Math.min(ranked.length, i + pageSize); j++) page.push(ranked[j]!.sku);
-      const read = sources.cards(page);
-      cards = read instanceof Promise ? await read : read;
+      const end = Math.min(ranked.length, i + pageSize);
+      let held = sources.cardHeld !== undefined;
+      for (let j = i; held && j < end; j++) {
+        const card = sources.cardHeld!(ranked[j]!.sku);
+        if (card === undefined) held = false;
+        else cardAt[j] = card;
+      }
+      if (!held) {
+        const page: string[] = [];
+        for (let j = i; j < end; j++) page.push(ranked[j]!.sku);
+        const read = sources.cards(page);
+        const cards = read instanceof Promise ? await read : read;
+        for (let j = i; j < end; j++) cardAt[j] = cards.get(ranked[j]!.sku) ?? null;
+      }
       cardsUpTo = i + pageSize;
       pages++;
     }
-    const c = ranked[i]!;
-    if (!usable(c)) continue;
-    if (!unknown && !buyable.has(c.sku)) {
-      if (checks >= sources.maxChecks) break;
-      const ahead: string[] = [];
-      for (let j = i; j < Math.min(ranked.length, cardsUpTo) && ahead.length < limit - chosen.length + 2; j++) {
-        if (usable(ranked[j]!) && !buyable.has(ranked[j]!.sku)) ahead.push(ranked[j]!.sku);
+    if (!usable(i)) continue;
+    if (!unknown && unitsAt[i] === undefined) {
+      if (checked.length >= sources.maxChecks) break;
+      const want = Math.min(limit - chosen.length + 2, sources.maxChecks - checked.length);
+      const batch: string[] = [];
+      const at: number[] = [];
+      for (let j = i; j < Math.min(ranked.length, cardsUpTo) && batch.length < want; j++) {
+        if (usable(j) && unitsAt[j] === undefined) {
+          batch.push(ranked[j]!.sku);
+          at.push(j);
+        }
       }
-      const batch = ahead.slice(0, sources.maxChecks - checks);
-      checks += batch.length;
       const asked = sources.available(batch);
-      const ok = asked instanceof Promise ? await asked : asked;
-      if (ok === null) unknown = true;
-      else for (const sku of batch) buyable.set(sku, ok.has(sku));
+      const units = asked instanceof Promise ? await asked : asked;
+      if (units === null) unknown = true;
+      else {
+        for (let k = 0; k < batch.length; k++) {
+          unitsAt[at[k]!] = units[k]!;
+          checked.push(batch[k]!);
+          checkedUnits.push(units[k]!);
+        }
+      }
     }
-    if (!unknown && !buyable.get(c.sku)) continue;
-    const card = cards.get(c.sku)!;
+    if (!unknown && !(unitsAt[i]! > 0)) continue;
+    const card = cardAt[i]!;
     perBrand.set(card.brand, (perBrand.get(card.brand) ?? 0) + 1);
-    // Spelled out rather than spread: this runs for every item of every answer.
-    const item: Candidate & { card: Card; buyable: boolean | null } = { sku: c.sku, reason: c.reason, score: c.score, card, buyable: unknown ? null : true };
-    if (c.because !== undefined) item.because = c.because;
-    chosen.push(item);
+    chosen.push({ candidate: ranked[i]!, card, units: unknown ? null : unitsAt[i]! });
   }
-  return { chosen, availability: unknown ? "unknown" : "checked" };
+  return { chosen, availability: unknown ? "unknown" : "checked", checked, checkedUnits };
 }

@@ -4,10 +4,10 @@
 // Redis or Postgres with this very function, so the bench compares runtimes and stores only).
 import type { z } from "@hono/zod-openapi";
 import type { RecommendationsResponse } from "../schema/contracts";
-import { cardPageSize, pick, type Ranking, rankWithoutShopper, withShopper } from "./blend";
+import { cardPageSize, pick, type Picked, type PickedItem, type Ranking, rankWithoutShopper, withShopper } from "./blend";
 import { acceptedLanguages, localName, MARKETS } from "./markets";
 import type { Scored } from "./co-purchase";
-import { type Card, type Lists, loadEntries, READ_BOUNDS, readLists, userKey, versionInMemory, type VersionView, viewOf } from "./store";
+import { type Card, cardHeld, type Lists, loadEntries, READ_BOUNDS, readLists, userKey, versionInMemory, type VersionView, viewOf } from "./store";
 
 /** The most SKUs one request asks availability for (looked up a read-model page at a time). */
 export const maxAvailabilityChecks = (limit: number) => 2 * limit + 10;
@@ -30,8 +30,8 @@ export interface RecommendationSources {
    * be had in time. Entries as the caller keeps them (the read model's own, in the Worker), not copied.
    */
   available: (skus: string[]) => Promise<ReadonlyMap<string, { readonly available: number }> | null>;
-  /** The same at once when this process holds it in memory; undefined when it would have to ask (then `available`). */
-  availableInMemory?: (skus: string[]) => ReadonlyMap<string, { readonly available: number }> | undefined;
+  /** The units of each of these SKUs, in their order, at once when this process holds them in memory; undefined when it would have to ask (then `available`). */
+  unitsInMemory?: (skus: readonly string[]) => readonly number[] | undefined;
   /** How many SKUs' availability one request may ask for in all. */
   maxChecks: number;
   status: (available: number) => "in_stock" | "low_stock" | "out_of_stock";
@@ -126,8 +126,8 @@ export class AnswerMemo {
   constructor(private budget = ANSWER_MEMO_BYTES) {}
 
   /** The kept answer to `request`, if there is one and it is still right; never a promise. */
-  answer(request: RecommendationRequest, sources: Pick<RecommendationSources, "lists" | "availableInMemory">): MemoAnswer | undefined {
-    if (!sources.availableInMemory) return undefined;
+  answer(request: RecommendationRequest, sources: Pick<RecommendationSources, "lists" | "unitsInMemory">): MemoAnswer | undefined {
+    if (!sources.unitsInMemory) return undefined;
     const version = versionInMemory(sources.lists, request.region);
     // A shopper's answer is the one without a shopper when their list is known to be absent or empty.
     let ownList: unknown = undefined;
@@ -139,9 +139,9 @@ export class AnswerMemo {
     const key = memoKey(request);
     const kept = this.kept.get(key);
     if (kept === undefined || kept.version !== version) return this.miss();
-    const held = sources.availableInMemory(kept.skus);
+    const held = sources.unitsInMemory(kept.skus);
     if (held === undefined) return this.miss();
-    for (let i = 0; i < kept.skus.length; i++) if ((held.get(kept.skus[i]!)?.available ?? 0) !== kept.units[i]) return this.miss();
+    for (let i = 0; i < kept.skus.length; i++) if (held[i] !== kept.units[i]) return this.miss();
     this.hits++;
     // No list read for a shopper is a miss of the precomputed lists (as choose() counts it).
     return { text: kept.text, cacheHit: kept.contextHit && ownList !== null };
@@ -151,8 +151,8 @@ export class AnswerMemo {
   keep(request: RecommendationRequest, chosen: Chosen, text: string): void {
     if (chosen.personalised || chosen.version === null || chosen.picked.availability !== "checked") return;
     const key = memoKey(request);
-    const skus = [...chosen.units.keys()];
-    const kept: KeptAnswer = { version: chosen.version, text, skus, units: [...chosen.units.values()], contextHit: chosen.contextHit, bytes: textBytes(key) + textBytes(text) + 24 * skus.length + 100 };
+    const { checked: skus, checkedUnits: units } = chosen.picked;
+    const kept: KeptAnswer = { version: chosen.version, text, skus, units, contextHit: chosen.contextHit, bytes: textBytes(key) + textBytes(text) + 24 * skus.length + 100 };
     this.drop(key);
     if (kept.bytes > this.budget) return;
     this.kept.set(key, kept);
@@ -193,9 +193,7 @@ interface Chosen {
   request: RecommendationRequest;
   version: string | null;
   personalised: boolean;
-  picked: Awaited<ReturnType<typeof pick>>;
-  /** Units per SKU whose availability was looked up. */
-  units: ReadonlyMap<string, number>;
+  picked: Picked;
   status: RecommendationSources["status"];
   /** Whether the precomputed lists had everything asked for (RecommendationSources.cacheHit). */
   cacheHit: boolean;
@@ -261,32 +259,19 @@ async function choose(request: RecommendationRequest, sources: RecommendationSou
   const ranking = kept.ranking;
   // pick() never walks further than its card pages reach.
   const ranked = forUser ? withShopper(ranking, forUser, READ_BOUNDS.cardPages * cardPageSize(limit)) : ranking.ranked;
-  const units = new Map<string, number>();
   const picked = await pick(ranked, limit, {
     cardPages: READ_BOUNDS.cardPages,
     cards: (skus) => loadEntries(sources.lists, view!, skus)?.then(() => view!.cards) ?? view!.cards,
+    cardHeld: view ? (sku) => cardHeld(view, sku) : undefined,
     maxChecks: sources.maxChecks,
-    available: (skus) => {
-      const buyableOf = (read: ReadonlyMap<string, { readonly available: number }> | null) => {
-        if (!read) return null;
-        const buyable = new Set<string>();
-        for (const sku of skus) {
-          const n = read.get(sku)?.available ?? 0;
-          units.set(sku, n);
-          if (n > 0) buyable.add(sku);
-        }
-        return buyable;
-      };
-      const held = sources.availableInMemory?.(skus);
-      return held !== undefined ? buyableOf(held) : sources.available(skus).then(buyableOf);
-    },
+    available: (skus) => sources.unitsInMemory?.(skus) ?? sources.available(skus).then((read) => read && skus.map((sku) => read.get(sku)?.available ?? 0)),
   });
   const contextHit = kept.contextHit;
   const cacheHit = contextHit && (!shopper || forUser !== null);
-  return { request, version, personalised: Boolean(forUser?.length), picked, units, status: sources.status, cacheHit, contextHit };
+  return { request, version, personalised: Boolean(forUser?.length), picked, status: sources.status, cacheHit, contextHit };
 }
 
-const statusOf = (c: Chosen, item: Chosen["picked"]["chosen"][number]) => (item.buyable === null ? ("unknown" as const) : c.status(c.units.get(item.sku) ?? 0));
+const statusOf = (c: Chosen, item: PickedItem) => (item.units === null ? ("unknown" as const) : c.status(item.units));
 
 function answerObject(c: Chosen): Answer {
   const { region, market } = c.request;
@@ -299,13 +284,14 @@ function answerObject(c: Chosen): Answer {
     market,
     availability: c.picked.availability,
     items: c.picked.chosen.map((item) => {
+      const { sku, reason, because, score } = item.candidate;
       const { name, locale } = localName(item.card, accepted, language);
       const { brand, category } = item.card;
       const price = (market && item.card.prices?.[market]) || null;
       const status = statusOf(c, item);
-      return item.because === undefined
-        ? { sku: item.sku, reason: item.reason, score: item.score, name, locale, brand, category, price, status }
-        : { sku: item.sku, reason: item.reason, because: item.because, score: item.score, name, locale, brand, category, price, status };
+      return because === undefined
+        ? { sku, reason, score, name, locale, brand, category, price, status }
+        : { sku, reason, because, score, name, locale, brand, category, price, status };
     }),
   };
 }
@@ -337,9 +323,10 @@ function answerText(c: Chosen): string {
   const key = pieceKey(market, acceptLanguage);
   let items = "";
   for (const item of c.picked.chosen) {
-    const because = item.because === undefined ? "" : `"because":${JSON.stringify(item.because)},`;
+    const { sku, reason, score } = item.candidate;
+    const because = item.candidate.because === undefined ? "" : `"because":${JSON.stringify(item.candidate.because)},`;
     // A score is a finite number: its text is JSON's.
-    items += `${items ? "," : ""}{"sku":${JSON.stringify(item.sku)},"reason":"${item.reason}",${because}"score":${item.score},${cardPiece(item.card, key, market, acceptLanguage)},"status":"${statusOf(c, item)}"}`;
+    items += `${items ? "," : ""}{"sku":${JSON.stringify(sku)},"reason":"${reason}",${because}"score":${score},${cardPiece(item.card, key, market, acceptLanguage)},"status":"${statusOf(c, item)}"}`;
   }
   return `{"region":${JSON.stringify(region)},"personalised":${c.personalised},"listsVersion":${JSON.stringify(c.version)},"market":${JSON.stringify(market)},"availability":"${c.picked.availability}","items":[${items}]}`;
 }

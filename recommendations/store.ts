@@ -233,6 +233,12 @@ function listsFromView(
   });
 }
 
+/** A SKU's card when the view holds its entry (null: the region has none), undefined when it would have to be read. */
+export function cardHeld(view: VersionView, sku: string): Card | null | undefined {
+  const entry = view.entries.get(sku);
+  return entry === undefined ? undefined : (entry?.card ?? null);
+}
+
 /**
  * Reads the entries of `skus` the view does not hold yet (at most 100, one bulk read) into it;
  * undefined, with nothing to wait for, when it holds them all (the steady state).

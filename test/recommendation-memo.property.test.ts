@@ -32,10 +32,9 @@ function kvOf(state: { store: Map<string, unknown> }) {
 
 /** Units from `w` as this isolate's pages would give them: at once when held, else read (or unknown). */
 function memoSources(w: World, lists: Lists, memo: AnswerMemo, pages: { held: boolean }, known: boolean, limit: number): RecommendationSources {
-  const units = (skus: string[]) => new Map(skus.map((s) => [s, { available: w.units[SKUS.indexOf(s)]! }]));
   return {
     ...sourcesOf(w, lists, known, limit),
-    availableInMemory: (skus) => (pages.held && known ? units(skus) : undefined),
+    unitsInMemory: (skus) => (pages.held && known ? skus.map((s) => w.units[SKUS.indexOf(s)]!) : undefined),
     maxChecks: maxAvailabilityChecks(limit),
     memo,
   };

@@ -109,28 +109,51 @@ export async function availabilityOf(env: Env, ctx: WaitUntil, region: string, s
  * refresh point (or written through this isolate) is refreshed in the background, as ever.
  */
 export function availabilityInMemory(env: Env, ctx: WaitUntil, region: string, skus: readonly string[]): AvailabilityRead | undefined {
-  const now = Date.now();
-  const fresh = freshMs(env);
   const items = new Map<string, SkuAvailability>();
+  const now = Date.now();
+  const pages = heldFresh(env, ctx, region, skus, now, (sku, entry) => items.set(sku, entry));
+  if (pages === undefined) return undefined;
+  return { items, asOf: (skus.length ? pages.oldest : now) - PUBLISH_LAG_MS, stale: false, sources: { memory: pages.count, cache: 0, page: 0, stale: 0 } };
+}
+
+/** The units available of each of `skus`, in their order, when every page they are on is held fresh (as availabilityInMemory); else undefined. */
+export function unitsInMemory(env: Env, ctx: WaitUntil, region: string, skus: readonly string[]): number[] | undefined {
+  const units: number[] = [];
+  return heldFresh(env, ctx, region, skus, Date.now(), (_, entry) => units.push(entry.available)) && units;
+}
+
+/**
+ * Calls `each` with each SKU's entry in turn, from the pages this isolate holds fresh; how many
+ * pages that took and the oldest of them, or undefined (and a partial walk) as soon as a page is
+ * not held fresh.
+ */
+function heldFresh(
+  env: Env,
+  ctx: WaitUntil,
+  region: string,
+  skus: readonly string[],
+  now: number,
+  each: (sku: string, entry: SkuAvailability) => void,
+): { count: number; oldest: number } | undefined {
+  const fresh = freshMs(env);
   const names = pageNamesOf(region);
   const copies: HeldPage[] = [];
   let oldest = Infinity;
-  let pages = 0;
+  let count = 0;
   for (const sku of skus) {
     const n = pageOf(sku);
     let copy = copies[n];
     if (copy === undefined) {
-      const name = names[n]!;
-      copy = held.get(name);
+      copy = held.get(names[n]!);
       if (!copy || now - copy.readAt > fresh) return undefined;
       refreshIfDue(env, ctx, region, n, copy, now, fresh);
       if (copy.readAt < oldest) oldest = copy.readAt;
       copies[n] = copy;
-      pages++;
+      count++;
     }
-    items.set(sku, copy.skus.get(sku) ?? NEVER_STOCKED);
+    each(sku, copy.skus.get(sku) ?? NEVER_STOCKED);
   }
-  return { items, asOf: (skus.length ? oldest : now) - PUBLISH_LAG_MS, stale: false, sources: { memory: pages, cache: 0, page: 0, stale: 0 } };
+  return { count, oldest };
 }
 
 /**

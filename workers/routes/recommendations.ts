@@ -14,7 +14,7 @@ import { connect } from "../db";
 import type { AppEnv, Env } from "../env";
 import { CONSENT_HEADER, hasConsent, pseudonymAtOnce, pseudonymise, SHOPPER_ID_HEADER } from "../privacy";
 import { Problem } from "../problems";
-import { availabilityInMemory, availabilityOf, type WaitUntil } from "../snapshot-cache";
+import { availabilityOf, unitsInMemory, type WaitUntil } from "../snapshot-cache";
 import { checkedAs, queryObject, validationHook } from "../validation";
 import { databaseUnavailable } from "./catalog";
 import { AdminHeaders, stockStatus, StorefrontHeaders } from "./common";
@@ -147,7 +147,7 @@ export async function recommendationsResponse(env: Env, ctx: WaitUntil, region: 
         // within the request's budget.
         available: async (skus) => (await budget.within(availabilityOf(env, ctx, region, skus)))?.items ?? null,
         // Pages this isolate holds fresh answer at once, with no promise and no timer.
-        availableInMemory: (skus) => availabilityInMemory(env, ctx, region, skus)?.items,
+        unitsInMemory: (skus) => unitsInMemory(env, ctx, region, skus),
         maxChecks: maxAvailabilityChecks(limit),
         status: (available) => stockStatus(available, env),
         cacheHit: (hit) => (cacheHit = hit),
