@@ -102,7 +102,7 @@ export function rankWithoutShopper(s: BlendSources, weights: Readonly<Record<Rec
   if (top > 0) {
     for (const item of companions) {
       // together() names each SKU once and never one of the context.
-      parts.set(item.sku, newPart((item.score / top) * weights.bought_together, item.because || undefined, undefined));
+      parts.set(skuString(item.sku), newPart((item.score / top) * weights.bought_together, item.because || undefined, undefined));
     }
   }
   const offerPopular = (list: readonly Scored[]) => {
@@ -111,7 +111,7 @@ export function rankWithoutShopper(s: BlendSources, weights: Readonly<Record<Rec
       if (inContext.has(item.sku)) continue;
       const score = (item.score / bestSeller) * weights.popular_in_category;
       const part = parts.get(item.sku);
-      if (!part) parts.set(item.sku, newPart(undefined, undefined, score));
+      if (!part) parts.set(skuString(item.sku), newPart(undefined, undefined, score));
       else if (part.popular === undefined) part.popular = score;
       else (part.popularMore ??= []).push(score);
     }
@@ -158,11 +158,11 @@ export function withShopper(
   if (list.once) {
     for (let i = 0; i < list.skus.length; i++) {
       const sku = list.skus[i]!;
-      if (inContext.has(sku)) continue;
+      // The ranking's candidates are never in the context: only a SKU it does not offer is looked for there.
       const part = parts.get(sku);
       if (part === undefined) {
         // Not a candidate of this context: the list's own step alone, the same for every context.
-        changed.push((list.alone[i] ??= fold(sku, undefined, list.own[i]!)));
+        if (!inContext.has(sku)) changed.push((list.alone[i] ??= fold(sku, undefined, list.own[i]!)));
         continue;
       }
       named[part.at] = 1;
@@ -199,6 +199,25 @@ export function withShopper(
 }
 
 let namedScratch = new Uint8Array(256);
+
+/**
+ * One string per SKU in this process. Each list is parsed on its own (a shopper's list every time
+ * it is read), so the same SKU arrives as many strings; a ranking's candidates and a prepared
+ * shopper's list use this one instead. Then the lookups a personalised answer makes by SKU (the
+ * ranking's parts, the view's cards, the availability pages) read a few strings every answer
+ * reads, not each list's own copies: a personalised answer's cost is the memory it touches
+ * (docs/performance.md). Bounded: past SKU_STRINGS entries it starts again.
+ */
+const skuStrings = new Map<string, string>();
+const SKU_STRINGS = 100_000;
+
+function skuString(sku: string): string {
+  const known = skuStrings.get(sku);
+  if (known !== undefined) return known;
+  if (skuStrings.size >= SKU_STRINGS) skuStrings.clear();
+  skuStrings.set(sku, sku);
+  return sku;
+}
 
 /**
  * `order` for the few candidates a shopper's list re-scores: an insertion sort that compares scores
@@ -242,7 +261,7 @@ function prepared(forUser: readonly Scored[], weights: Readonly<Record<Recommend
     const seen = new Set<string>();
     for (let i = 0; i < forUser.length; i++) {
       const { sku, score } = forUser[i]!;
-      skus.push(sku);
+      skus.push(skuString(sku));
       own[i] = (score / top) * weights.for_you;
       seen.add(sku);
     }
