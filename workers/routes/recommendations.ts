@@ -300,7 +300,8 @@ function availabilityBudget() {
         return null;
       }
     },
-    done: () => clearTimeout(timer),
+    // Most requests never started the timer (their availability was in memory): nothing to clear.
+    done: () => timer !== undefined && clearTimeout(timer),
   };
 }
 
