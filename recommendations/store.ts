@@ -47,6 +47,32 @@ export const categoryKey = (region: string, version: string, category: string) =
 export const itemKey = (region: string, version: string, sku: string) => `${versionPrefix(region, version)}item:${sku}`;
 /** What sets a shopper's key apart from the version's other keys. */
 export const userKeyMarker = ":user:";
+/**
+ * Where an erasure is announced to every isolate that may hold the shopper's lists: one key per
+ * erased shopper, named by their erasure digest (`erasureDigest`, never the pseudonym), kept
+ * ERASED_FEED_TTL_S. Isolates list these keys (recommendations/list-cache.ts) rather than read each
+ * shopper's list again every 30 s.
+ */
+export const erasedPrefix = (region: string) => `recs:${region}:erased:`;
+export const erasedKey = (region: string, digest: string) => `${erasedPrefix(region)}${digest}`;
+/** Far longer than any isolate goes between two looks (list-cache.ts: SHOPPER_TTL_MS). */
+export const ERASED_FEED_TTL_S = 3600;
+/** An hour of erasures a region's feed lists at most (1,000 keys a page); past that, isolates read shoppers' lists again every 30 s. */
+const ERASED_FEED_PAGES = 10;
+
+/** The erasure digests of the shoppers erased in `region` within ERASED_FEED_TTL_S (KV's list, which may lag a write by up to a minute). */
+export async function erasedLately(kv: Pick<KVNamespace, "list">, region: string): Promise<Set<string>> {
+  const prefix = erasedPrefix(region);
+  const digests = new Set<string>();
+  let cursor: string | undefined;
+  for (let page = 0; page < ERASED_FEED_PAGES; page++) {
+    const listed = await kv.list({ prefix, ...(cursor && { cursor }) });
+    for (const { name } of listed.keys) digests.add(name.slice(prefix.length));
+    if (listed.list_complete) return digests;
+    cursor = listed.cursor;
+  }
+  throw new Error(`more than ${ERASED_FEED_PAGES} pages of erasures in ${region}'s feed`);
+}
 export const userKey = (region: string, version: string, shopper: string) => `${versionPrefix(region, version)}${userKeyMarker.slice(1)}${shopper}`;
 
 /** A new version id: sorts by time, unique even for two builds in the same millisecond. */

@@ -6,7 +6,8 @@ import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { shopperOrders } from "../schema/tables";
 import { recordShopperOrder } from "../workers/queues/shopper-orders";
-import { pseudonymise } from "../workers/privacy";
+import { erasedKey } from "../recommendations/store";
+import { erasureDigest, pseudonymise } from "../workers/privacy";
 import { adminHeaders, call, confirm, storefront } from "./client";
 import { database, eventually } from "./db";
 import { build, ordered, recommend, sandboxRegion, sell } from "./recs";
@@ -84,6 +85,8 @@ describe("erasing a shopper", () => {
     expect(await rowsMentioning(user)).toEqual([]);
     expect(await kvMentioning(shopper)).toEqual([]);
     expect(await kvMentioning(user)).toEqual([]);
+    // Other isolates learn of it from the region's erasure feed, which names the shopper by digest only.
+    expect(await env.RECOMMENDATIONS.get(erasedKey(region, await erasureDigest(shopper)))).toBe(res.body.at);
     expect((await recommend(region, { user, consent: "granted" })).body.personalised).toBe(false);
     // The sale itself stays: stock and the ledger hold no user.
     expect(await rowsMentioning(made.body.id)).not.toEqual([]);

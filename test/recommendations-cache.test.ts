@@ -2,8 +2,9 @@
 // read from KV once, the pointer and shoppers' lists again after their TTL, and memory stays bounded.
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { ListCache, POINTER_TTL_MS, SHOPPER_TTL_MS } from "../recommendations/list-cache";
-import { itemKey, pointerKey, userKey, versionPrefix } from "../recommendations/store";
+import { type ErasureFeed, ListCache, POINTER_TTL_MS, SHOPPER_TTL_MS } from "../recommendations/list-cache";
+import { erasedKey, erasedLately, itemKey, pointerKey, userKey, versionPrefix } from "../recommendations/store";
+import { erasureDigest } from "../workers/privacy";
 import { build, ordered, recommend, sandboxRegion, sell } from "./recs";
 
 /** The real KV namespace, counting the bulk reads made of it. */
@@ -17,6 +18,42 @@ function countingKv() {
   };
   return source;
 }
+
+/** The region's erasure feed in the real KV namespace, as the route reads it, counting the looks (or failing each). */
+function feedOf(options: { failing?: boolean } = {}) {
+  const feed = {
+    looks: 0,
+    erased: async (region: string) => {
+      feed.looks++;
+      if (options.failing) throw new Error("KV list unavailable");
+      return erasedLately(env.RECOMMENDATIONS, region);
+    },
+    digest: erasureDigest,
+  } satisfies ErasureFeed & { looks: number };
+  return feed;
+}
+
+/** A request's execution context whose waitUntil work the test can wait for. */
+function requestContext() {
+  const pending: Promise<unknown>[] = [];
+  return { waitUntil: (p: Promise<unknown>) => void pending.push(p), settled: () => Promise.all(pending) };
+}
+
+/** An isolate's cache with the erasure feed, reading its misses from the counting `kv`. */
+function isolateWithFeed(kv: ReturnType<typeof countingKv>, feed = feedOf()) {
+  const cache = new ListCache(kv);
+  cache.feed = feed;
+  /** One request from a consenting shopper of `region`: the look at the feed if due (waited for), then the lists. */
+  const ask = async (region: string, keys: string[]) => {
+    const ctx = requestContext();
+    cache.lookIfDue(region, ctx);
+    await ctx.settled();
+    return cache.json(keys);
+  };
+  return { cache, feed, ask };
+}
+
+const LIST = JSON.stringify([{ sku: "SERUM", score: 3 }]);
 
 afterEach(() => {
   vi.useRealTimers();
@@ -85,6 +122,105 @@ describe("recommendation lists in the isolate's memory", () => {
     cache.forgetShopper("rcache-unit", "p1");
     await cache.json([pointer, ...lists]);
     expect(kv.reads).toEqual([[pointer, ...lists], [pointer, lists[0], lists[1]]]);
+  });
+
+  it("keeps a shopper's list past its TTL while the region's erasure feed names nobody, looking at it every 15 to 30 s", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(new Date("2026-12-01T10:00:00Z"));
+    const region = sandboxRegion("rcache");
+    const key = userKey(region, "v1", "p-kept");
+    await env.RECOMMENDATIONS.put(key, LIST);
+    const kv = countingKv();
+    const isolate = isolateWithFeed(kv);
+    for (let s = 0; s <= 180; s += 5) {
+      vi.setSystemTime(new Date(Date.parse("2026-12-01T10:00:00Z") + s * 1000));
+      expect((await isolate.ask(region, [key])).get(key)).toEqual(JSON.parse(LIST));
+    }
+    expect(kv.reads).toEqual([[key]]);
+    // 3 minutes of requests 5 s apart: at least a look every SHOPPER_TTL_MS, at most one every SHOPPER_TTL_MS / 2.
+    expect(isolate.feed.looks).toBeGreaterThanOrEqual(180_000 / SHOPPER_TTL_MS);
+    expect(isolate.feed.looks).toBeLessThanOrEqual(180_000 / (SHOPPER_TTL_MS / 2) + 1);
+  });
+
+  it("forgets a shopper erased through another isolate at its next look at the feed, and reads their list again", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const start = Date.parse("2026-12-01T10:00:00Z");
+    vi.setSystemTime(start);
+    const region = sandboxRegion("rcache");
+    const [erased, other] = [userKey(region, "v1", "p-erased"), userKey(region, "v1", "p-other")];
+    await env.RECOMMENDATIONS.put(erased, LIST);
+    await env.RECOMMENDATIONS.put(other, LIST);
+    const kv = countingKv();
+    const isolate = isolateWithFeed(kv);
+    await isolate.ask(region, [erased, other]);
+    vi.setSystemTime(start + 2 * SHOPPER_TTL_MS);
+    await isolate.ask(region, [erased, other]);
+    expect(kv.reads).toHaveLength(1);
+    // Erased elsewhere, as POST /v1/admin/{region}/erasures does it: the lists deleted, the digest announced.
+    await env.RECOMMENDATIONS.delete(erased);
+    await env.RECOMMENDATIONS.put(erasedKey(region, await erasureDigest("p-erased")), new Date().toISOString());
+    // Until its next look this isolate still serves the list it holds...
+    vi.setSystemTime(start + 2 * SHOPPER_TTL_MS + 1_000);
+    expect((await isolate.cache.json([erased])).get(erased)).toEqual(JSON.parse(LIST));
+    // ...and at it (at most SHOPPER_TTL_MS / 2 later) it forgets that shopper, and only them.
+    vi.setSystemTime(start + 2 * SHOPPER_TTL_MS + SHOPPER_TTL_MS / 2 + 1);
+    const after = await isolate.ask(region, [erased, other]);
+    expect(after.get(erased)).toBeNull();
+    expect(after.get(other)).toEqual(JSON.parse(LIST));
+    expect(kv.reads).toEqual([[erased, other], [erased]]);
+  });
+
+  it("does not keep a list read before an erasure fresh by a look that went over the held lists before it arrived", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const start = Date.parse("2026-12-01T10:00:00Z");
+    vi.setSystemTime(start);
+    const region = sandboxRegion("rcache");
+    const key = userKey(region, "v1", "p-slow");
+    await env.RECOMMENDATIONS.put(key, LIST);
+    // A slow read: it began before the erasure and ends after this isolate's look at the feed.
+    const kv = countingKv();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const slow = {
+      get: async (keys: string[], type: "text") => {
+        const first = kv.reads.length === 0;
+        const read = await kv.get(keys, type);
+        if (first) await gate;
+        return read;
+      },
+    };
+    const cache = new ListCache(slow);
+    cache.feed = feedOf();
+    const reading = cache.json([key]);
+    await env.RECOMMENDATIONS.put(erasedKey(region, await erasureDigest("p-slow")), new Date(start).toISOString());
+    vi.setSystemTime(start + 1_000);
+    const ctx = requestContext();
+    cache.lookIfDue(region, ctx);
+    await ctx.settled();
+    await env.RECOMMENDATIONS.delete(key);
+    release();
+    expect((await reading).get(key)).toEqual(JSON.parse(LIST));
+    // Past the list's own TTL, the look (which began later) does not vouch for it: it is read again.
+    vi.setSystemTime(start + SHOPPER_TTL_MS + 500);
+    expect((await cache.json([key])).get(key)).toBeNull();
+  });
+
+  it("reads each shopper's list again after SHOPPER_TTL_MS when the feed cannot be read", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const start = Date.parse("2026-12-01T10:00:00Z");
+    vi.setSystemTime(start);
+    const region = sandboxRegion("rcache");
+    const key = userKey(region, "v1", "p-unsure");
+    await env.RECOMMENDATIONS.put(key, LIST);
+    const kv = countingKv();
+    const isolate = isolateWithFeed(kv, feedOf({ failing: true }));
+    await isolate.ask(region, [key]);
+    vi.setSystemTime(start + SHOPPER_TTL_MS - 1);
+    await isolate.ask(region, [key]);
+    vi.setSystemTime(start + SHOPPER_TTL_MS + 1);
+    await isolate.ask(region, [key]);
+    expect(kv.reads).toEqual([[key], [key]]);
+    expect(isolate.feed.looks).toBeGreaterThanOrEqual(2);
   });
 
   it("keeps to its memory budget, dropping the oldest lists first", async () => {

@@ -4,7 +4,7 @@ import { and, eq, isNull } from "drizzle-orm";
 import { ErasureBody, ErasureReport, RegionParams, UserParams } from "../../schema/contracts";
 import { recommendationBuilds, shopperErasures, shopperOrders } from "../../schema/tables";
 import { forgetShopper } from "../../recommendations/list-cache";
-import { userKey } from "../../recommendations/store";
+import { ERASED_FEED_TTL_S, erasedKey, userKey } from "../../recommendations/store";
 import { adminToken, jsonBody, knownRegion } from "../auth";
 import { connect } from "../db";
 import type { AppEnv } from "../env";
@@ -56,6 +56,7 @@ export const privacy = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
     const { region } = c.req.valid("param");
     const { userId } = c.req.valid("json");
     const shopper = await pseudonymise(c.env, region, userId);
+    const digest = await erasureDigest(shopper);
     const now = Date.now();
     const { db, close } = connect(c.env);
     try {
@@ -63,7 +64,7 @@ export const privacy = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
         // First the tombstone, so the queue consumer drops anything older from now on.
         await tx
           .insert(shopperErasures)
-          .values({ region, shopperDigest: await erasureDigest(shopper), erasedAt: new Date(now) })
+          .values({ region, shopperDigest: digest, erasedAt: new Date(now) })
           .onConflictDoUpdate({ target: [shopperErasures.region, shopperErasures.shopperDigest], set: { erasedAt: new Date(now) } });
         const removed = await tx
           .delete(shopperOrders)
@@ -80,7 +81,10 @@ export const privacy = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
       const keys = versions.map((v) => userKey(region, v, shopper));
       const existing = keys.length ? [...(await kv.get(keys, "text")).values()].filter((v) => v !== null).length : 0;
       await Promise.all(keys.map((k) => kv.delete(k)));
-      forgetShopper(region, shopper); // other isolates drop it within SHOPPER_TTL_MS
+      // This isolate forgets the shopper now; the others at their next look at the region's feed
+      // (within SHOPPER_TTL_MS, plus KV's own delay), which names the shopper by digest only.
+      forgetShopper(region, shopper);
+      await kv.put(erasedKey(region, digest), iso(now), { expirationTtl: ERASED_FEED_TTL_S });
       return c.json({ region, erased: { orders, lists: existing }, at: iso(now) }, 200);
     } catch (err) {
       throw databaseUnavailable(err);

@@ -6,13 +6,14 @@ import type { Context } from "hono";
 import { BuildSummary, LIMITS_RECS, MARKET_PATTERN, RecommendationsQuery, RecommendationsResponse, RegionParams, SKU_PATTERN, UserId } from "../../schema/contracts";
 import { recommendationBuilds } from "../../schema/tables";
 import { BuildTooLarge, buildRecommendations, type BuildPhase, MAX_KEYS_PER_WORKER_BUILD } from "../../recommendations/build";
-import { listsOf } from "../../recommendations/list-cache";
+import { type ErasureFeed, listsOf } from "../../recommendations/list-cache";
+import { erasedLately } from "../../recommendations/store";
 import { MARKETS, REGION_MARKETS } from "../../recommendations/markets";
 import { AnswerMemo, maxAvailabilityChecks, recommendTextAtOnce } from "../../recommendations/serve";
 import { adminToken, knownRegion, storefrontKey } from "../auth";
 import { connect } from "../db";
 import type { AppEnv, Env } from "../env";
-import { CONSENT_HEADER, hasConsent, pseudonymAtOnce, pseudonymise, SHOPPER_ID_HEADER } from "../privacy";
+import { CONSENT_HEADER, erasureDigest, hasConsent, pseudonymAtOnce, pseudonymise, SHOPPER_ID_HEADER } from "../privacy";
 import { Problem } from "../problems";
 import { availabilityOf, unitsInMemory, type WaitUntil } from "../snapshot-cache";
 import { checkedAs, queryObject, validationHook } from "../validation";
@@ -24,6 +25,13 @@ import { record } from "../../observability/metrics";
 
 /** This isolate's answers that are not personalised (recommendations/serve.ts). */
 export const answerMemo = new AnswerMemo();
+
+/** Erasures through other isolates, as the lists' namespace announces them (recommendations/list-cache.ts), made once per binding. */
+let feed: { kv: KVNamespace; feed: ErasureFeed } | undefined;
+function erasureFeed(kv: KVNamespace): ErasureFeed {
+  if (feed?.kv !== kv) feed = { kv, feed: { erased: (region) => erasedLately(kv, region), digest: erasureDigest } };
+  return feed.feed;
+}
 
 /** Availability reads a request may spend before it answers unfiltered, marked `availability: "unknown"`. */
 export const SNAPSHOT_BUDGET_MS = 300;
@@ -137,12 +145,15 @@ export async function recommendationsResponse(env: Env, ctx: WaitUntil, region: 
   let cacheHit = false;
   let fromMemo = false;
   const budget = availabilityBudget();
+  // Lists from this isolate's memory, KV for what it does not hold; a shopper's list is kept while
+  // the region's erasure feed names nobody (recommendations/list-cache.ts).
+  const lists = listsOf(env.RECOMMENDATIONS, erasureFeed(env.RECOMMENDATIONS));
+  if (shopper !== undefined) lists.lookIfDue(region, ctx);
   try {
     const answer = recommendTextAtOnce(
       { region, context, limit, market, shopper, acceptLanguage },
       {
-        // Lists from this isolate's memory, KV for what it does not hold (recommendations/list-cache.ts).
-        lists: listsOf(env.RECOMMENDATIONS),
+        lists,
         // One read-model lookup per page of SKUs (workers/snapshot-cache.ts), not one per candidate,
         // within the request's budget.
         available: async (skus) => (await budget.within(availabilityOf(env, ctx, region, skus)))?.items ?? null,
