@@ -86,10 +86,10 @@ export const VARIANTS = [
     edits: [
       {
         file: "workers/routes/recommendations.ts",
-        find: "  const budget = availabilityBudget();\n  try {\n",
+        find: "  const budget = availabilityBudget();\n",
         replace:
           `  if (shopper !== undefined && ${CAPTURE}) return new Response(${CAPTURE}, { status: 200, headers: { "content-type": "application/json", "cache-control": "private, no-store", vary: "accept-language" } });\n` +
-          "  const budget = availabilityBudget();\n  try {\n",
+          "  const budget = availabilityBudget();\n",
       },
       {
         file: "workers/routes/recommendations.ts",
@@ -152,6 +152,11 @@ async function main() {
   const rows = [];
   try {
     symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
+    // Every variant's edits are checked before the first run, so a moved anchor stops the tool at once.
+    for (const variant of chosen) {
+      applyEdits(dir, variant.edits);
+      execFileSync("git", ["checkout", "--quiet", "--", "."], { cwd: dir });
+    }
     for (const [i, variant] of chosen.entries()) {
       execFileSync("git", ["checkout", "--quiet", "--", "."], { cwd: dir });
       applyEdits(dir, variant.edits);
