@@ -15,7 +15,21 @@ import { forgetPointer } from "./list-cache";
 import { LIST_LENGTH, SHIPPED_MODEL, shippedLists } from "./shipped";
 
 export { LIST_LENGTH };
-import { type Card, categoryKey, deleteVersion, type ItemEntry, itemKey, newVersion, pointerKey, type Pointer, popularKey, userKey } from "./store";
+import {
+  type Card,
+  categoryKey,
+  deleteVersion,
+  ERASED_FEED_TTL_S,
+  erasedKey,
+  erasureDigest,
+  type ItemEntry,
+  itemKey,
+  newVersion,
+  pointerKey,
+  type Pointer,
+  popularKey,
+  userKey,
+} from "./store";
 
 const UNDONE = ["reverted", "rejected", "timed_out"];
 
@@ -124,6 +138,10 @@ export async function buildRecommendations(
   );
   const erasedMeanwhile = [...userLists.keys()].filter((s) => !remaining.has(s));
   await Promise.all(erasedMeanwhile.map((s) => kv.delete(userKey(region, version, s))));
+  // Announced again (the erasure's own announcement may have expired during a long build), so that
+  // an isolate that read one of those lists since the switch forgets it (list-cache.ts).
+  const now = new Date().toISOString();
+  await Promise.all(erasedMeanwhile.map(async (s) => kv.put(erasedKey(region, await erasureDigest(s)), now, { expirationTtl: ERASED_FEED_TTL_S })));
   // The previous version stays one build longer for readers that read the old pointer a moment
   // ago (KV caches reads at the edge for up to a minute); everything older goes.
   const deletedVersions = await deleteOldVersions(db, kv, region, [version, previous?.version]);

@@ -15,6 +15,7 @@
 // shows, a page at a time. Each read goes through the isolate's memory first (list-cache.ts), so in
 // steady state it reaches KV only for a pointer or a shopper's list past its TTL.
 import type { Scored } from "./co-purchase";
+import { hex } from "../workers/hex";
 
 export interface Pointer {
   version: string;
@@ -59,6 +60,11 @@ export const erasedKey = (region: string, digest: string) => `${erasedPrefix(reg
 export const ERASED_FEED_TTL_S = 3600;
 /** An hour of erasures a region's feed lists at most (1,000 keys a page); past that, isolates read shoppers' lists again every 30 s. */
 const ERASED_FEED_PAGES = 10;
+
+/** What an erasure remembers of a pseudonym: enough to recognise a late message, not to look it up. */
+export async function erasureDigest(pseudonym: string): Promise<string> {
+  return hex(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`erased:${pseudonym}`)));
+}
 
 /** The erasure digests of the shoppers erased in `region` within ERASED_FEED_TTL_S (KV's list, which may lag a write by up to a minute). */
 export async function erasedLately(kv: Pick<KVNamespace, "list">, region: string): Promise<Set<string>> {

@@ -16,7 +16,7 @@ import pg from "pg";
 import { byScore, type Scored, together } from "../recommendations/co-purchase";
 import { listsFromCounts, PairCounts } from "../recommendations/offline";
 import { LIST_LENGTH, SHIPPED_MODEL } from "../recommendations/shipped";
-import { type Card, categoryKey, type ItemEntry, itemKey, newVersion, pointerKey, popularKey, userKey } from "../recommendations/store";
+import { type Card, categoryKey, ERASED_FEED_TTL_S, erasedKey, type ItemEntry, itemKey, newVersion, pointerKey, popularKey, userKey } from "../recommendations/store";
 import { progressBar } from "./progress.mjs";
 
 const usage = "usage: npm run recs:offline-build -- --region R [--database URL] [--sink count|cloudflare] [--page 200000] [--dense-max 3000]";
@@ -41,8 +41,15 @@ const TTL_SECONDS = 30 * 24 * 3600;
 
 // ------------------------------------------------------------------ KV bulk writes
 
+/** A key to write; `ttl` in seconds (default TTL_SECONDS). */
+interface Pair {
+  key: string;
+  value: string;
+  ttl?: number;
+}
+
 interface Sink {
-  put(pairs: { key: string; value: string }[]): Promise<void>;
+  put(pairs: Pair[]): Promise<void>;
   delete(keys: string[]): Promise<void>;
   stats: { requests: number; pairs: number; bytes: number; deletes: number };
 }
@@ -91,7 +98,7 @@ function cloudflareSink(): Sink {
   return {
     stats,
     async put(pairs) {
-      await send("PUT", pairs.map((p) => ({ ...p, expiration_ttl: TTL_SECONDS })));
+      await send("PUT", pairs.map(({ key, value, ttl }) => ({ key, value, expiration_ttl: ttl ?? TTL_SECONDS })));
       stats.pairs += pairs.length;
       for (const p of pairs) stats.bytes += p.key.length + Buffer.byteLength(p.value);
     },
@@ -105,7 +112,7 @@ function cloudflareSink(): Sink {
 
 /** Collects pairs into requests of at most 10,000 pairs and 90 MB (the API allows 100 MB). */
 function batcher(sink: Sink) {
-  let pending: { key: string; value: string }[] = [];
+  let pending: Pair[] = [];
   let size = 0;
   const flush = async () => {
     if (!pending.length) return;
@@ -267,8 +274,15 @@ try {
   const erased = new Set(
     (await db.query<{ d: string }>("SELECT shopper_digest AS d FROM shopper_erasures WHERE region = $1 AND erased_at >= $2", [region, new Date(started)])).rows.map((r) => r.d),
   );
-  const gone = erased.size ? written.filter((s) => erased.has(createHash("sha256").update(`erased:${s}`).digest("hex"))) : [];
+  const digestOf = (s: string) => createHash("sha256").update(`erased:${s}`).digest("hex");
+  const gone = erased.size ? written.filter((s) => erased.has(digestOf(s))) : [];
   for (let i = 0; i < gone.length; i += 10_000) await sink.delete(gone.slice(i, i + 10_000).map((s) => userKey(region, version, s)));
+  // Announced again (the erasure's own announcement may have expired during the build), so that an
+  // isolate that read one of those lists since the switch forgets it (recommendations/list-cache.ts).
+  const announcedAt = new Date().toISOString();
+  for (let i = 0; i < gone.length; i += 10_000) {
+    await sink.put(gone.slice(i, i + 10_000).map((s) => ({ key: erasedKey(region, digestOf(s)), value: announcedAt, ttl: ERASED_FEED_TTL_S })));
+  }
   const summary = {
     region,
     version,

@@ -2,11 +2,13 @@
 // KV, recommendations stop being personal, and an order message still on the queue cannot bring
 // the shopper back.
 import { env } from "cloudflare:workers";
-import { sql } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { shopperOrders } from "../schema/tables";
 import { recordShopperOrder } from "../workers/queues/shopper-orders";
-import { erasedKey } from "../recommendations/store";
+import { buildRecommendations } from "../recommendations/build";
+import { erasedKey, userKey } from "../recommendations/store";
+import { connect } from "../workers/db";
 import { erasureDigest, pseudonymise } from "../workers/privacy";
 import { adminHeaders, call, confirm, storefront } from "./client";
 import { database, eventually } from "./db";
@@ -92,6 +94,31 @@ describe("erasing a shopper", () => {
     expect(await rowsMentioning(made.body.id)).not.toEqual([]);
     // Erasing again is harmless.
     expect((await erase(region, user)).body.erased).toEqual({ orders: 0, lists: 0 });
+  });
+
+  it("deletes the new list of a shopper erased while a build was writing, and announces the erasure again", async () => {
+    const region = sandboxRegion("erase");
+    const user = "grace.hopper@example.com";
+    await sell(region, [{ sku: "SERUM" }, { sku: "CREAM", brand: "Brand B" }]);
+    await ordered(region, [{ skus: ["SERUM", "CREAM"], times: 3 }, { skus: ["SERUM"], user }]);
+    const shopper = await pseudonymise(env, region, user);
+    // One connection: the erasure's delete runs before the build looks at the shoppers again.
+    const { db, close } = connect({ ...env, PG_POOL_MAX: "1" });
+    try {
+      let erasing: Promise<unknown> | undefined;
+      const summary = await buildRecommendations(db, env.RECOMMENDATIONS, region, (p) => {
+        if (p.phase === "cleaning" && p.done === 0) {
+          erasing = db.delete(shopperOrders).where(and(eq(shopperOrders.region, region), eq(shopperOrders.shopper, shopper))).then(() => undefined);
+        }
+      });
+      await erasing;
+      expect(summary.users).toBe(0);
+      expect(await env.RECOMMENDATIONS.get(userKey(region, summary.version, shopper))).toBeNull();
+      // Isolates that read the list between the switch and its deletion learn of it from the feed.
+      expect(await env.RECOMMENDATIONS.get(erasedKey(region, await erasureDigest(shopper)))).not.toBeNull();
+    } finally {
+      await close();
+    }
   });
 
   it("drops an order message that was already on the queue when the shopper was erased", async () => {

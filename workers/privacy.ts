@@ -54,10 +54,7 @@ export function pseudonymAtOnce(env: Pick<Env, "USER_ID_SECRET">, region: string
   return env.USER_ID_SECRET && env.USER_ID_SECRET === recent.secret ? recent.byShopper.get(`${region}\n${userId}`) : undefined;
 }
 
-/** What an erasure remembers of a pseudonym: enough to recognise a late message, not to look it up. */
-export async function erasureDigest(pseudonym: string): Promise<string> {
-  return hex(await crypto.subtle.digest("SHA-256", encoder.encode(`erased:${pseudonym}`)));
-}
+export { erasureDigest } from "../recommendations/store";
 
 /**
  * The documented consent header: `Personalization-Consent: granted` allows user-level
