@@ -323,7 +323,6 @@ function fold(sku: string, part: Part | undefined, own?: number | readonly numbe
 
 /** Cards by SKU: a Map, or a view over entries held elsewhere. */
 export type CardLookup = Pick<ReadonlyMap<string, Card>, "get">;
-const NO_CARDS: CardLookup = new Map();
 
 /** How many candidates' cards pick() reads at a time. */
 export const cardPageSize = (limit: number) => Math.min(100, Math.max(20, 3 * limit));

@@ -36,7 +36,7 @@ export const MEMORY_BUDGET_BYTES = 16 * 1024 * 1024;
 /** Where erasures through other isolates are learnt: recent erasure digests per region (store.ts, erasedLately). */
 export interface ErasureFeed {
   erased(region: string): Promise<ReadonlySet<string>>;
-  /** A pseudonym's erasure digest (workers/privacy.ts, erasureDigest). */
+  /** A pseudonym's erasure digest (store.ts, erasureDigest). */
   digest(pseudonym: string): Promise<string>;
 }
 

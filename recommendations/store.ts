@@ -7,13 +7,15 @@
 //   recs:{region}:{version}:popular:{category}   -> Scored[]
 //   recs:{region}:{version}:item:{sku}           -> ItemEntry  the SKU's card and its bought-together list
 //   recs:{region}:{version}:user:{pseudonym}     -> Scored[]   for one consenting shopper
+//   recs:{region}:erased:{digest}                -> ISO time   an erasure, announced for an hour
 //
 // One key per SKU (card and list together), so a build writes 1 + categories + SKUs + shoppers
 // keys. A request reads only what it needs, in a bounded number of reads (READ_BOUNDS): the
 // pointer; the context's entries, the shopper's list and the best-sellers in one bulk read; the
 // popular lists of the context's categories in a second; and the entries of the candidates it
 // shows, a page at a time. Each read goes through the isolate's memory first (list-cache.ts), so in
-// steady state it reaches KV only for a pointer or a shopper's list past its TTL.
+// steady state it reaches KV only for a pointer past its TTL (and, in the background, the
+// region's erasure feed).
 import type { Scored } from "./co-purchase";
 import { hex } from "../workers/hex";
 
