@@ -55,6 +55,17 @@ function isolateWithFeed(kv: ReturnType<typeof countingKv>, feed = feedOf()) {
 
 const LIST = JSON.stringify([{ sku: "SERUM", score: 3 }]);
 
+/** A new region whose shoppers `pseudonyms` each have a list in KV, with the clock stopped at `start`. */
+async function shoppersWithLists<P extends string[]>(...pseudonyms: P) {
+  vi.useFakeTimers({ toFake: ["Date"] });
+  const start = Date.parse("2026-12-01T10:00:00Z");
+  vi.setSystemTime(start);
+  const region = sandboxRegion("rcache");
+  const keys = pseudonyms.map((p) => userKey(region, "v1", p)) as { [K in keyof P]: string };
+  for (const key of keys) await env.RECOMMENDATIONS.put(key, LIST);
+  return { start, region, keys };
+}
+
 afterEach(() => {
   vi.useRealTimers();
 });
@@ -125,15 +136,11 @@ describe("recommendation lists in the isolate's memory", () => {
   });
 
   it("keeps a shopper's list past its TTL while the region's erasure feed names nobody, looking at it every 15 to 30 s", async () => {
-    vi.useFakeTimers({ toFake: ["Date"] });
-    vi.setSystemTime(new Date("2026-12-01T10:00:00Z"));
-    const region = sandboxRegion("rcache");
-    const key = userKey(region, "v1", "p-kept");
-    await env.RECOMMENDATIONS.put(key, LIST);
+    const { start, region, keys: [key] } = await shoppersWithLists("p-kept");
     const kv = countingKv();
     const isolate = isolateWithFeed(kv);
     for (let s = 0; s <= 180; s += 5) {
-      vi.setSystemTime(new Date(Date.parse("2026-12-01T10:00:00Z") + s * 1000));
+      vi.setSystemTime(start + s * 1000);
       expect((await isolate.ask(region, [key])).get(key)).toEqual(JSON.parse(LIST));
     }
     expect(kv.reads).toEqual([[key]]);
@@ -143,13 +150,7 @@ describe("recommendation lists in the isolate's memory", () => {
   });
 
   it("forgets a shopper erased through another isolate at its next look at the feed, and reads their list again", async () => {
-    vi.useFakeTimers({ toFake: ["Date"] });
-    const start = Date.parse("2026-12-01T10:00:00Z");
-    vi.setSystemTime(start);
-    const region = sandboxRegion("rcache");
-    const [erased, other] = [userKey(region, "v1", "p-erased"), userKey(region, "v1", "p-other")];
-    await env.RECOMMENDATIONS.put(erased, LIST);
-    await env.RECOMMENDATIONS.put(other, LIST);
+    const { start, region, keys: [erased, other] } = await shoppersWithLists("p-erased", "p-other");
     const kv = countingKv();
     const isolate = isolateWithFeed(kv);
     await isolate.ask(region, [erased, other]);
@@ -171,12 +172,7 @@ describe("recommendation lists in the isolate's memory", () => {
   });
 
   it("does not keep a list read before an erasure fresh by a look that went over the held lists before it arrived", async () => {
-    vi.useFakeTimers({ toFake: ["Date"] });
-    const start = Date.parse("2026-12-01T10:00:00Z");
-    vi.setSystemTime(start);
-    const region = sandboxRegion("rcache");
-    const key = userKey(region, "v1", "p-slow");
-    await env.RECOMMENDATIONS.put(key, LIST);
+    const { start, region, keys: [key] } = await shoppersWithLists("p-slow");
     // A slow read: it began before the erasure and ends after this isolate's look at the feed.
     const kv = countingKv();
     let release!: () => void;
@@ -206,12 +202,7 @@ describe("recommendation lists in the isolate's memory", () => {
   });
 
   it("reads each shopper's list again after SHOPPER_TTL_MS when the feed cannot be read", async () => {
-    vi.useFakeTimers({ toFake: ["Date"] });
-    const start = Date.parse("2026-12-01T10:00:00Z");
-    vi.setSystemTime(start);
-    const region = sandboxRegion("rcache");
-    const key = userKey(region, "v1", "p-unsure");
-    await env.RECOMMENDATIONS.put(key, LIST);
+    const { start, region, keys: [key] } = await shoppersWithLists("p-unsure");
     const kv = countingKv();
     const isolate = isolateWithFeed(kv, feedOf({ failing: true }));
     await isolate.ask(region, [key]);
