@@ -26,19 +26,26 @@ const CAPTURE = `(globalThis as { __ablated?: string }).__ablated`;
 
 /**
  * Edits that end choose() for a personalised answer just before the line `find` (once a real
- * answer has been captured to stand in for it): a marker thrown there and caught in workedOut().
+ * answer has been captured to stand in for it): a marker thrown there and caught in workedOut(),
+ * whether choose() answered at once or with a promise.
  */
 function stopChooseBefore(find) {
+  const stop = `if (err === ABLATED) return ${CAPTURE}!;\n    throw err;`;
   return [
     {
       file: "recommendations/serve.ts",
-      find: "  const chosen = await choose(request, sources);\n  sources.cacheHit?.(chosen.cacheHit);\n  const text = answerText(chosen);\n",
+      find: "  const chosen = choose(request, sources);\n  return chosen instanceof Promise ? chosen.then((c) => joined(request, sources, c)) : joined(request, sources, chosen);\n",
       replace:
-        `  let chosen: Chosen;\n  try {\n    chosen = await choose(request, sources);\n  } catch (err) {\n    if (err === ABLATED) return ${CAPTURE}!;\n    throw err;\n  }\n` +
-        `  sources.cacheHit?.(chosen.cacheHit);\n  const text = answerText(chosen);\n  if (chosen.personalised) ${CAPTURE} = JSON.parse(JSON.stringify(text));\n`,
+        `  let chosen: Chosen | Promise<Chosen>;\n  try {\n    chosen = choose(request, sources);\n  } catch (err) {\n    ${stop}\n  }\n` +
+        `  return chosen instanceof Promise ? chosen.then((c) => joined(request, sources, c), (err) => {\n    ${stop}\n  }) : joined(request, sources, chosen);\n`,
+    },
+    {
+      file: "recommendations/serve.ts",
+      find: "  sources.cacheHit?.(chosen.cacheHit);\n  const text = answerText(chosen);\n",
+      replace: `  sources.cacheHit?.(chosen.cacheHit);\n  const text = answerText(chosen);\n  if (chosen.personalised) ${CAPTURE} = JSON.parse(JSON.stringify(text));\n`,
     },
     { file: "recommendations/serve.ts", find, replace: `  if (forUser?.length && ${CAPTURE}) throw ABLATED;\n${find}` },
-    { file: "recommendations/serve.ts", find: "async function choose(", replace: 'const ABLATED = new Error("ablated");\nasync function choose(' },
+    { file: "recommendations/serve.ts", find: "function choose(", replace: 'const ABLATED = new Error("ablated");\nfunction choose(' },
   ];
 }
 
@@ -55,7 +62,10 @@ export const VARIANTS = [
       {
         file: "recommendations/serve.ts",
         find: "  const text = answerText(chosen);\n",
-        replace: "  const text = answerText(chosen);\n  if (chosen.personalised) (globalThis as { __again?: number }).__again = answerText(await choose(request, sources)).length;\n",
+        replace:
+          "  const text = answerText(chosen);\n" +
+          "  const again = chosen.personalised ? choose(request, sources) : undefined;\n" +
+          "  if (again !== undefined) (globalThis as { __again?: number }).__again = again instanceof Promise ? -1 : answerText(again).length;\n",
       },
     ],
   },
@@ -73,7 +83,7 @@ export const VARIANTS = [
   {
     id: "no-pick",
     what: "nor pick() run: the lists read and the shopper's list merged, nothing more",
-    edits: stopChooseBefore("  const picked = await pick("),
+    edits: stopChooseBefore("  const picked = pick("),
   },
   {
     id: "no-merge",

@@ -369,8 +369,31 @@ export interface Picked {
  * costs nothing. When availability fails, the rest of the walk is unfiltered and the answer says
  * `availability: "unknown"`. What it learns of a candidate is kept by position, so no SKU is
  * looked up twice.
+ *
+ * Answers at once, with no promise, when every source did (the steady state: cards and units in
+ * memory); a promise only once a source gave one. A busy isolate pays more for an await than for
+ * the whole walk.
  */
-export async function pick(ranked: readonly Candidate[], limit: number, sources: PickSources): Promise<Picked> {
+export function pick(ranked: readonly Candidate[], limit: number, sources: PickSources): Picked | Promise<Picked> {
+  const walk = walkRanking(ranked, limit, sources);
+  const step = walk.next();
+  return step.done ? step.value : finishWalk(walk, step.value);
+}
+
+/** The rest of a walk that had to wait for `pending`: each read awaited in turn, handed back to the walk. */
+async function finishWalk(walk: Generator<Promise<unknown>, Picked, unknown>, pending: Promise<unknown>): Promise<Picked> {
+  for (;;) {
+    const step = walk.next(await pending);
+    if (step.done) return step.value;
+    pending = step.value;
+  }
+}
+
+/**
+ * pick()'s walk: it yields only a source's promise, and is given back what that promise gave, so a
+ * walk whose sources all answer at once runs to its end in one step.
+ */
+function* walkRanking(ranked: readonly Candidate[], limit: number, sources: PickSources): Generator<Promise<unknown>, Picked, unknown> {
   const cap = maxPerBrand(limit);
   const pageSize = cardPageSize(limit);
   let cardsUpTo = 0;
@@ -401,7 +424,7 @@ export async function pick(ranked: readonly Candidate[], limit: number, sources:
         const page: string[] = [];
         for (let j = i; j < end; j++) page.push(ranked[j]!.sku);
         const read = sources.cards(page);
-        const cards = read instanceof Promise ? await read : read;
+        const cards = read instanceof Promise ? ((yield read) as CardLookup) : read;
         for (let j = i; j < end; j++) cardAt[j] = cards.get(ranked[j]!.sku) ?? null;
       }
       cardsUpTo = i + pageSize;
@@ -420,7 +443,7 @@ export async function pick(ranked: readonly Candidate[], limit: number, sources:
         }
       }
       const asked = sources.available(batch);
-      const units = asked instanceof Promise ? await asked : asked;
+      const units = asked instanceof Promise ? ((yield asked) as readonly number[] | null) : asked;
       if (units === null) unknown = true;
       else {
         for (let k = 0; k < batch.length; k++) {

@@ -39,6 +39,8 @@ export interface RecommendationSources {
   cacheHit?: (hit: boolean) => void;
   /** Where answers that are not personalised are kept, and served from while still right (`AnswerMemo`). */
   memo?: AnswerMemo;
+  /** Told when the answer is one the memo kept. */
+  fromMemo?: () => void;
 }
 
 type Answer = z.infer<typeof RecommendationsResponse>;
@@ -63,19 +65,25 @@ export async function recommendText(request: RecommendationRequest, sources: Rec
 }
 
 /**
- * `recommendText`, answered at once (no promise) when the memo holds a right answer: the route
- * asks this, since an await costs a busy isolate more than the whole lookup.
+ * `recommendText`, answered at once (no promise) when the memo holds a right answer or this
+ * isolate holds everything the answer is worked out from: the route asks this, since an await
+ * costs a busy isolate more than the whole lookup.
  */
 export function recommendTextAtOnce(request: RecommendationRequest, sources: RecommendationSources): string | Promise<string> {
   const kept = sources.memo?.answer(request, sources);
   if (kept === undefined) return workedOut(request, sources);
   sources.cacheHit?.(kept.cacheHit);
+  sources.fromMemo?.();
   return kept.text;
 }
 
-/** The answer the memo did not have: chosen, joined, and kept when it may be served again. */
-async function workedOut(request: RecommendationRequest, sources: RecommendationSources): Promise<string> {
-  const chosen = await choose(request, sources);
+/** The answer the memo did not have: chosen, joined, and kept when it may be served again; at once when nothing had to be read. */
+function workedOut(request: RecommendationRequest, sources: RecommendationSources): string | Promise<string> {
+  const chosen = choose(request, sources);
+  return chosen instanceof Promise ? chosen.then((c) => joined(request, sources, c)) : joined(request, sources, chosen);
+}
+
+function joined(request: RecommendationRequest, sources: RecommendationSources, chosen: Chosen): string {
   sources.cacheHit?.(chosen.cacheHit);
   const text = answerText(chosen);
   sources.memo?.keep(request, chosen, text);
@@ -235,31 +243,37 @@ function heldForRequest(kv: Lists, region: string, context: readonly string[], s
   return { version, view, kept, forUser };
 }
 
-async function choose(request: RecommendationRequest, sources: RecommendationSources): Promise<Chosen> {
-  const { region, limit, shopper } = request;
+/** What the answer is made of; at once (no promise) when this isolate held everything it needed. */
+function choose(request: RecommendationRequest, sources: RecommendationSources): Chosen | Promise<Chosen> {
   const context = request.context.length > 1 ? [...new Set(request.context)] : request.context;
-  let known = heldForRequest(sources.lists, region, context, shopper);
-  if (known === undefined) {
-    // Awaited only when something had to be read (an await costs more than the lookup).
-    const read = readLists(sources.lists, region, { shopper, context });
-    const lists = read instanceof Promise ? await read : read;
-    // Without a shopper's list the ranking depends on the version and the context alone: worked out
-    // once per isolate and version for each context (product pages repeat) and kept in the version's
-    // view; a shopper's list is merged into it (blend.ts, withShopper), which is the same ranking as
-    // from scratch for a fraction of the work.
-    let kept = lists.view?.derived.get(rankKey(context))?.value as KeptRanking | undefined;
-    if (!kept) {
-      const ranking = rankWithoutShopper({ ...lists, context, popularIndex: lists.view?.popularIndex });
-      kept = { ranking, contextHit: lists.version !== null && context.every((sku) => lists.boughtTogether.has(sku)) };
-      lists.view?.keepDerived(rankKey(context), kept, ranking.ranked.length + 1);
-    }
-    known = { version: lists.version, view: lists.view, kept, forUser: lists.forUser };
+  const known = heldForRequest(sources.lists, request.region, context, request.shopper);
+  return known === undefined ? readThenChoose(request, sources, context) : chooseFrom(request, sources, known);
+}
+
+/** choose() when something had to be read or worked out first. */
+async function readThenChoose(request: RecommendationRequest, sources: RecommendationSources, context: readonly string[]): Promise<Chosen> {
+  const read = readLists(sources.lists, request.region, { shopper: request.shopper, context });
+  const lists = read instanceof Promise ? await read : read;
+  // Without a shopper's list the ranking depends on the version and the context alone: worked out
+  // once per isolate and version for each context (product pages repeat) and kept in the version's
+  // view; a shopper's list is merged into it (blend.ts, withShopper), which is the same ranking as
+  // from scratch for a fraction of the work.
+  let kept = lists.view?.derived.get(rankKey(context))?.value as KeptRanking | undefined;
+  if (!kept) {
+    const ranking = rankWithoutShopper({ ...lists, context, popularIndex: lists.view?.popularIndex });
+    kept = { ranking, contextHit: lists.version !== null && context.every((sku) => lists.boughtTogether.has(sku)) };
+    lists.view?.keepDerived(rankKey(context), kept, ranking.ranked.length + 1);
   }
+  return chooseFrom(request, sources, { version: lists.version, view: lists.view, kept, forUser: lists.forUser });
+}
+
+/** choose() once the lists are known: the ranking (with the shopper's list merged in), walked by pick(). */
+function chooseFrom(request: RecommendationRequest, sources: RecommendationSources, known: Held): Chosen | Promise<Chosen> {
   const { version, view, kept, forUser } = known;
   const ranking = kept.ranking;
   // pick() never walks further than its card pages reach.
-  const ranked = forUser ? withShopper(ranking, forUser, READ_BOUNDS.cardPages * cardPageSize(limit)) : ranking.ranked;
-  const picked = await pick(ranked, limit, {
+  const ranked = forUser ? withShopper(ranking, forUser, READ_BOUNDS.cardPages * cardPageSize(request.limit)) : ranking.ranked;
+  const picked = pick(ranked, request.limit, {
     cardPages: READ_BOUNDS.cardPages,
     cards: (skus) => loadEntries(sources.lists, view!, skus)?.then(() => view!.cards) ?? view!.cards,
     cardHeld: view ? (sku) => cardHeld(view, sku) : undefined,
@@ -267,8 +281,9 @@ async function choose(request: RecommendationRequest, sources: RecommendationSou
     available: (skus) => sources.unitsInMemory?.(skus) ?? sources.available(skus).then((read) => read && skus.map((sku) => read.get(sku)?.available ?? 0)),
   });
   const contextHit = kept.contextHit;
-  const cacheHit = contextHit && (!shopper || forUser !== null);
-  return { request, version, personalised: Boolean(forUser?.length), picked, status: sources.status, cacheHit, contextHit };
+  const cacheHit = contextHit && (!request.shopper || forUser !== null);
+  const chosen = (p: Picked): Chosen => ({ request, version, personalised: Boolean(forUser?.length), picked: p, status: sources.status, cacheHit, contextHit });
+  return picked instanceof Promise ? picked.then(chosen) : chosen(picked);
 }
 
 const statusOf = (c: Chosen, item: PickedItem) => (item.units === null ? ("unknown" as const) : c.status(item.units));

@@ -164,10 +164,10 @@ export async function recommendationsResponse(env: Env, ctx: WaitUntil, region: 
         cacheHit: (hit) => (cacheHit = hit),
         // Answers that are not personalised, served again while the version and the units they saw hold.
         memo: answerMemo,
+        fromMemo: () => (fromMemo = true),
       },
     );
-    // Text at once is the memo's answer; anything worked out comes as a promise.
-    fromMemo = typeof answer === "string";
+    // Text at once when nothing had to be read; a promise otherwise.
     body = typeof answer === "string" ? answer : await answer;
   } catch (err) {
     warn("recommendations_kv_read_failed", { region, error: err, trace: traceId });
