@@ -53,24 +53,36 @@ interface Part {
   because: string | undefined;
   popular: number | undefined;
   popularMore: number[] | undefined;
-  /** Where the candidate stands in the ranking without a shopper (`Ranking.ranked`). */
-  at: number;
 }
 
 /**
  * The ranking without a shopper's list, and what it was made of. A shopper's list is offered
  * between bought-together and popular items (`withShopper`), so a ranking worked out once per
  * context serves every shopper.
+ *
+ * What it was made of is kept by position, in a few flat arrays rather than an object per
+ * candidate: a personalised answer looks up some 30 SKUs of a ranking it has not touched lately
+ * (one of thousands kept), and its cost is the memory it reaches, not the arithmetic
+ * (docs/performance.md). A SKU's position is found through `slots`, an open-addressing table of
+ * the ranking's own.
  */
 export interface Ranking {
   /** Every candidate that is not in the context, best first. */
   ranked: Candidate[];
-  parts: ReadonlyMap<string, Part>;
   inContext: ReadonlySet<string>;
   /** Best first: score, then the item in more baskets, then the SKU (a total order). */
   order: (a: Candidate, b: Candidate) => number;
   /** `ranked`'s scores, in its order: what a shopper's candidates are compared with, without reading each candidate. */
   scores: Float64Array;
+  /** Per position: its SKU, its bought-together step (NaN: none) and the SKU it goes with, its popular step (NaN: none). */
+  skus: string[];
+  together: Float64Array;
+  because: (string | undefined)[];
+  popular: Float64Array;
+  /** Further popular steps by position, when a SKU is in more than one popular list (never, as built). */
+  popularMore: ReadonlyMap<number, number[]> | undefined;
+  /** Position + 1 of each SKU (0: an empty slot), at `skuHash(sku) & (slots.length - 1)` or the next slots after it. */
+  slots: Int32Array;
 }
 
 /** Every candidate that is not in the context, best first, with its main reason. */
@@ -123,12 +135,52 @@ export function rankWithoutShopper(s: BlendSources, weights: Readonly<Record<Rec
   const ranked: Candidate[] = [];
   for (const [sku, part] of parts) ranked.push(fold(sku, part));
   ranked.sort(order);
-  const scores = new Float64Array(ranked.length);
-  for (let i = 0; i < ranked.length; i++) {
-    scores[i] = ranked[i]!.score;
-    parts.get(ranked[i]!.sku)!.at = i;
+  const n = ranked.length;
+  const ranking: Ranking = {
+    ranked,
+    inContext,
+    order,
+    scores: new Float64Array(n),
+    skus: new Array<string>(n),
+    together: new Float64Array(n),
+    because: new Array<string | undefined>(n),
+    popular: new Float64Array(n),
+    popularMore: undefined,
+    // At most half full, so a probe ends within a slot or two.
+    slots: new Int32Array(Math.max(8, 2 ** Math.ceil(Math.log2(2 * n + 1)))),
+  };
+  let popularMore: Map<number, number[]> | undefined;
+  for (let at = 0; at < n; at++) {
+    const sku = ranked[at]!.sku;
+    const part = parts.get(sku)!;
+    ranking.scores[at] = ranked[at]!.score;
+    ranking.skus[at] = sku;
+    ranking.together[at] = part.together ?? NaN;
+    ranking.because[at] = part.because;
+    ranking.popular[at] = part.popular ?? NaN;
+    if (part.popularMore) (popularMore ??= new Map()).set(at, part.popularMore);
+    let slot = skuHash(sku) & (ranking.slots.length - 1);
+    while (ranking.slots[slot] !== 0) slot = (slot + 1) & (ranking.slots.length - 1);
+    ranking.slots[slot] = at + 1;
   }
-  return { ranked, parts, inContext, order, scores };
+  ranking.popularMore = popularMore;
+  return ranking;
+}
+
+/** Where `sku` stands in `r.ranked`, or -1 when the ranking does not offer it; `hash` is `skuHash(sku)`. */
+function positionOf(r: Ranking, sku: string, hash: number): number {
+  const mask = r.slots.length - 1;
+  for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
+    const at = r.slots[slot]! - 1;
+    if (at < 0 || r.skus[at] === sku) return at;
+  }
+}
+
+/** FNV-1a over a SKU's characters: where it goes in a ranking's `slots` (worked out once per SKU of a prepared list). */
+function skuHash(sku: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < sku.length; i++) h = Math.imul(h ^ sku.charCodeAt(i), 0x01000193);
+  return h;
 }
 
 /**
@@ -147,7 +199,7 @@ export function withShopper(
 ): Candidate[] {
   const list = prepared(forUser, weights);
   if (list === null) return upTo < ranking.ranked.length ? ranking.ranked.slice(0, upTo) : ranking.ranked;
-  const { ranked, scores, parts, inContext, order } = ranking;
+  const { ranked, scores, inContext, order } = ranking;
   // The ranking's candidates the list names (they come out of `changed` instead), by position: one
   // buffer per isolate, cleared for each merge (this function never awaits), since a typed array
   // of more than 64 bytes made per request would be allocated outside V8's heap every time.
@@ -159,14 +211,14 @@ export function withShopper(
     for (let i = 0; i < list.skus.length; i++) {
       const sku = list.skus[i]!;
       // The ranking's candidates are never in the context: only a SKU it does not offer is looked for there.
-      const part = parts.get(sku);
-      if (part === undefined) {
+      const at = positionOf(ranking, sku, list.hashes[i]!);
+      if (at < 0) {
         // Not a candidate of this context: the list's own step alone, the same for every context.
         if (!inContext.has(sku)) changed.push((list.alone[i] ??= fold(sku, undefined, list.own[i]!)));
         continue;
       }
-      named[part.at] = 1;
-      changed.push(fold(sku, part, list.own[i]!));
+      named[at] = 1;
+      changed.push(foldAt(ranking, at, list.own[i]!));
     }
   } else {
     // A SKU the list names twice (it does not, as built) gets both steps.
@@ -179,9 +231,9 @@ export function withShopper(
       else mine.set(sku, [list.own[i]!]);
     }
     for (const [sku, own] of mine) {
-      const part = parts.get(sku);
-      if (part !== undefined) named[part.at] = 1;
-      changed.push(fold(sku, part, own.length === 1 ? own[0] : own));
+      const at = positionOf(ranking, sku, skuHash(sku));
+      if (at >= 0) named[at] = 1;
+      changed.push(at < 0 ? fold(sku, undefined, own.length === 1 ? own[0] : own) : foldAt(ranking, at, own.length === 1 ? own[0]! : own));
     }
   }
   sortBest(changed, order);
@@ -239,6 +291,8 @@ function sortBest(c: Candidate[], order: Ranking["order"]): void {
 /** A shopper's list as withShopper reads it: its SKUs and their scores on the list's own 0..1 scale, times its weight. */
 interface PreparedList {
   skus: string[];
+  /** `skuHash` of each SKU: where to look for it in a ranking's slots. */
+  hashes: Int32Array;
   own: Float64Array;
   /** Per SKU, its candidate where no context offers it (made when first needed; candidates are never changed). */
   alone: (Candidate | undefined)[];
@@ -257,27 +311,25 @@ function prepared(forUser: readonly Scored[], weights: Readonly<Record<Recommend
   let list: PreparedList | null = null;
   if (top > 0) {
     const skus: string[] = [];
+    const hashes = new Int32Array(forUser.length);
     const own = new Float64Array(forUser.length);
     const seen = new Set<string>();
     for (let i = 0; i < forUser.length; i++) {
       const { sku, score } = forUser[i]!;
       skus.push(skuString(sku));
+      hashes[i] = skuHash(sku);
       own[i] = (score / top) * weights.for_you;
       seen.add(sku);
     }
-    list = { skus, own, alone: new Array<Candidate | undefined>(skus.length), once: seen.size === skus.length };
+    list = { skus, hashes, own, alone: new Array<Candidate | undefined>(skus.length), once: seen.size === skus.length };
   }
   if (weights === SOURCE_WEIGHT) preparedLists.set(forUser, list);
   return list;
 }
 
-/**
- * A part with every field present, in one order: all parts share one shape, so reading them (once
- * per candidate of a shopper's list, on every personalised request) stays monomorphic (parts made
- * with only the fields they had took several shapes; in Node that cost withShopper a few per cent).
- */
+/** A part with every field present, in one order: all parts share one shape. */
 function newPart(together: number | undefined, because: string | undefined, popular: number | undefined): Part {
-  return { together, because, popular, popularMore: undefined, at: -1 };
+  return { together, because, popular, popularMore: undefined };
 }
 
 /**
@@ -286,13 +338,44 @@ function newPart(together: number | undefined, because: string | undefined, popu
  * the source that outscored everything before it. Rounded to 6 decimals.
  */
 function fold(sku: string, part: Part | undefined, own?: number | readonly number[]): Candidate {
+  foldSteps(part?.together ?? NaN, part?.because, part?.popular ?? NaN, part?.popularMore, own);
+  // The key order of a candidate made in one piece: sku, reason, because (when there is one), score.
+  const { reason, because, score } = folded;
+  return because ? { sku, reason, because, score } : { sku, reason, score };
+}
+
+/**
+ * `fold` of the ranking's candidate at `at` with the shopper's steps, read from the ranking's
+ * arrays. Its candidates live for one request: they are made here, not in `fold`, whose candidates
+ * (kept rankings) live long. V8 decides per place in the code whether what it makes is allocated
+ * as short-lived or as long-lived, and one place for both made every personalised answer's
+ * candidates long-lived, several times as costly to make and to collect.
+ */
+function foldAt(r: Ranking, at: number, own: number | readonly number[]): Candidate {
+  const sku = r.skus[at]!;
+  foldSteps(r.together[at]!, r.because[at], r.popular[at]!, r.popularMore?.get(at), own);
+  const { reason, because, score } = folded;
+  return because ? { sku, reason, because, score } : { sku, reason, score };
+}
+
+/** What `foldSteps` worked out last: read at once by its caller (nothing runs in between). */
+const folded: { reason: RecommendationReason; because: string | undefined; score: number } = { reason: "popular_in_category", because: undefined, score: 0 };
+
+/** `fold` from the steps themselves (NaN: no such step), into `folded`. */
+function foldSteps(
+  together: number,
+  togetherWith: string | undefined,
+  popular: number,
+  popularMore: readonly number[] | undefined,
+  own: number | readonly number[] | undefined,
+): void {
   let reason: RecommendationReason | undefined;
   let because: string | undefined;
   let score = 0;
-  if (part?.together !== undefined) {
+  if (!Number.isNaN(together)) {
     reason = "bought_together";
-    because = part.because;
-    score = part.together;
+    because = togetherWith;
+    score = together;
   }
   if (own !== undefined) {
     // One step (the list as built names a SKU once) or several, with no array made for one.
@@ -306,9 +389,9 @@ function fold(sku: string, part: Part | undefined, own?: number | readonly numbe
       score += value;
     }
   }
-  if (part?.popular !== undefined) {
-    for (let i = -1; i < (part.popularMore?.length ?? 0); i++) {
-      const value = i < 0 ? part.popular : part.popularMore![i]!;
+  if (!Number.isNaN(popular)) {
+    for (let i = -1; i < (popularMore?.length ?? 0); i++) {
+      const value = i < 0 ? popular : popularMore![i]!;
       if (reason === undefined || value > score) {
         reason = "popular_in_category";
         because = undefined;
@@ -316,9 +399,9 @@ function fold(sku: string, part: Part | undefined, own?: number | readonly numbe
       score += value;
     }
   }
-  score = Math.round(score * 1e6) / 1e6;
-  // The key order of a candidate made in one piece: sku, reason, because (when there is one), score.
-  return because ? { sku, reason: reason!, because, score } : { sku, reason: reason!, score };
+  folded.reason = reason!;
+  folded.because = because;
+  folded.score = Math.round(score * 1e6) / 1e6;
 }
 
 /** Cards by SKU: a Map, or a view over entries held elsewhere. */
