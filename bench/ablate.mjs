@@ -34,9 +34,9 @@ function stopChooseBefore(find) {
   return [
     {
       file: "recommendations/serve.ts",
-      find: "  const chosen = choose(request, sources);\n  return chosen instanceof Promise ? chosen.then((c) => joined(request, sources, c)) : joined(request, sources, chosen);\n",
+      find: "  const chosen = choose(request, sources, held);\n  return chosen instanceof Promise ? chosen.then((c) => joined(request, sources, c)) : joined(request, sources, chosen);\n",
       replace:
-        `  let chosen: Chosen | Promise<Chosen>;\n  try {\n    chosen = choose(request, sources);\n  } catch (err) {\n    ${stop}\n  }\n` +
+        `  let chosen: Chosen | Promise<Chosen>;\n  try {\n    chosen = choose(request, sources, held);\n  } catch (err) {\n    ${stop}\n  }\n` +
         `  return chosen instanceof Promise ? chosen.then((c) => joined(request, sources, c), (err) => {\n    ${stop}\n  }) : joined(request, sources, chosen);\n`,
     },
     {

@@ -70,16 +70,17 @@ export async function recommendText(request: RecommendationRequest, sources: Rec
  * costs a busy isolate more than the whole lookup.
  */
 export function recommendTextAtOnce(request: RecommendationRequest, sources: RecommendationSources): string | Promise<string> {
-  const kept = sources.memo?.answer(request, sources);
-  if (kept === undefined) return workedOut(request, sources);
+  const held = heldInMemory(sources.lists, request);
+  const kept = sources.memo?.answer(request, sources, held);
+  if (kept === undefined) return workedOut(request, sources, held);
   sources.cacheHit?.(kept.cacheHit);
   sources.fromMemo?.();
   return kept.text;
 }
 
 /** The answer the memo did not have: chosen, joined, and kept when it may be served again; at once when nothing had to be read. */
-function workedOut(request: RecommendationRequest, sources: RecommendationSources): string | Promise<string> {
-  const chosen = choose(request, sources);
+function workedOut(request: RecommendationRequest, sources: RecommendationSources, held?: HeldInMemory): string | Promise<string> {
+  const chosen = choose(request, sources, held);
   return chosen instanceof Promise ? chosen.then((c) => joined(request, sources, c)) : joined(request, sources, chosen);
 }
 
@@ -133,23 +134,21 @@ export class AnswerMemo {
 
   constructor(private budget = ANSWER_MEMO_BYTES) {}
 
-  /** The kept answer to `request`, if there is one and it is still right; never a promise. */
-  answer(request: RecommendationRequest, sources: Pick<RecommendationSources, "lists" | "unitsInMemory">): MemoAnswer | undefined {
+  /** The kept answer to `request`, if there is one and it is still right; never a promise. `held`: what `heldInMemory` found, when the caller looked. */
+  answer(request: RecommendationRequest, sources: Pick<RecommendationSources, "lists" | "unitsInMemory">, held = heldInMemory(sources.lists, request)): MemoAnswer | undefined {
     if (!sources.unitsInMemory) return undefined;
-    const version = versionInMemory(sources.lists, request.region);
+    const { version, ownList } = held;
     // A shopper's answer is the one without a shopper when their list is known to be absent or empty.
-    let ownList: unknown = undefined;
     if (request.shopper !== undefined) {
       if (!version) return undefined;
-      ownList = sources.lists.peek?.(userKey(request.region, version, request.shopper));
-      if (ownList === undefined || (ownList !== null && (ownList as unknown[]).length > 0)) return undefined;
+      if (ownList === undefined || (ownList !== null && ownList.length > 0)) return undefined;
     }
     const key = memoKey(request);
     const kept = this.kept.get(key);
     if (kept === undefined || kept.version !== version) return this.miss();
-    const held = sources.unitsInMemory(kept.skus);
-    if (held === undefined) return this.miss();
-    for (let i = 0; i < kept.skus.length; i++) if (held[i] !== kept.units[i]) return this.miss();
+    const units = sources.unitsInMemory(kept.skus);
+    if (units === undefined) return this.miss();
+    for (let i = 0; i < kept.skus.length; i++) if (units[i] !== kept.units[i]) return this.miss();
     this.hits++;
     // No list read for a shopper is a miss of the precomputed lists (as choose() counts it).
     return { text: kept.text, cacheHit: kept.contextHit && ownList !== null };
@@ -218,6 +217,23 @@ interface KeptRanking {
 /** Where a context's ranking is kept in its version's view. */
 const rankKey = (context: readonly string[]) => `ranked:${context.join(",")}`;
 
+/**
+ * The version the region serves and the shopper's list, as this isolate holds them (undefined: to
+ * be read), looked up once per request for the memo and for choose().
+ */
+export interface HeldInMemory {
+  version: string | null | undefined;
+  /** Null: the shopper has no list, or there is no shopper. */
+  ownList: Scored[] | null | undefined;
+}
+
+export function heldInMemory(kv: Lists, request: Pick<RecommendationRequest, "region" | "shopper">): HeldInMemory {
+  const version = versionInMemory(kv, request.region);
+  if (request.shopper === undefined) return { version, ownList: null };
+  const ownList = version ? (kv.peek?.(userKey(request.region, version, request.shopper)) as Scored[] | null | undefined) : undefined;
+  return { version, ownList };
+}
+
 /** What choose() works from: the version, its view, the context's ranking and the shopper's list (null: none). */
 interface Held {
   version: string | null;
@@ -232,21 +248,19 @@ interface Held {
  * are not looked up again (its ranking was made from them). Undefined when anything has to be read
  * or worked out (then `readLists`). No read, no promise.
  */
-function heldForRequest(kv: Lists, region: string, context: readonly string[], shopper: string | undefined): Held | undefined {
-  const version = versionInMemory(kv, region);
-  if (!version) return undefined;
+function heldForRequest(kv: Lists, region: string, context: readonly string[], held: HeldInMemory): Held | undefined {
+  const { version, ownList: forUser } = held;
+  if (!version || forUser === undefined) return undefined;
   const view = viewOf(kv, region, version);
   const kept = view.derived.get(rankKey(context))?.value as KeptRanking | undefined;
   if (kept === undefined) return undefined;
-  const forUser = shopper === undefined ? null : (kv.peek?.(userKey(region, version, shopper)) as Scored[] | null | undefined);
-  if (forUser === undefined) return undefined;
   return { version, view, kept, forUser };
 }
 
 /** What the answer is made of; at once (no promise) when this isolate held everything it needed. */
-function choose(request: RecommendationRequest, sources: RecommendationSources): Chosen | Promise<Chosen> {
+function choose(request: RecommendationRequest, sources: RecommendationSources, held = heldInMemory(sources.lists, request)): Chosen | Promise<Chosen> {
   const context = request.context.length > 1 ? [...new Set(request.context)] : request.context;
-  const known = heldForRequest(sources.lists, request.region, context, request.shopper);
+  const known = heldForRequest(sources.lists, request.region, context, held);
   return known === undefined ? readThenChoose(request, sources, context) : chooseFrom(request, sources, known);
 }
 
