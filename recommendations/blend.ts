@@ -107,7 +107,6 @@ export function rankWithoutShopper(s: BlendSources, weights: Readonly<Record<Rec
       bestSeller = Math.max(bestSeller, p.score);
     }
   }
-  const baskets = (sku: string) => inCategories.get(sku) ?? popularIndex.get(sku) ?? 0;
   const parts = new Map<string, Part>();
   const companions = together(s.boughtTogether, s.context.map((sku) => ({ sku })));
   const top = companions[0]?.score ?? 0;
@@ -131,7 +130,7 @@ export function rankWithoutShopper(s: BlendSources, weights: Readonly<Record<Rec
   if (categories.length) for (const list of categories) offerPopular(list);
   else offerPopular(s.popular);
   // Ties go to the item in more baskets, then to the SKU, so the order is stable.
-  const order = (a: Candidate, b: Candidate) => b.score - a.score || baskets(b.sku) - baskets(a.sku) || (a.sku < b.sku ? -1 : 1);
+  const order = bestFirst(inCategories, popularIndex);
   const ranked: Candidate[] = [];
   for (const [sku, part] of parts) ranked.push(fold(sku, part));
   ranked.sort(order);
@@ -165,6 +164,16 @@ export function rankWithoutShopper(s: BlendSources, weights: Readonly<Record<Rec
   }
   ranking.popularMore = popularMore;
   return ranking;
+}
+
+/**
+ * A ranking's order: score, then baskets, then SKU. Made here rather than inside rankWithoutShopper
+ * because a function keeps its whole enclosing scope alive: made there, every kept ranking would
+ * also have kept the parts it was built from.
+ */
+function bestFirst(inCategories: ReadonlyMap<string, number>, popularIndex: ReadonlyMap<string, number>): Ranking["order"] {
+  const baskets = (sku: string) => inCategories.get(sku) ?? popularIndex.get(sku) ?? 0;
+  return (a, b) => b.score - a.score || baskets(b.sku) - baskets(a.sku) || (a.sku < b.sku ? -1 : 1);
 }
 
 /** Where `sku` stands in `r.ranked`, or -1 when the ranking does not offer it; `hash` is `skuHash(sku)`. */
