@@ -13,6 +13,12 @@ export interface Candidate {
   reason: RecommendationReason;
   because?: string;
   score: number;
+  /**
+   * This candidate's JSON up to its card (`{"sku":…,"reason":…,"score":…,`), made the first time an
+   * answer shows it (recommendations/serve.ts): a kept ranking's candidates are shown again and again.
+   * Present, undefined, on every candidate made here, so that setting it changes no object's shape.
+   */
+  head?: string;
 }
 
 /**
@@ -350,7 +356,7 @@ function fold(sku: string, part: Part | undefined, own?: number | readonly numbe
   foldSteps(part?.together ?? NaN, part?.because, part?.popular ?? NaN, part?.popularMore, own);
   // The key order of a candidate made in one piece: sku, reason, because (when there is one), score.
   const { reason, because, score } = folded;
-  return because ? { sku, reason, because, score } : { sku, reason, score };
+  return because ? { sku, reason, because, score, head: undefined } : { sku, reason, score, head: undefined };
 }
 
 /**
@@ -364,7 +370,7 @@ function foldAt(r: Ranking, at: number, own: number | readonly number[]): Candid
   const sku = r.skus[at]!;
   foldSteps(r.together[at]!, r.because[at], r.popular[at]!, r.popularMore?.get(at), own);
   const { reason, because, score } = folded;
-  return because ? { sku, reason, because, score } : { sku, reason, score };
+  return because ? { sku, reason, because, score, head: undefined } : { sku, reason, score, head: undefined };
 }
 
 /** What `foldSteps` worked out last: read at once by its caller (nothing runs in between). */

@@ -4,7 +4,7 @@
 // Redis or Postgres with this very function, so the bench compares runtimes and stores only).
 import type { z } from "@hono/zod-openapi";
 import type { RecommendationsResponse } from "../schema/contracts";
-import { cardPageSize, pick, type Picked, type PickedItem, type Ranking, rankWithoutShopper, withShopper } from "./blend";
+import { type Candidate, cardPageSize, pick, type Picked, type PickedItem, type Ranking, rankWithoutShopper, withShopper } from "./blend";
 import { acceptedLanguages, localName, MARKETS } from "./markets";
 import type { Scored } from "./co-purchase";
 import { type Card, cardHeld, type Lists, loadEntries, READ_BOUNDS, readLists, userKey, versionInMemory, type VersionView, viewOf } from "./store";
@@ -347,15 +347,19 @@ function cardPiece(card: Card, key: string, market: string | null, acceptLanguag
   return piece;
 }
 
+/** `{"sku":…,"reason":…,["because":…,]"score":…,`: what an item shows of its candidate. */
+function candidateHead({ sku, reason, because, score }: Candidate): string {
+  // A score is a finite number: its text is JSON's.
+  return `{"sku":${JSON.stringify(sku)},"reason":"${reason}",${because === undefined ? "" : `"because":${JSON.stringify(because)},`}"score":${score},`;
+}
+
 function answerText(c: Chosen): string {
   const { region, market, acceptLanguage } = c.request;
   const key = pieceKey(market, acceptLanguage);
   let items = "";
   for (const item of c.picked.chosen) {
-    const { sku, reason, score } = item.candidate;
-    const because = item.candidate.because === undefined ? "" : `"because":${JSON.stringify(item.candidate.because)},`;
-    // A score is a finite number: its text is JSON's.
-    items += `${items ? "," : ""}{"sku":${JSON.stringify(sku)},"reason":"${reason}",${because}"score":${score},${cardPiece(item.card, key, market, acceptLanguage)},"status":"${statusOf(c, item)}"}`;
+    const head = (item.candidate.head ??= candidateHead(item.candidate));
+    items += `${items ? "," : ""}${head}${cardPiece(item.card, key, market, acceptLanguage)},"status":"${statusOf(c, item)}"}`;
   }
   return `{"region":${JSON.stringify(region)},"personalised":${c.personalised},"listsVersion":${JSON.stringify(c.version)},"market":${JSON.stringify(market)},"availability":"${c.picked.availability}","items":[${items}]}`;
 }
