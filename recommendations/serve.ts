@@ -151,7 +151,7 @@ export class AnswerMemo {
     for (let i = 0; i < kept.skus.length; i++) if (units[i] !== kept.units[i]) return this.miss();
     this.hits++;
     // No list read for a shopper is a miss of the precomputed lists (as choose() counts it).
-    return { text: kept.text, cacheHit: kept.contextHit && ownList !== null };
+    return { text: kept.text, cacheHit: kept.contextHit && (request.shopper === undefined || ownList !== null) };
   }
 
   /** Keeps the answer `text`, worked out as `chosen` says, if it may be served again. */
