@@ -15,21 +15,7 @@ import { forgetPointer } from "./list-cache";
 import { LIST_LENGTH, SHIPPED_MODEL, shippedLists } from "./shipped";
 
 export { LIST_LENGTH };
-import {
-  type Card,
-  categoryKey,
-  deleteVersion,
-  ERASED_FEED_TTL_S,
-  erasedKey,
-  erasureDigest,
-  type ItemEntry,
-  itemKey,
-  newVersion,
-  pointerKey,
-  type Pointer,
-  popularKey,
-  userKey,
-} from "./store";
+import { announceErasure, type Card, categoryKey, deleteVersion, erasureDigest, type ItemEntry, itemKey, newVersion, pointerKey, type Pointer, popularKey, userKey } from "./store";
 
 const UNDONE = ["reverted", "rejected", "timed_out"];
 
@@ -141,7 +127,7 @@ export async function buildRecommendations(
   // Announced again (the erasure's own announcement may have expired during a long build), so that
   // an isolate that read one of those lists since the switch forgets it (list-cache.ts).
   const now = new Date().toISOString();
-  await Promise.all(erasedMeanwhile.map(async (s) => kv.put(erasedKey(region, await erasureDigest(s)), now, { expirationTtl: ERASED_FEED_TTL_S })));
+  await Promise.all(erasedMeanwhile.map(async (s) => announceErasure(kv, region, await erasureDigest(s), now)));
   // The previous version stays one build longer for readers that read the old pointer a moment
   // ago (KV caches reads at the edge for up to a minute); everything older goes.
   const deletedVersions = await deleteOldVersions(db, kv, region, [version, previous?.version]);

@@ -68,6 +68,11 @@ export async function erasureDigest(pseudonym: string): Promise<string> {
   return hex(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`erased:${pseudonym}`)));
 }
 
+/** Announces in `region`'s feed that the shopper with this erasure digest was erased at `at` (ISO time), for ERASED_FEED_TTL_S. */
+export function announceErasure(kv: Pick<KVNamespace, "put">, region: string, digest: string, at: string): Promise<void> {
+  return kv.put(erasedKey(region, digest), at, { expirationTtl: ERASED_FEED_TTL_S });
+}
+
 /** The erasure digests of the shoppers erased in `region` within ERASED_FEED_TTL_S (KV's list, which may lag a write by up to a minute). */
 export async function erasedLately(kv: Pick<KVNamespace, "list">, region: string): Promise<Set<string>> {
   const prefix = erasedPrefix(region);

@@ -4,7 +4,7 @@ import { and, eq, isNull } from "drizzle-orm";
 import { ErasureBody, ErasureReport, RegionParams, UserParams } from "../../schema/contracts";
 import { recommendationBuilds, shopperErasures, shopperOrders } from "../../schema/tables";
 import { forgetShopper } from "../../recommendations/list-cache";
-import { ERASED_FEED_TTL_S, erasedKey, userKey } from "../../recommendations/store";
+import { announceErasure, userKey } from "../../recommendations/store";
 import { adminToken, jsonBody, knownRegion } from "../auth";
 import { connect } from "../db";
 import type { AppEnv } from "../env";
@@ -84,7 +84,7 @@ export const privacy = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
       // This isolate forgets the shopper now; the others at their next look at the region's feed
       // (within SHOPPER_TTL_MS, plus KV's own delay), which names the shopper by digest only.
       forgetShopper(region, shopper);
-      await kv.put(erasedKey(region, digest), iso(now), { expirationTtl: ERASED_FEED_TTL_S });
+      await announceErasure(kv, region, digest, iso(now));
       return c.json({ region, erased: { orders, lists: existing }, at: iso(now) }, 200);
     } catch (err) {
       throw databaseUnavailable(err);
