@@ -7,13 +7,13 @@ import { BuildSummary, LIMITS_RECS, MARKET_PATTERN, RecommendationsQuery, Recomm
 import { recommendationBuilds } from "../../schema/tables";
 import { BuildTooLarge, buildRecommendations, type BuildPhase, MAX_KEYS_PER_WORKER_BUILD } from "../../recommendations/build";
 import { type ErasureFeed, listsOf } from "../../recommendations/list-cache";
-import { erasedLately } from "../../recommendations/store";
+import { erasedLately, erasureDigest } from "../../recommendations/store";
 import { MARKETS, REGION_MARKETS } from "../../recommendations/markets";
 import { AnswerMemo, maxAvailabilityChecks, recommendTextAtOnce } from "../../recommendations/serve";
 import { adminToken, knownRegion, storefrontKey } from "../auth";
 import { connect } from "../db";
 import type { AppEnv, Env } from "../env";
-import { CONSENT_HEADER, erasureDigest, hasConsent, pseudonymAtOnce, pseudonymise, SHOPPER_ID_HEADER } from "../privacy";
+import { CONSENT_HEADER, hasConsent, pseudonymAtOnce, pseudonymise, SHOPPER_ID_HEADER } from "../privacy";
 import { Problem } from "../problems";
 import { availabilityOf, unitsInMemory, type WaitUntil } from "../snapshot-cache";
 import { checkedAs, queryObject, validationHook } from "../validation";
