@@ -384,7 +384,10 @@ async function measure({ step, instance, api, loadgen, opts, runId, label, onExi
   const probe = scenario?.during ? scenario.during(api, instance.url) : null;
   if (probe?.ready) await probe.ready;
   try {
-    raw = await loadgen.run(spec(scenario ? scenario.workload(`bench-${runId}-${step.runner}-${step.shards ?? 1}-${scenario.id}-`) : ceilingWorkload, opts.duration), {
+    const workload = scenario ? scenario.workload(`bench-${runId}-${step.runner}-${step.shards ?? 1}-${scenario.id}-`) : ceilingWorkload;
+    // Taking turns: the server's CPU is split by whose turn it was (workloads.mjs).
+    if (workload.kind === "turns" && watched.workerd !== undefined) workload.serverPids = watched.workerd;
+    raw = await loadgen.run(spec(workload, opts.duration), {
       watch: watched,
       onTick: tickPrinter(label),
     });

@@ -18,7 +18,7 @@ export function cpuTimeMs(pid) {
 }
 
 /** CPU time (ms) of several processes together; null if none could be read. */
-function cpuTimeOfMs(pids) {
+export function cpuTimeOfMs(pids) {
   if (!Array.isArray(pids)) return cpuTimeMs(pids);
   const times = pids.map(cpuTimeMs).filter((t) => t !== null);
   return times.length ? times.reduce((a, b) => a + b, 0) : null;

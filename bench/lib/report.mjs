@@ -76,7 +76,7 @@ function recsTargets(runs) {
     ...(reads ? [row("availability reads (reads)", reads.metrics.throughput, reads.metrics.latencyMs, reads.metrics.serverCpuMsPerRequest)] : []),
     ...(reserve ? [row("reservations (flash: creates only)", reserve.responses / flash.metrics.elapsedSec, reserve.latencyMs, null)] : []),
     ...(turns
-      ? turns.kinds.map((kind, i) => row(`${kind === "read" ? "availability reads" : "recommendations"}, taking turns (storefront)`, turns.perSecond[i], storefront.metrics.byKind[kind].latencyMs, null))
+      ? turns.kinds.map((kind, i) => row(`${kind === "read" ? "availability reads" : "recommendations"}, taking turns (storefront)`, turns.perSecond[i], storefront.metrics.byKind[kind].latencyMs, turns.cpuMsPerRequest?.[i] ?? null))
       : []),
   ];
   const columns = [
@@ -84,7 +84,7 @@ function recsTargets(runs) {
     { header: "req/s", value: (r) => int(r.reqs) },
     { header: "p50 ms", value: (r) => ms(r.lat.p50) },
     { header: "p99 ms", value: (r) => ms(r.lat.p99) },
-    { header: "server CPU ms/req", value: (r) => (r.cpu == null ? "-" : r.cpu.toFixed(2)) },
+    { header: "server CPU ms/req", value: (r) => (r.cpu == null ? "-" : r.cpu.toFixed(3)) },
   ];
   const out = ["### recommendations beside reads and reservations (ours, this run)", "", renderTable(columns, rows), ""];
   const verdict = (ok) => (ok ? "met" : "NOT met");

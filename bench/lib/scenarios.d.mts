@@ -4,6 +4,8 @@ export interface Turns {
   kinds: string[];
   /** Answers of each part per block of four turns. */
   blocks: number[][];
+  /** The server's CPU time (ms) of each part per block, when the workload was given its pids. */
+  cpuMs?: number[][];
 }
 export interface TurnsSummary {
   kinds: string[];
@@ -14,5 +16,7 @@ export interface TurnsSummary {
   interval: [number, number];
   blockRange: [number, number];
   perBlock: number[];
+  /** The server's CPU time per answer of each part, or null when it was not measured. */
+  cpuMsPerRequest: [number, number] | null;
 }
 export declare function turnsSummary(turns: Turns | null | undefined, random?: () => number): TurnsSummary | null;

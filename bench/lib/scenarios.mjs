@@ -371,6 +371,8 @@ export function turnsSummary(turns, random = Math.random) {
     interval: [resampled[Math.floor(0.025 * resampled.length)], resampled[Math.ceil(0.975 * resampled.length) - 1]],
     blockRange: [Math.min(...perBlock), Math.max(...perBlock)],
     perBlock,
+    // The server's CPU time over the answers, per part (null when it was not measured).
+    cpuMsPerRequest: turns.cpuMs ? [0, 1].map((part) => sum(turns.cpuMs, part) / Math.max(1, sum(blocks, part))) : null,
   };
 }
 

@@ -16,12 +16,13 @@
 //   { kind: "outage", regions: [down, up], skuPrefix, skuCount, perRequest, readShare, apiKey, keyPrefix, ttlSeconds }
 //     per request, at random: a read of `perRequest` SKUs or a one-line reservation (qty 1), in
 //     either region; kinds read-<region> and reserve-<region>. Stale reads are counted.
-//   { kind: "turns", sliceMs, durationSec, parts: [a, b] }
+//   { kind: "turns", sliceMs, durationSec, parts: [a, b], serverPids? }
 //     two single-request workloads taking turns on every connection, in slices of sliceMs in the
 //     order a b b a, a b b a, ...: each block of four slices gives both the same stretch of time,
 //     and a drift in the machine's speed inside a block counts the same for both. Each answer keeps
 //     its part's kind; counters.turns gets the answers of each part per block (those that arrive
-//     while the run drains count in the last whole block, whose requests they are).
+//     while the run drains count in the last whole block, whose requests they are). With
+//     serverPids, counters.turns.cpuMs gets the server's CPU time per part per block as well.
 //   { kind: "get", path }
 //     the same GET again and again (the no-op ceiling).
 //   { kind: "static", method, path, headers, body, uniqueHeader? }
@@ -30,6 +31,7 @@
 // Every request carries a `kind` (reserve, confirm, release, read, get) so statuses and latency
 // are reported per kind. `counters.sent` counts requests actually written: autocannon builds a
 // request only when it is about to send it.
+import { cpuTimeOfMs } from "./proc.mjs";
 
 export function skuName(prefix, i) {
   return `${prefix}${String(i).padStart(4, "0")}`;
@@ -206,20 +208,36 @@ export function buildWorkload(w, counters, tag) {
       const slice = () => Math.floor((performance.now() - startedAt) / w.sliceMs);
       const blocks = Math.max(1, Math.floor((w.durationSec * 1000) / (order.length * w.sliceMs)));
       const turns = (counters.turns = { sliceMs: w.sliceMs, kinds: parts.map((p) => Object.keys(p.expected)[0]), blocks: Array.from({ length: blocks }, () => parts.map(() => 0)) });
+      // The server's CPU time (w.serverPids, read from /proc) split by whose turn it was: read at
+      // the first request or answer after each turn ends, and counted to the turn that ended.
+      const cpu = w.serverPids !== undefined && cpuTimeOfMs(w.serverPids) !== null ? { slice: 0, at: cpuTimeOfMs(w.serverPids) } : null;
+      if (cpu) turns.cpuMs = turns.blocks.map((b) => b.map(() => 0));
+      const countCpu = (now) => {
+        if (cpu === null || now === cpu.slice) return;
+        const at = cpuTimeOfMs(w.serverPids);
+        if (at === null) return;
+        turns.cpuMs[Math.min(blocks - 1, Math.floor(cpu.slice / order.length))][order[cpu.slice % order.length]] += at - cpu.at;
+        cpu.slice = now;
+        cpu.at = at;
+      };
       return {
         expected: Object.assign({}, ...parts.map((p) => p.expected)),
         requests: [
           {
             method: "GET",
             setupRequest(req, ctx) {
-              const part = order[slice() % order.length];
+              const now = slice();
+              countCpu(now);
+              const part = order[now % order.length];
               ctx.part = part;
               const { method, path, headers, body, setupRequest } = parts[part].requests[0];
               return setupRequest({ ...req, method, path, headers: { ...headers }, body }, ctx);
             },
             onResponse(status, resBody, ctx) {
               parts[ctx.part].requests[0].onResponse(status, resBody, ctx);
-              turns.blocks[Math.min(blocks - 1, Math.floor(slice() / order.length))][ctx.part]++;
+              const now = slice();
+              countCpu(now);
+              turns.blocks[Math.min(blocks - 1, Math.floor(now / order.length))][ctx.part]++;
             },
           },
         ],

@@ -50,5 +50,34 @@ describe("bench: taking turns", () => {
     expect(uneven.interval[0]).toBeLessThan(uneven.ratio);
     expect(uneven.interval[1]).toBeGreaterThanOrEqual(uneven.ratio);
     expect(turnsSummary(null)).toBeNull();
+    expect(even!.cpuMsPerRequest).toBeNull();
+    const costed = turnsSummary({ sliceMs: 250, kinds: ["read", "recommend"], blocks: [[100, 50], [100, 150]], cpuMs: [[20, 30], [30, 10]] })!;
+    expect(costed.cpuMsPerRequest).toEqual([0.25, 0.2]);
+  });
+
+  it("counts the server's CPU time to the turn it was spent in", () => {
+    let now = 1_000;
+    vi.spyOn(performance, "now").mockImplementation(() => now);
+    const counters: Record<string, unknown> = { sent: 0, badBodies: 0 };
+    const part = (tag: string) => ({ kind: "static", method: "GET", path: `/${tag}`, tag, expected: [200] });
+    // The "server" is this very process: it spends about 200 ms of CPU in b's first turn only.
+    const w = buildWorkload({ kind: "turns", sliceMs: 250, durationSec: 1, parts: [part("a"), part("b")], serverPids: process.pid }, counters, () => undefined);
+    const request = w.requests[0]!;
+    const ask = (at: number, burnMs = 0) => {
+      now = at;
+      const ctx: Record<string, unknown> = {};
+      request.setupRequest({ ...request }, ctx);
+      const until = Date.now() + burnMs;
+      while (Date.now() < until);
+      request.onResponse(200, "", ctx);
+    };
+    ask(1_010);
+    ask(1_260, 200);
+    ask(1_510);
+    ask(1_760);
+    ask(2_010); // the first answer after the block: the last turn's CPU is counted
+    const [a, b] = (counters.turns as { cpuMs: number[][] }).cpuMs[0]!;
+    expect(b).toBeGreaterThanOrEqual(150);
+    expect(a).toBeLessThan(100);
   });
 });
