@@ -113,6 +113,36 @@ function recsTargets(runs) {
   return out;
 }
 
+/** The personalisation scenario: what a personalised recommendation costs against one from the memo, on one server. */
+function personalisationCost(runs) {
+  const run = runs.find((r) => r.scenarioId === "personalisation" && r.runner === "ours");
+  const turns = run?.verification?.turns;
+  if (!turns) return [];
+  const rows = turns.kinds.map((kind, i) => ({
+    name: kind === "recommend-personalised" ? "from a consenting shopper with a list" : "without a shopper (the memo's)",
+    reqs: turns.perSecond[i],
+    lat: run.metrics.byKind[kind].latencyMs,
+    cpu: turns.cpuMsPerRequest?.[i] ?? null,
+  }));
+  const columns = [
+    { header: "recommendations, taking turns", align: "left", value: (r) => r.name },
+    { header: "req/s", value: (r) => int(r.reqs) },
+    { header: "p50 ms", value: (r) => ms(r.lat.p50) },
+    { header: "p99 ms", value: (r) => ms(r.lat.p99) },
+    { header: "server CPU ms/req", value: (r) => (r.cpu == null ? "-" : r.cpu.toFixed(3)) },
+  ];
+  const cpu = turns.cpuMsPerRequest;
+  return [
+    "### what personalising costs (ours, this run: the personalisation scenario)",
+    "",
+    renderTable(columns, rows),
+    "",
+    `- personalised answers: ${ratio(turns.ratio)} the throughput of answers without a shopper (95 % interval over ${turns.blocks} blocks of ${turns.blockSec} s: ${ratio(turns.interval[0])} to ${ratio(turns.interval[1])})` +
+      (cpu ? `; ${ratio(cpu[1] / cpu[0])} their server CPU per request` : ""),
+    "",
+  ];
+}
+
 const ratio = (x) => (Number.isFinite(x) ? `${x >= 10 ? x.toFixed(0) : x.toFixed(2)}x` : "-");
 
 export function report({ opts, runs, runnerInfo, scenarios, machine: m, build, autocannonVersion, startedAt }) {
@@ -182,6 +212,7 @@ export function report({ opts, runs, runnerInfo, scenarios, machine: m, build, a
   }
 
   lines.push(...recsTargets(runs));
+  lines.push(...personalisationCost(runs));
 
   lines.push(
     ...costTable(runs, {

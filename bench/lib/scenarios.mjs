@@ -343,7 +343,35 @@ export function scenarioCatalog(opts) {
     },
   };
 
-  return { flash, carts, reads, recs, outage, storefront };
+  // What personalising costs, on one server: recommendations without a shopper (the memo's) and
+  // from a consenting shopper with a list (worked out every time), taking turns a b b a as in the
+  // storefront scenario, so the two share the isolate's heap, caches and the machine's drift. The
+  // storefront scenario says how the mix compares with reads; this says which half of it to work on.
+  const personalisation = {
+    id: "personalisation",
+    name: `recommendations without a shopper and from a consenting shopper taking turns on one server (the recs workload at 0% and 100% consent, ${TURN_SLICE_MS} ms each, in the order a b b a)`,
+    oursOnly: true,
+    warmupSetup: (api, instance) => recs.warmupSetup(api, instance),
+    setup: () => recs.setup(),
+    warmup: () => personalisationWorkload(recs.minWarmupSec),
+    minWarmupSec: recs.minWarmupSec,
+    workload: () => personalisationWorkload(opts.duration),
+    async verify(api, result) {
+      const c = await recs.verify(api, result);
+      return { ...c, turns: turnsSummary(result.turns) };
+    },
+  };
+  const personalisationWorkload = (durationSec) => ({
+    kind: "turns",
+    sliceMs: TURN_SLICE_MS,
+    durationSec,
+    parts: [
+      { ...recsWorkload(), consentShare: 0, tag: "recommend-anonymous" },
+      { ...recsWorkload(), consentShare: 1, tag: "recommend-personalised" },
+    ],
+  });
+
+  return { flash, carts, reads, recs, outage, storefront, personalisation };
 }
 
 /** How long each kind's turn lasts in the storefront scenario: four turns (a b b a) make a one-second block. */

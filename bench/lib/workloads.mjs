@@ -8,11 +8,12 @@
 //     reservations of `lines` distinct random SKUs (qty 1 each) out of skuCount.
 //   { kind: "reads", region, skuPrefix, skuCount, perRequest, apiKey }
 //     GET availability of `perRequest` distinct random SKUs; the answer must list all of them.
-//   { kind: "recs", region, contexts, consentShare, shoppers, outOfStock, apiKey }
+//   { kind: "recs", region, contexts, consentShare, shoppers, outOfStock, apiKey, tag? }
 //     GET recommendations (limit 10) next to 1-3 SKUs of a held-out basket (a product page or a
 //     cart), in a random market and language; a share of the requests from a consenting shopper
 //     (Shopper-Id + Personalization-Consent). Counted: answers with no items, answers marked
-//     availability "unknown", and out-of-stock SKUs shown.
+//     availability "unknown", and out-of-stock SKUs shown. Answers are of kind `tag` (default
+//     "recommend").
 //   { kind: "outage", regions: [down, up], skuPrefix, skuCount, perRequest, readShare, apiKey, keyPrefix, ttlSeconds }
 //     per request, at random: a read of `perRequest` SKUs or a one-line reservation (qty 1), in
 //     either region; kinds read-<region> and reserve-<region>. Stale reads are counted.
@@ -136,7 +137,7 @@ export function buildWorkload(w, counters, tag) {
       const shown = new RegExp(`"sku":"(${w.outOfStock.join("|")})"`, "g");
       const markets = [["FR", "fr-FR, fr;q=0.9, en;q=0.5"], ["DE", "de-DE, de;q=0.9"], ["GB", "en-GB, en;q=0.9"], ["NL", "nl-NL, en;q=0.5"]];
       return {
-        expected: { recommend: [200] },
+        expected: { [w.tag ?? "recommend"]: [200] },
         requests: [
           {
             method: "GET",
@@ -160,7 +161,7 @@ export function buildWorkload(w, counters, tag) {
                 if (w.outOfStock.length && shown.test(resBody)) counters.outOfStockShown++;
                 shown.lastIndex = 0;
               }
-              tag("recommend");
+              tag(w.tag ?? "recommend");
             },
           },
         ],

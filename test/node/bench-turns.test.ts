@@ -55,6 +55,30 @@ describe("bench: taking turns", () => {
     expect(costed.cpuMsPerRequest).toEqual([0.25, 0.2]);
   });
 
+  it("takes turns between two recommendation workloads, each answer counted under its own kind (the personalisation scenario)", () => {
+    let now = 1_000;
+    vi.spyOn(performance, "now").mockImplementation(() => now);
+    const counters: Record<string, unknown> = { sent: 0, badBodies: 0 };
+    const recs = { kind: "recs", region: "eu", contexts: [["A", "B"]], shoppers: 5, outOfStock: [], apiKey: "k" };
+    const w = buildWorkload(
+      { kind: "turns", sliceMs: 250, durationSec: 1, parts: [{ ...recs, consentShare: 0, tag: "anonymous" }, { ...recs, consentShare: 1, tag: "personalised" }] },
+      counters,
+      () => undefined,
+    );
+    expect(w.expected).toEqual({ anonymous: [200], personalised: [200] });
+    const request = w.requests[0]!;
+    const headers: Record<string, string>[] = [];
+    for (let slice = 0; slice < 4; slice++) {
+      now = 1_000 + slice * 250 + 10;
+      const ctx: Record<string, unknown> = {};
+      headers.push(request.setupRequest({ ...request }, ctx).headers ?? {});
+      request.onResponse(200, '{"items":[{"sku":"C"}]}', ctx);
+    }
+    // a b b a: only the second part's requests carry a shopper.
+    expect(headers.map((h) => "shopper-id" in h)).toEqual([false, true, true, false]);
+    expect((counters.turns as { kinds: string[] }).kinds).toEqual(["anonymous", "personalised"]);
+  });
+
   it("counts the server's CPU time to the turn it was spent in", () => {
     let now = 1_000;
     vi.spyOn(performance, "now").mockImplementation(() => now);
