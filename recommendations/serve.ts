@@ -116,10 +116,13 @@ export const ANSWER_MEMO_BYTES = 16 * 1024 * 1024;
  * Answers that are not personalised, kept per isolate: product pages and carts ask the same thing
  * again and again. Such an answer depends on the lists' version, the request (context, limit,
  * market, Accept-Language) and the units of each SKU whose availability it looked up, nothing else:
- * pick() walks a fixed ranking and decides each step from those units alone. So a kept answer is
- * served only while the region still serves the same version and this isolate's fresh
- * availability pages show the same units for every one of those SKUs; anything else (a pointer or
- * a page to be read, a unit sold or restocked) works the answer out again. A consenting shopper
+ * pick() walks a fixed ranking and decides each step from those units alone, and only through
+ * whether a SKU has any (it skips one without) and its status (what the answer shows). So a kept
+ * answer is served only while the region still serves the same version and this isolate's fresh
+ * availability pages show, for every one of those SKUs, units with the same status as before
+ * (`sameAnswer`): a sale that leaves a SKU in stock keeps the answer, during a flash sale too;
+ * anything else (a pointer or a page to be read, a SKU running low, out or back) works the answer
+ * out again. A consenting shopper
  * with no list of their own (none built, or erased) gets that same answer, once this isolate holds
  * the list's absence. Answers made with a shopper's list are never kept (lists expire and can be
  * erased), nor are answers whose availability was unknown. Memory: at most `budget` bytes of
@@ -135,7 +138,7 @@ export class AnswerMemo {
   constructor(private budget = ANSWER_MEMO_BYTES) {}
 
   /** The kept answer to `request`, if there is one and it is still right; never a promise. `held`: what `heldInMemory` found, when the caller looked. */
-  answer(request: RecommendationRequest, sources: Pick<RecommendationSources, "lists" | "unitsInMemory">, held = heldInMemory(sources.lists, request)): MemoAnswer | undefined {
+  answer(request: RecommendationRequest, sources: Pick<RecommendationSources, "lists" | "unitsInMemory" | "status">, held = heldInMemory(sources.lists, request)): MemoAnswer | undefined {
     if (!sources.unitsInMemory) return undefined;
     const { version, ownList } = held;
     // A shopper's answer is the one without a shopper when their list is known to be absent or empty.
@@ -148,7 +151,7 @@ export class AnswerMemo {
     if (kept === undefined || kept.version !== version) return this.miss();
     const units = sources.unitsInMemory(kept.skus);
     if (units === undefined) return this.miss();
-    for (let i = 0; i < kept.skus.length; i++) if (units[i] !== kept.units[i]) return this.miss();
+    for (let i = 0; i < kept.skus.length; i++) if (!sameAnswer(units[i]!, kept.units[i]!, sources.status)) return this.miss();
     this.hits++;
     // No list read for a shopper is a miss of the precomputed lists (as choose() counts it).
     return { text: kept.text, cacheHit: kept.contextHit && (request.shopper === undefined || ownList !== null) };
@@ -188,6 +191,13 @@ export class AnswerMemo {
     this.bytes -= k.bytes;
   }
 }
+
+/**
+ * Whether units `now` give the answer that units `then` gave, for one SKU it looked up: pick() asks
+ * only whether there are any, the text only their status.
+ */
+const sameAnswer = (now: number, then: number, status: RecommendationSources["status"]) =>
+  now === then || (now > 0 === then > 0 && status(now) === status(then));
 
 /** What V8 holds a string in: a byte a character when every one is Latin-1, else two. */
 const textBytes = (s: string) => (/[^\u0000-\u00ff]/.test(s) ? 2 : 1) * s.length;

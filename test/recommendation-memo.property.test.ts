@@ -4,7 +4,7 @@
 // units sold or restocked, availability pages dropped or unknown and new builds, every answer
 // served with the memo is byte for byte the answer worked out from scratch at that moment. And the
 // memo keeps nothing made with a shopper's list, nor an answer whose availability was unknown, and
-// stays within its bound.
+// stays within its bound. Units that change without changing a SKU's status keep an answer.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ListCache } from "../recommendations/list-cache";
@@ -99,6 +99,26 @@ describe("recommendation answers kept per isolate", () => {
     // The same request with a shopper is worked out, not served the kept answer.
     await recommendText({ ...request, shopper: "shopper" }, memoSources(w, cache, memo, { held: true }, true, 5));
     expect(memo.hits).toBe(0);
+  });
+
+  it("serves a kept answer through sales that leave every SKU it looked up in the same status, and not past them", async () => {
+    const w = fc.sample(world, { numRuns: 1, seed: 11 })[0]!;
+    w.units = w.units.map(() => 100);
+    const cache = new ListCache(kvOf({ store: storeOf(w, "v1") }));
+    const memo = new AnswerMemo();
+    const pages = { held: true };
+    const request: RecommendationRequest = { region: REGION, context: [SKUS[0]!], limit: 3, market: "GB" };
+    const first = await recommendText(request, memoSources(w, cache, memo, pages, true, 3));
+    // Units sold from every SKU, all still in stock (more than 3: "in_stock" in this world): the same answer, from the memo.
+    w.units = w.units.map(() => 40);
+    expect(await recommendTextAtOnce(request, memoSources(w, cache, memo, pages, true, 3))).toBe(first);
+    expect(memo.hits).toBe(1);
+    // Down to low stock: the status shown changes, so the answer is worked out again.
+    w.units = w.units.map(() => 2);
+    const low = await recommendTextAtOnce(request, memoSources(w, cache, memo, pages, true, 3));
+    expect(memo.hits).toBe(1);
+    expect(low).not.toBe(first);
+    expect(low).toContain('"status":"low_stock"');
   });
 
   it("stays within its bound, the oldest answers going first", async () => {

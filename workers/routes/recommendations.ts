@@ -162,7 +162,7 @@ export async function recommendationsResponse(env: Env, ctx: WaitUntil, region: 
         maxChecks: maxAvailabilityChecks(limit),
         status: (available) => stockStatus(available, env),
         cacheHit: (hit) => (cacheHit = hit),
-        // Answers that are not personalised, served again while the version and the units they saw hold.
+        // Answers that are not personalised, served again while the version and the statuses of the units they saw hold.
         memo: answerMemo,
         fromMemo: () => (fromMemo = true),
       },
