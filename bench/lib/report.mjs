@@ -57,6 +57,15 @@ function outcomes(run) {
   return parts.join("; ");
 }
 
+/** The columns of a table of rows { name, reqs, lat, cpu } (cpu: server CPU ms per request, or null). */
+const rateColumns = (first) => [
+  { header: first, align: "left", value: (r) => r.name },
+  { header: "req/s", value: (r) => int(r.reqs) },
+  { header: "p50 ms", value: (r) => ms(r.lat.p50) },
+  { header: "p99 ms", value: (r) => ms(r.lat.p99) },
+  { header: "server CPU ms/req", value: (r) => (r.cpu == null ? "-" : r.cpu.toFixed(3)) },
+];
+
 /**
  * Issue 15's targets for recommendations, ours in this run: throughput at least the availability
  * reads', and p99 at most half the p99 of reservations (the flash sale's creates).
@@ -79,14 +88,7 @@ function recsTargets(runs) {
       ? turns.kinds.map((kind, i) => row(`${kind === "read" ? "availability reads" : "recommendations"}, taking turns (storefront)`, turns.perSecond[i], storefront.metrics.byKind[kind].latencyMs, turns.cpuMsPerRequest?.[i] ?? null))
       : []),
   ];
-  const columns = [
-    { header: "ours: workerd + DOs", align: "left", value: (r) => r.name },
-    { header: "req/s", value: (r) => int(r.reqs) },
-    { header: "p50 ms", value: (r) => ms(r.lat.p50) },
-    { header: "p99 ms", value: (r) => ms(r.lat.p99) },
-    { header: "server CPU ms/req", value: (r) => (r.cpu == null ? "-" : r.cpu.toFixed(3)) },
-  ];
-  const out = ["### recommendations beside reads and reservations (ours, this run)", "", renderTable(columns, rows), ""];
+  const out = ["### recommendations beside reads and reservations (ours, this run)", "", renderTable(rateColumns("ours: workerd + DOs"), rows), ""];
   const verdict = (ok) => (ok ? "met" : "NOT met");
   if (turns) {
     const [readsPerSec, recsPerSec] = turns.perSecond;
@@ -124,18 +126,11 @@ function personalisationCost(runs) {
     lat: run.metrics.byKind[kind].latencyMs,
     cpu: turns.cpuMsPerRequest?.[i] ?? null,
   }));
-  const columns = [
-    { header: "recommendations, taking turns", align: "left", value: (r) => r.name },
-    { header: "req/s", value: (r) => int(r.reqs) },
-    { header: "p50 ms", value: (r) => ms(r.lat.p50) },
-    { header: "p99 ms", value: (r) => ms(r.lat.p99) },
-    { header: "server CPU ms/req", value: (r) => (r.cpu == null ? "-" : r.cpu.toFixed(3)) },
-  ];
   const cpu = turns.cpuMsPerRequest;
   return [
     "### what personalising costs (ours, this run: the personalisation scenario)",
     "",
-    renderTable(columns, rows),
+    renderTable(rateColumns("recommendations, taking turns"), rows),
     "",
     `- personalised answers: ${ratio(turns.ratio)} the throughput of answers without a shopper (95 % interval over ${turns.blocks} blocks of ${turns.blockSec} s: ${ratio(turns.interval[0])} to ${ratio(turns.interval[1])})` +
       (cpu ? `; ${ratio(cpu[1] / cpu[0])} their server CPU per request` : ""),
