@@ -122,11 +122,10 @@ export const ANSWER_MEMO_BYTES = 16 * 1024 * 1024;
  * availability pages show, for every one of those SKUs, units with the same status as before
  * (`sameAnswer`): a sale that leaves a SKU in stock keeps the answer, during a flash sale too;
  * anything else (a pointer or a page to be read, a SKU running low, out or back) works the answer
- * out again. A consenting shopper
- * with no list of their own (none built, or erased) gets that same answer, once this isolate holds
- * the list's absence. Answers made with a shopper's list are never kept (lists expire and can be
- * erased), nor are answers whose availability was unknown. Memory: at most `budget` bytes of
- * text, the oldest going first.
+ * out again. A consenting shopper with no list of their own (none built, or erased) gets that same
+ * answer, once this isolate holds the list's absence. Answers made with a shopper's list are never
+ * kept (lists expire and can be erased), nor are answers whose availability was unknown. Memory: at
+ * most `budget` bytes of text, the oldest going first.
  */
 export class AnswerMemo {
   private kept = new Map<string, KeptAnswer>();
@@ -197,7 +196,7 @@ export class AnswerMemo {
  * only whether there are any, the text only their status.
  */
 const sameAnswer = (now: number, then: number, status: RecommendationSources["status"]) =>
-  now === then || (now > 0 === then > 0 && status(now) === status(then));
+  now === then || ((now > 0) === (then > 0) && status(now) === status(then));
 
 /** What V8 holds a string in: a byte a character when every one is Latin-1, else two. */
 const textBytes = (s: string) => (/[^\u0000-\u00ff]/.test(s) ? 2 : 1) * s.length;
