@@ -8,6 +8,7 @@
 // against the status of each SKU it looked up, so sales that change no status keep it.
 import { parseArgs } from "node:util";
 import { recsFixture } from "./lib/recs-fixture";
+import { recsAsk } from "./lib/workloads.mjs";
 import { ListCache } from "../recommendations/list-cache";
 import { AnswerMemo, maxAvailabilityChecks, recommendTextAtOnce, type RecommendationSources } from "../recommendations/serve";
 
@@ -27,11 +28,11 @@ const sources: RecommendationSources = {
   available: async (skus) => new Map(skus.map((sku) => [sku, { available: units.get(sku) ?? 0 }])),
   unitsInMemory: (skus) => skus.map((sku) => units.get(sku) ?? 0),
   maxChecks: maxAvailabilityChecks(10),
+  // The route's stockStatus at its default LOW_STOCK_THRESHOLD (5).
   status: (n) => (n <= 0 ? "out_of_stock" : n <= 5 ? "low_stock" : "in_stock"),
   memo,
   fromMemo: () => fromMemo++,
 };
-const markets = [["FR", "fr-FR, fr;q=0.9, en;q=0.5"], ["DE", "de-DE, de;q=0.9"], ["GB", "en-GB, en;q=0.9"], ["NL", "nl-NL, en;q=0.5"]] as const;
 const REQUESTS = 100_000;
 for (const phase of ["warm-up, no sales", `a sale every ${every} requests`]) {
   fromMemo = 0;
@@ -42,10 +43,9 @@ for (const phase of ["warm-up, no sales", `a sale every ${every} requests`]) {
       units.set(sku, Math.max(6, units.get(sku)! - 1));
       sold++;
     }
-    const basket = fixture.contexts[Math.floor(Math.random() * fixture.contexts.length)]!;
-    const context = basket.slice(0, 1 + Math.floor(Math.random() * Math.min(3, basket.length)));
-    const [market, acceptLanguage] = markets[Math.floor(Math.random() * markets.length)]!;
-    await recommendTextAtOnce({ region: "eu", context, limit: 10, market, acceptLanguage }, sources);
+    // Asked as the bench's recs workload asks.
+    const { context, market, language } = recsAsk(fixture.contexts);
+    await recommendTextAtOnce({ region: "eu", context, limit: 10, market, acceptLanguage: language }, sources);
   }
   console.log(`${phase}: ${((100 * fromMemo) / REQUESTS).toFixed(1)} % of ${REQUESTS.toLocaleString("en")} answers from the memo (${sold.toLocaleString("en")} units sold meanwhile, ${memo.size.toLocaleString("en")} answers kept)`);
 }

@@ -50,9 +50,10 @@ export interface BlendSources {
 
 /**
  * What one candidate is made of, while a ranking is built (the ranking then keeps it by position,
- * so that a shopper's list can be offered later): its score from the bought-together lists (with the context SKU it goes with) and from the popular lists, each on
- * its 0..1 scale times its weight. A source names a SKU once (the lists are per SKU, the categories
- * disjoint); `popularMore` holds any further popular step, so nothing depends on that.
+ * so that a shopper's list can be offered later): its score from the bought-together lists (with
+ * the context SKU it goes with) and from the popular lists, each on its 0..1 scale times its weight.
+ * A source names a SKU once (the lists are per SKU, the categories disjoint); `popularMore` holds
+ * any further popular step, so nothing depends on that.
  */
 interface Part {
   together: number | undefined;

@@ -230,13 +230,13 @@ const rankKey = (context: readonly string[]) => `ranked:${context.join(",")}`;
  * The version the region serves and the shopper's list, as this isolate holds them (undefined: to
  * be read), looked up once per request for the memo and for choose().
  */
-export interface HeldInMemory {
+interface HeldInMemory {
   version: string | null | undefined;
   /** Null: the shopper has no list, or there is no shopper. */
   ownList: Scored[] | null | undefined;
 }
 
-export function heldInMemory(kv: Lists, request: Pick<RecommendationRequest, "region" | "shopper">): HeldInMemory {
+function heldInMemory(kv: Lists, request: Pick<RecommendationRequest, "region" | "shopper">): HeldInMemory {
   const version = versionInMemory(kv, request.region);
   if (request.shopper === undefined) return { version, ownList: null };
   const ownList = version ? (kv.peek?.(userKey(request.region, version, request.shopper)) as Scored[] | null | undefined) : undefined;

@@ -34,6 +34,22 @@
 // request only when it is about to send it.
 import { cpuTimeOfMs } from "./proc.mjs";
 
+/** The recs workload's markets, each with the Accept-Language its shoppers send. */
+export const RECS_MARKETS = [
+  ["FR", "fr-FR, fr;q=0.9, en;q=0.5"],
+  ["DE", "de-DE, de;q=0.9"],
+  ["GB", "en-GB, en;q=0.9"],
+  ["NL", "nl-NL, en;q=0.5"],
+];
+
+/** What one recommendation request asks, at random: the first 1-3 SKUs of one of `contexts` (baskets), in one of RECS_MARKETS. */
+export function recsAsk(contexts) {
+  const basket = contexts[Math.floor(Math.random() * contexts.length)];
+  const context = basket.slice(0, 1 + Math.floor(Math.random() * Math.min(3, basket.length)));
+  const [market, language] = RECS_MARKETS[Math.floor(Math.random() * RECS_MARKETS.length)];
+  return { context, market, language };
+}
+
 export function skuName(prefix, i) {
   return `${prefix}${String(i).padStart(4, "0")}`;
 }
@@ -135,7 +151,6 @@ export function buildWorkload(w, counters, tag) {
       };
     case "recs": {
       const shown = new RegExp(`"sku":"(${w.outOfStock.join("|")})"`, "g");
-      const markets = [["FR", "fr-FR, fr;q=0.9, en;q=0.5"], ["DE", "de-DE, de;q=0.9"], ["GB", "en-GB, en;q=0.9"], ["NL", "nl-NL, en;q=0.5"]];
       return {
         expected: { [w.tag ?? "recommend"]: [200] },
         requests: [
@@ -143,9 +158,7 @@ export function buildWorkload(w, counters, tag) {
             method: "GET",
             setupRequest(req) {
               counters.sent++;
-              const basket = w.contexts[Math.floor(Math.random() * w.contexts.length)];
-              const context = basket.slice(0, 1 + Math.floor(Math.random() * Math.min(3, basket.length)));
-              const [market, language] = markets[Math.floor(Math.random() * markets.length)];
+              const { context, market, language } = recsAsk(w.contexts);
               req.path = `/v1/${w.region}/recommendations?context=${context.join(",")}&market=${market}&limit=10`;
               req.headers = { "x-api-key": w.apiKey, "accept-language": language };
               if (Math.random() < w.consentShare) {
@@ -211,7 +224,8 @@ export function buildWorkload(w, counters, tag) {
       const turns = (counters.turns = { sliceMs: w.sliceMs, kinds: parts.map((p) => Object.keys(p.expected)[0]), blocks: Array.from({ length: blocks }, () => parts.map(() => 0)) });
       // The server's CPU time (w.serverPids, read from /proc) split by whose turn it was: read at
       // the first request or answer after each turn ends, and counted to the turn that ended.
-      const cpu = w.serverPids !== undefined && cpuTimeOfMs(w.serverPids) !== null ? { slice: 0, at: cpuTimeOfMs(w.serverPids) } : null;
+      const cpuAtStart = w.serverPids === undefined ? null : cpuTimeOfMs(w.serverPids);
+      const cpu = cpuAtStart === null ? null : { slice: 0, at: cpuAtStart };
       if (cpu) turns.cpuMs = turns.blocks.map((b) => b.map(() => 0));
       const countCpu = (now) => {
         if (cpu === null || now === cpu.slice) return;
