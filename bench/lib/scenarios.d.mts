@@ -20,3 +20,9 @@ export interface TurnsSummary {
   cpuMsPerRequest: [number, number] | null;
 }
 export declare function turnsSummary(turns: Turns | null | undefined, random?: () => number): TurnsSummary | null;
+/** The parts of a scenario the Node-side tests look at. */
+export interface ScenarioShape {
+  id: string;
+  minWarmupSec?: number;
+}
+export declare function scenarioCatalog(opts: Record<string, unknown>): Record<string, ScenarioShape>;

@@ -3,7 +3,7 @@
 // (bench/lib/scenarios.mjs) turns the answers per block into rates, a ratio and an interval. Both
 // are checked here against hand-counted cases, so that the number the docs quote means what they say.
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { turnsSummary } from "../../bench/lib/scenarios.mjs";
+import { scenarioCatalog, turnsSummary } from "../../bench/lib/scenarios.mjs";
 import { buildWorkload } from "../../bench/lib/workloads.mjs";
 
 afterEach(() => vi.restoreAllMocks());
@@ -104,4 +104,16 @@ describe("bench: taking turns", () => {
     expect(b).toBeGreaterThanOrEqual(150);
     expect(a).toBeLessThan(100);
   });
+
+  it("warms each kind of a turns scenario up for as long as its own scenario would", () => {
+    const catalog = scenarioCatalog({ stock: 500, "confirm-ratio": 0.5, "cart-lines": 3, "cart-stock": 1_000_000, "cart-skus": 1000, "read-skus": 20, "recs-consent": 0.5, "recs-shoppers": 2000 });
+    const recsWarmup = catalog.recs!.minWarmupSec!;
+    expect(recsWarmup).toBeGreaterThan(0);
+    for (const id of ["storefront", "personalisation"]) {
+      const scenario = catalog[id]!;
+      // Each of the two parts runs half the time.
+      expect(scenario.minWarmupSec! / 2, id).toBeGreaterThanOrEqual(recsWarmup);
+    }
+  });
 });
+
