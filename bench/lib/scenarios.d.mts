@@ -6,6 +6,10 @@ export interface Turns {
   blocks: number[][];
   /** The server's CPU time (ms) of each part per block, when the workload was given its pids. */
   cpuMs?: number[][];
+  /** Answers per turn, in order. */
+  slices?: number[];
+  /** The server's CPU time (ms) per turn, when the workload was given its pids. */
+  sliceCpuMs?: number[];
 }
 export interface TurnsSummary {
   kinds: string[];
@@ -18,7 +22,17 @@ export interface TurnsSummary {
   perBlock: number[];
   /** The server's CPU time per answer of each part, or null when it was not measured. */
   cpuMsPerRequest: [number, number] | null;
+  /** Each turn in order: whose it was, its answers and the server's CPU time in it. */
+  turns: TurnCount[];
+  /** Turns with under a third of their kind's median answers. */
+  stalled: (TurnCount & { turn: number })[];
 }
+export interface TurnCount {
+  kind: string;
+  answers: number;
+  serverCpuMs: number | null;
+}
+export declare function stalledTurns(turns: TurnCount[]): (TurnCount & { turn: number })[];
 export declare function turnsSummary(turns: Turns | null | undefined, random?: () => number): TurnsSummary | null;
 /** The parts of a scenario the Node-side tests look at. */
 export interface ScenarioShape {

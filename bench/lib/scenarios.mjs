@@ -395,6 +395,7 @@ export function turnsSummary(turns, random = Math.random) {
   const resampled = Array.from({ length: 2000 }, () => ratioOf(blocks.map(() => blocks[Math.floor(random() * blocks.length)]))).sort((a, b) => a - b);
   const seconds = (blocks.length * 2 * sliceMs) / 1000;
   const perBlock = blocks.map((b) => b[1] / Math.max(1, b[0]));
+  const perTurn = (turns.slices ?? []).map((answers, i) => ({ kind: kinds[[0, 1, 1, 0][i % 4]], answers, serverCpuMs: turns.sliceCpuMs ? Math.round(turns.sliceCpuMs[i]) : null }));
   return {
     kinds,
     blocks: blocks.length,
@@ -406,7 +407,26 @@ export function turnsSummary(turns, random = Math.random) {
     perBlock,
     // The server's CPU time over the answers, per part (null when it was not measured).
     cpuMsPerRequest: turns.cpuMs ? [0, 1].map((part) => sum(turns.cpuMs, part) / Math.max(1, sum(blocks, part))) : null,
+    // Each turn in order (the kinds take turns a b b a): its answers and the server's CPU time in it
+    // (ms; null when not measured). For the results file: a stall shows as a turn with few answers,
+    // and its CPU says whether the server was busy or starved.
+    turns: perTurn,
+    stalled: stalledTurns(perTurn),
   };
+}
+
+/**
+ * Turns with under a third of their kind's median answers, in order, each with its number: a stall
+ * that decides a block's ratio (and, at 10 blocks, moves the run's by several points). The server's
+ * CPU in such a turn says whether it was busy (its own work) or starved (the machine's).
+ */
+export function stalledTurns(turns) {
+  const median = (xs) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    return sorted.length ? sorted[Math.floor(sorted.length / 2)] : 0;
+  };
+  const medians = new Map([...new Set(turns.map((t) => t.kind))].map((kind) => [kind, median(turns.filter((t) => t.kind === kind).map((t) => t.answers))]));
+  return turns.map((t, turn) => ({ turn, ...t })).filter((t) => t.answers < medians.get(t.kind) / 3);
 }
 
 /** The no-op ceiling: GET /healthz through our runtime. */

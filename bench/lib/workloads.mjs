@@ -221,17 +221,28 @@ export function buildWorkload(w, counters, tag) {
       const order = [0, 1, 1, 0];
       const slice = () => Math.floor((performance.now() - startedAt) / w.sliceMs);
       const blocks = Math.max(1, Math.floor((w.durationSec * 1000) / (order.length * w.sliceMs)));
-      const turns = (counters.turns = { sliceMs: w.sliceMs, kinds: parts.map((p) => Object.keys(p.expected)[0]), blocks: Array.from({ length: blocks }, () => parts.map(() => 0)) });
+      const turns = (counters.turns = {
+        sliceMs: w.sliceMs,
+        kinds: parts.map((p) => Object.keys(p.expected)[0]),
+        blocks: Array.from({ length: blocks }, () => parts.map(() => 0)),
+        // Answers per turn, in order (a late answer counts in the turn it arrived in): where a
+        // block's ratio comes from, and which turns stalled.
+        slices: Array.from({ length: blocks * order.length }, () => 0),
+      });
       // The server's CPU time (w.serverPids, read from /proc) split by whose turn it was: read at
       // the first request or answer after each turn ends, and counted to the turn that ended.
       const cpuAtStart = w.serverPids === undefined ? null : cpuTimeOfMs(w.serverPids);
       const cpu = cpuAtStart === null ? null : { slice: 0, at: cpuAtStart };
-      if (cpu) turns.cpuMs = turns.blocks.map((b) => b.map(() => 0));
+      if (cpu) {
+        turns.cpuMs = turns.blocks.map((b) => b.map(() => 0));
+        turns.sliceCpuMs = turns.slices.map(() => 0);
+      }
       const countCpu = (now) => {
         if (cpu === null || now === cpu.slice) return;
         const at = cpuTimeOfMs(w.serverPids);
         if (at === null) return;
         turns.cpuMs[Math.min(blocks - 1, Math.floor(cpu.slice / order.length))][order[cpu.slice % order.length]] += at - cpu.at;
+        turns.sliceCpuMs[Math.min(turns.slices.length - 1, cpu.slice)] += at - cpu.at;
         cpu.slice = now;
         cpu.at = at;
       };
@@ -253,6 +264,7 @@ export function buildWorkload(w, counters, tag) {
               const now = slice();
               countCpu(now);
               turns.blocks[Math.min(blocks - 1, Math.floor(now / order.length))][ctx.part]++;
+              turns.slices[Math.min(turns.slices.length - 1, now)]++;
             },
           },
         ],

@@ -3,7 +3,7 @@
 // (bench/lib/scenarios.mjs) turns the answers per block into rates, a ratio and an interval. Both
 // are checked here against hand-counted cases, so that the number the docs quote means what they say.
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { scenarioCatalog, turnsSummary } from "../../bench/lib/scenarios.mjs";
+import { scenarioCatalog, stalledTurns, turnsSummary } from "../../bench/lib/scenarios.mjs";
 import { buildWorkload } from "../../bench/lib/workloads.mjs";
 
 afterEach(() => vi.restoreAllMocks());
@@ -30,12 +30,15 @@ describe("bench: taking turns", () => {
     expect(sent).toEqual(["/a", "/b", "/b", "/a", "/a", "/b", "/b", "/a"]);
     // Sent in the last slice, answered while the run drains: still the last block's.
     ask(1_000 + 7 * 250 + 200, 1_000 + 8 * 250 + 30);
-    const turns = counters.turns as { blocks: number[][]; kinds: string[] };
+    const turns = counters.turns as { blocks: number[][]; kinds: string[]; slices: number[] };
     expect(turns.kinds).toEqual(["a", "b"]);
     expect(turns.blocks).toEqual([
       [2, 2],
       [3, 2],
     ]);
+    // Per turn, in order; the late answer in the last one.
+    expect(turns.slices).toEqual([1, 1, 1, 1, 1, 1, 1, 2]);
+    expect(turnsSummary({ ...turns, sliceMs: 250 })!.turns.map((t) => `${t.kind}${t.answers}`)).toEqual(["a1", "b1", "b1", "a1", "a1", "b1", "b1", "a2"]);
   });
 
   it("gives each part's rate over its own turns, their ratio and an interval over the blocks", () => {
@@ -53,6 +56,14 @@ describe("bench: taking turns", () => {
     expect(even!.cpuMsPerRequest).toBeNull();
     const costed = turnsSummary({ sliceMs: 250, kinds: ["read", "recommend"], blocks: [[100, 50], [100, 150]], cpuMs: [[20, 30], [30, 10]] })!;
     expect(costed.cpuMsPerRequest).toEqual([0.25, 0.2]);
+  });
+
+  it("names the turns that stalled: under a third of their own kind's median answers", () => {
+    const turn = (kind: string, answers: number, serverCpuMs: number | null = 250) => ({ kind, answers, serverCpuMs });
+    const turns = [turn("read", 1_400), turn("recommend", 1_200), turn("recommend", 350, 160), turn("read", 1_300), turn("read", 480), turn("recommend", 1_100), turn("recommend", 1_150), turn("read", 1_350)];
+    // 350 < 1,150 / 3; 480 > 1,350 / 3 (each kind against its own median).
+    expect(stalledTurns(turns)).toEqual([{ turn: 2, kind: "recommend", answers: 350, serverCpuMs: 160 }]);
+    expect(stalledTurns([turn("read", 10), turn("recommend", 10)])).toEqual([]);
   });
 
   it("takes turns between two recommendation workloads, each answer counted under its own kind (the personalisation scenario)", () => {
@@ -103,6 +114,10 @@ describe("bench: taking turns", () => {
     const [a, b] = (counters.turns as { cpuMs: number[][] }).cpuMs[0]!;
     expect(b).toBeGreaterThanOrEqual(150);
     expect(a).toBeLessThan(100);
+    // The same, turn by turn: b's first turn (the second) is where the time went.
+    const perTurn = (counters.turns as { sliceCpuMs: number[] }).sliceCpuMs;
+    expect(perTurn[1]).toBeGreaterThanOrEqual(150);
+    expect(perTurn[0]! + perTurn[2]! + perTurn[3]!).toBeLessThan(100);
   });
 
   it("warms each kind of a turns scenario up for as long as its own scenario would", () => {
