@@ -30,7 +30,7 @@ const SPEC = {
   "recs-consent": { type: "number", default: 0.5, help: "recs: share of requests from a consenting shopper (as npm run bench)" },
   "recs-shoppers": { type: "int", default: 2000, help: "recs: consenting shoppers with a list of their own (as npm run bench)" },
   alloc: { type: "boolean", default: false, help: "also sample allocations (V8's sampling heap profiler, collected objects included) and list the functions allocating the most bytes per request; used on reads: on recs it did not finish within 10 minutes here" },
-  save: { type: "string", help: "also write the raw profile to this file (open it in Chrome DevTools' Performance panel, or read its samples)" },
+  save: { type: "string", help: "also write the raw profile to this file (open it in Chrome DevTools' Performance panel, or read its samples), and the bundle it was taken of beside it (FILE.bundle.js: its line numbers are the profile's)" },
   top: { type: "int", default: 25, help: "functions listed" },
   "after-alarms": { type: "boolean", default: true, help: "wait until the set-up's objects have run their outbox safety alarm (30 s after each write) and been freed (about 10 s later) before profiling" },
 };
@@ -188,7 +188,8 @@ async function main() {
     session.close();
     if (opts.save) {
       writeFileSync(opts.save, JSON.stringify(profile));
-      console.error(`[profile] raw profile (Chrome DevTools .cpuprofile) written to ${opts.save}`);
+      writeFileSync(`${opts.save}.bundle.js`, readFileSync(build.main, "utf8"));
+      console.error(`[profile] raw profile (Chrome DevTools .cpuprofile) written to ${opts.save}, the bundle to ${opts.save}.bundle.js`);
     }
 
     const moduleOf = moduleIndex(readFileSync(build.main, "utf8"));
