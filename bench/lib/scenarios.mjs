@@ -322,12 +322,13 @@ export function scenarioCatalog(opts) {
   // recs runs above are a minute apart, and this VM's speed moves by up to 2x within seconds (the
   // same reads run gave 3,343 and 7,056 req/s): enough to decide a comparison near 1x either way.
   // Here the two share every second, a b b a, so such a drift counts the same for both.
+  const turnsWorkload = (durationSec) => ({ kind: "turns", sliceMs: TURN_SLICE_MS, durationSec, parts: [reads.workload(), recsWorkload()] });
+
   // Taking turns, each workload runs half the time: the warm-up is twice the recs scenario's, so
   // the recommendations get as many seconds of their own (their lists read once) as when alone.
   // With the recs scenario's 5 s, they had 2.5 s: the first half of a 10 s measured run was their
-  // cold start, at about half the reads' rate, and the second half at 0.9x-1.0x (docs/performance.md).
+  // cold start, at about half the reads' rate; the last five blocks 0.75x-1.44x (docs/performance.md).
   const TURNS_WARMUP_SEC = 2 * recs.minWarmupSec;
-  const turnsWorkload = (durationSec) => ({ kind: "turns", sliceMs: TURN_SLICE_MS, durationSec, parts: [reads.workload(), recsWorkload()] });
   const storefront = {
     id: "storefront",
     name: `availability reads and recommendations taking turns on one server (the two workloads above, ${TURN_SLICE_MS} ms each, in the order a b b a)`,
