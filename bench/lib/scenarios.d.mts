@@ -6,7 +6,7 @@ export interface Turns {
   blocks: number[][];
   /** The server's CPU time (ms) of each part per block, when the workload was given its pids. */
   cpuMs?: number[][];
-  /** Answers per turn, in order. */
+  /** The answers that arrived in each turn, in order. */
   slices?: number[];
   /** The server's CPU time (ms) per turn, when the workload was given its pids. */
   sliceCpuMs?: number[];
@@ -22,7 +22,9 @@ export interface TurnsSummary {
   perBlock: number[];
   /** The server's CPU time per answer of each part, or null when it was not measured. */
   cpuMsPerRequest: [number, number] | null;
-  /** Each turn in order: whose it was, its answers and the server's CPU time in it. */
+  /** How long a turn lasts (ms). */
+  turnMs: number;
+  /** Each turn in order: whose it was, the answers that arrived in it and the server's CPU time in it. */
   turns: TurnCount[];
   /** Turns with under a third of their kind's median answers. */
   stalled: (TurnCount & { turn: number })[];

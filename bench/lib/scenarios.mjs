@@ -4,7 +4,7 @@
 // workloads.mjs), and verify(api, result) after it, which reads the stock back through
 // GET /v1/admin/{region}/stock/{sku} and checks that nothing was oversold.
 import { stalenessProbe } from "./staleness.mjs";
-import { skuName } from "./workloads.mjs";
+import { skuName, TURN_ORDER } from "./workloads.mjs";
 
 export const REGION = "eu";
 export const STOREFRONT_KEY = "bench-key";
@@ -396,7 +396,7 @@ export function turnsSummary(turns, random = Math.random) {
   const resampled = Array.from({ length: 2000 }, () => ratioOf(blocks.map(() => blocks[Math.floor(random() * blocks.length)]))).sort((a, b) => a - b);
   const seconds = (blocks.length * 2 * sliceMs) / 1000;
   const perBlock = blocks.map((b) => b[1] / Math.max(1, b[0]));
-  const perTurn = (turns.slices ?? []).map((answers, i) => ({ kind: kinds[[0, 1, 1, 0][i % 4]], answers, serverCpuMs: turns.sliceCpuMs ? Math.round(turns.sliceCpuMs[i]) : null }));
+  const perTurn = (turns.slices ?? []).map((answers, i) => ({ kind: kinds[TURN_ORDER[i % TURN_ORDER.length]], answers, serverCpuMs: turns.sliceCpuMs ? Math.round(turns.sliceCpuMs[i]) : null }));
   return {
     kinds,
     blocks: blocks.length,
@@ -408,9 +408,10 @@ export function turnsSummary(turns, random = Math.random) {
     perBlock,
     // The server's CPU time over the answers, per part (null when it was not measured).
     cpuMsPerRequest: turns.cpuMs ? [0, 1].map((part) => sum(turns.cpuMs, part) / Math.max(1, sum(blocks, part))) : null,
-    // Each turn in order (the kinds take turns a b b a): its answers and the server's CPU time in it
-    // (ms; null when not measured). For the results file: a stall shows as a turn with few answers,
-    // and its CPU says whether the server was busy or starved.
+    // Each turn in order (the kinds take turns a b b a): the answers that arrived in it and the
+    // server's CPU time in it (ms; null when not measured). For the results file: a stall shows as
+    // a turn with few answers, and its CPU says whether the server was busy or starved.
+    turnMs: sliceMs,
     turns: perTurn,
     stalled: stalledTurns(perTurn),
   };

@@ -13,5 +13,6 @@ export interface Workload {
 }
 export declare const RECS_MARKETS: [market: string, acceptLanguage: string][];
 export declare function recsAsk(contexts: string[][]): { context: string[]; market: string; language: string };
+export declare const TURN_ORDER: number[];
 export declare function skuName(prefix: string, i: number): string;
 export declare function buildWorkload(w: Record<string, unknown>, counters: Record<string, unknown>, tag: (kind: string) => void): Workload;

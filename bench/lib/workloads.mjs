@@ -50,6 +50,9 @@ export function recsAsk(contexts) {
   return { context, market, language };
 }
 
+/** Whose turn each slice of a "turns" workload is, block after block: a b b a. */
+export const TURN_ORDER = [0, 1, 1, 0];
+
 export function skuName(prefix, i) {
   return `${prefix}${String(i).padStart(4, "0")}`;
 }
@@ -218,15 +221,15 @@ export function buildWorkload(w, counters, tag) {
       const parts = w.parts.map((p) => buildWorkload(p, counters, tag));
       for (const p of parts) if (p.requests.length !== 1) throw new Error("turns: each part is one request");
       const startedAt = performance.now();
-      const order = [0, 1, 1, 0];
+      const order = TURN_ORDER;
       const slice = () => Math.floor((performance.now() - startedAt) / w.sliceMs);
       const blocks = Math.max(1, Math.floor((w.durationSec * 1000) / (order.length * w.sliceMs)));
       const turns = (counters.turns = {
         sliceMs: w.sliceMs,
         kinds: parts.map((p) => Object.keys(p.expected)[0]),
         blocks: Array.from({ length: blocks }, () => parts.map(() => 0)),
-        // Answers per turn, in order (a late answer counts in the turn it arrived in): where a
-        // block's ratio comes from, and which turns stalled.
+        // Answers that arrived in each turn, in order, whichever part sent them (a late answer
+        // counts in the turn it arrived in): which turns stalled.
         slices: Array.from({ length: blocks * order.length }, () => 0),
       });
       // The server's CPU time (w.serverPids, read from /proc) split by whose turn it was: read at
