@@ -42,6 +42,7 @@ const SPEC = {
   "read-skus": { env: "BENCH_READ_SKUS", type: "int", default: 20, help: "reads: SKUs per availability request" },
   "recs-consent": { env: "BENCH_RECS_CONSENT", type: "number", default: 0.5, help: "recs: share of requests from a consenting shopper (Shopper-Id header, their own list)" },
   "recs-shoppers": { env: "BENCH_RECS_SHOPPERS", type: "int", default: 2000, help: "recs: consenting shoppers with a list of their own" },
+  "recs-contexts": { env: "BENCH_RECS_CONTEXTS", type: "int", default: 0, help: "recs: ask next to only the first N held-out baskets (0: all of them; fewer keep the contexts' rankings in the CPU's caches)" },
   "staleness-bound-ms": { env: "BENCH_STALENESS_BOUND_MS", type: "int", default: 2000, help: "reads: an answer further behind its stock object's own state than this fails the run" },
   shards: { env: "BENCH_SHARDS", type: "string", default: "1", help: "stock shards for the flash SKU: only 1 here; `npm run bench:reserve -- --shards 1,2,4` measures K > 1" },
   storage: { env: "BENCH_STORAGE", type: "string", default: "disk", help: "where our Durable Objects keep SQLite files: disk (OS temp dir) or tmpfs (/dev/shm)" },

@@ -359,7 +359,45 @@ function cardPiece(card: Card, key: string, market: string | null, acceptLanguag
 /** `{"sku":…,"reason":…,["because":…,]"score":…,`: what an item shows of its candidate. */
 function candidateHead({ sku, reason, because, score }: Candidate): string {
   // A score is a finite number: its text is JSON's.
-  return `{"sku":${JSON.stringify(sku)},"reason":"${reason}",${because === undefined ? "" : `"because":${JSON.stringify(because)},`}"score":${score},`;
+  return `{"sku":${textJson(sku)},"reason":"${reason}",${because === undefined ? "" : `"because":${textJson(because)},`}"score":${scoreText(score)},`;
+}
+
+/**
+ * `String(score)` for a score rounded to 6 decimals (blend.ts rounds every score so), written from
+ * its integer millionths: each personalised answer writes the new scores of most of its items, and
+ * V8's general double-to-text was most of a head's cost. The same text, because the decimal k/10^6
+ * is the one shortest text of the double nearest it while a millionth is far wider than the gap
+ * between doubles (test/recommendation-text.property.test.ts holds it to String()). Any other
+ * number goes through String().
+ */
+export function scoreText(score: number): string {
+  const millionths = Math.round(score * 1e6);
+  if (!(score >= 0 && score < 1e9) || millionths / 1e6 !== score) return String(score);
+  const whole = Math.floor(millionths / 1e6);
+  const fraction = millionths - whole * 1e6;
+  if (fraction === 0) return String(whole);
+  // "1" and the six digits of the fraction, its trailing zeros then dropped.
+  const digits = String(1e6 + fraction);
+  let end = 7;
+  while (digits.charCodeAt(end - 1) === 48) end--;
+  return `${whole}.${digits.slice(1, end)}`;
+}
+
+/**
+ * The JSON of a SKU, region, version or market, made once per isolate: a personalised answer makes
+ * most of its items' heads afresh (their scores are new), and JSON.stringify was most of a head's
+ * cost. Bounded: past TEXT_JSON_KEPT entries it starts again.
+ */
+const textJsonKept = new Map<string, string>();
+const TEXT_JSON_KEPT = 100_000;
+
+function textJson(text: string): string {
+  let json = textJsonKept.get(text);
+  if (json === undefined) {
+    if (textJsonKept.size >= TEXT_JSON_KEPT) textJsonKept.clear();
+    textJsonKept.set(text, (json = JSON.stringify(text)));
+  }
+  return json;
 }
 
 function answerText(c: Chosen): string {
@@ -370,5 +408,5 @@ function answerText(c: Chosen): string {
     const head = (item.candidate.head ??= candidateHead(item.candidate));
     items += `${items ? "," : ""}${head}${cardPiece(item.card, key, market, acceptLanguage)},"status":"${statusOf(c, item)}"}`;
   }
-  return `{"region":${JSON.stringify(region)},"personalised":${c.personalised},"listsVersion":${JSON.stringify(c.version)},"market":${JSON.stringify(market)},"availability":"${c.picked.availability}","items":[${items}]}`;
+  return `{"region":${textJson(region)},"personalised":${c.personalised},"listsVersion":${c.version === null ? "null" : textJson(c.version)},"market":${market === null ? "null" : textJson(market)},"availability":"${c.picked.availability}","items":[${items}]}`;
 }

@@ -2,10 +2,11 @@
 // recommendText) instead of serialising the answer object. As a property: for any catalogue, lists,
 // request and availability, the text is byte for byte JSON.stringify of the object answer, names
 // with quotes, backslashes and non-Latin letters, missing prices and unknown availability included;
-// and a card's pieces, once kept, do not leak from one market or language into another.
+// and a card's pieces, once kept, do not leak from one market or language into another. A score is
+// written as String() writes it.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { recommend, recommendText, type RecommendationRequest } from "../recommendations/serve";
+import { recommend, recommendText, type RecommendationRequest, scoreText } from "../recommendations/serve";
 import { ask, listsOf, REGION, SKUS, sourcesOf, world, type World } from "./recs-world";
 
 describe("recommendations as text", () => {
@@ -24,6 +25,19 @@ describe("recommendations as text", () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it("writes a score as String() does", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 999_999_999_999_999 }), fc.double({ noNaN: false }), (millionths, any) => {
+        // Scores as blend.ts makes them (rounded to 6 decimals), and any other number.
+        const score = Math.round((millionths / 1e6) * 1e6) / 1e6;
+        expect(scoreText(score)).toBe(String(score));
+        expect(scoreText(any)).toBe(String(any));
+      }),
+      { numRuns: 20_000 },
+    );
+    for (const score of [0, -0, 1e-6, 0.1, 0.5, 1, 2.000001, 0.833333, 999_999_999.999999, 1e9, -1e-6]) expect(scoreText(score)).toBe(String(score));
   });
 
   it("keeps a card's name and price apart per market and language", async () => {

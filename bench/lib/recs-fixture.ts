@@ -27,7 +27,7 @@ export interface RecsFixture {
   shoppers: number;
 }
 
-export async function recsFixture(options: { region: string; userIdSecret: string; shoppers: number }): Promise<RecsFixture> {
+export async function recsFixture(options: { region: string; userIdSecret: string; shoppers: number; contexts?: number }): Promise<RecsFixture> {
   const { region, shoppers } = options;
   const train = parseBaskets(readFileSync(new URL("groceries-train.csv", DATA), "utf8"));
   const test = parseBaskets(readFileSync(new URL("groceries-test.csv", DATA), "utf8"));
@@ -62,6 +62,8 @@ export async function recsFixture(options: { region: string; userIdSecret: strin
   const skus = Object.keys(catalog);
   const outOfStock = skus.filter((_, i) => i % OUT_OF_STOCK_EVERY === OUT_OF_STOCK_EVERY - 1);
   const stock = skus.map((sku, i): [string, number] => [sku, i % OUT_OF_STOCK_EVERY === OUT_OF_STOCK_EVERY - 1 ? 0 : 1_000 + i]);
-  const contexts = test.map((b) => b.map((item) => skuOf.get(item)).filter((s): s is string => s !== undefined)).filter((c) => c.length > 0);
+  const known = test.map((b) => b.map((item) => skuOf.get(item)).filter((s): s is string => s !== undefined)).filter((c) => c.length > 0);
+  // Fewer baskets (--recs-contexts) ask next to fewer contexts, so fewer of their rankings are made and reached.
+  const contexts = options.contexts ? known.slice(0, options.contexts) : known;
   return { entries, stock, outOfStock, contexts, shoppers };
 }

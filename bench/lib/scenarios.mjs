@@ -286,7 +286,7 @@ export function scenarioCatalog(opts) {
       if (!fixture) {
         const { tsImport } = await import("tsx/esm/api");
         const { recsFixture } = await tsImport("./recs-fixture.ts", import.meta.url);
-        fixture = await recsFixture({ region: REGION, userIdSecret: USER_ID_SECRET, shoppers: opts["recs-shoppers"] });
+        fixture = await recsFixture({ region: REGION, userIdSecret: USER_ID_SECRET, shoppers: opts["recs-shoppers"], contexts: opts["recs-contexts"] });
       }
       await api.each(fixture.stock, ([sku, onHand]) => api.setStock(sku, onHand));
       await instance.seedLists(fixture.entries);
