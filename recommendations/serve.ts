@@ -384,9 +384,9 @@ export function scoreText(score: number): string {
 }
 
 /**
- * The JSON of a SKU, region, version or market, made once per isolate: a personalised answer makes
- * most of its items' heads afresh (their scores are new), and JSON.stringify was most of a head's
- * cost. Bounded: past TEXT_JSON_KEPT entries it starts again.
+ * The JSON of a SKU, region, version or market, made once per isolate rather than once per item: a
+ * personalised answer makes most of its items' heads afresh (their scores are new). Bounded: past
+ * TEXT_JSON_KEPT entries it starts again.
  */
 const textJsonKept = new Map<string, string>();
 const TEXT_JSON_KEPT = 100_000;
