@@ -9,30 +9,19 @@
 import { parseArgs } from "node:util";
 import { recsFixture } from "./lib/recs-fixture";
 import { recsAsk } from "./lib/workloads.mjs";
-import { ListCache } from "../recommendations/list-cache";
-import { AnswerMemo, maxAvailabilityChecks, recommendTextAtOnce, type RecommendationSources } from "../recommendations/serve";
+import { inMemorySources } from "./lib/recs-in-memory";
+import { recommendTextAtOnce, type RecommendationSources } from "../recommendations/serve";
 
 const { values } = parseArgs({ options: { every: { type: "string", default: "5" } } });
 const every = Number(values.every);
 if (!Number.isInteger(every) || every < 1) throw new Error("--every is a whole number of requests, at least 1");
 
 const fixture = await recsFixture({ region: "eu", userIdSecret: "memo-under-sales", shoppers: 1 });
-const kv = new Map(fixture.entries);
-const lists = new ListCache({ get: async (keys: string[]) => new Map(keys.map((k) => [k, kv.get(k) ?? null])) });
-const units = new Map(fixture.stock);
+const { sources: held, units } = inMemorySources(fixture);
 const inStock = fixture.stock.filter(([, n]) => n > 6).map(([sku]) => sku);
-const memo = new AnswerMemo();
+const memo = held.memo;
 let fromMemo = 0;
-const sources: RecommendationSources = {
-  lists,
-  available: async (skus) => new Map(skus.map((sku) => [sku, { available: units.get(sku) ?? 0 }])),
-  unitsInMemory: (skus) => skus.map((sku) => units.get(sku) ?? 0),
-  maxChecks: maxAvailabilityChecks(10),
-  // The route's stockStatus at its default LOW_STOCK_THRESHOLD (5).
-  status: (n) => (n <= 0 ? "out_of_stock" : n <= 5 ? "low_stock" : "in_stock"),
-  memo,
-  fromMemo: () => fromMemo++,
-};
+const sources: RecommendationSources = { ...held, fromMemo: () => fromMemo++ };
 const REQUESTS = 100_000;
 for (const phase of ["warm-up, no sales", `a sale every ${every} requests`]) {
   fromMemo = 0;

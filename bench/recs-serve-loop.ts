@@ -11,8 +11,8 @@
 import { parseArgs } from "node:util";
 import { recsFixture } from "./lib/recs-fixture";
 import { recsAsk } from "./lib/workloads.mjs";
-import { ListCache } from "../recommendations/list-cache";
-import { AnswerMemo, maxAvailabilityChecks, type RecommendationRequest, recommendTextAtOnce, type RecommendationSources } from "../recommendations/serve";
+import { inMemorySources } from "./lib/recs-in-memory";
+import { type RecommendationRequest, recommendTextAtOnce } from "../recommendations/serve";
 import { pseudonymise } from "../workers/privacy";
 
 const { values } = parseArgs({ options: { rounds: { type: "string", default: "5" } } });
@@ -23,19 +23,8 @@ const REGION = "eu";
 const SECRET = "recs-serve-loop";
 const SHOPPERS = 2_000;
 const fixture = await recsFixture({ region: REGION, userIdSecret: SECRET, shoppers: SHOPPERS });
-const kv = new Map(fixture.entries);
-const lists = new ListCache({ get: async (keys: string[]) => new Map(keys.map((k) => [k, kv.get(k) ?? null])) });
-const units = new Map(fixture.stock);
+const { sources } = inMemorySources(fixture);
 const pseudonyms = await Promise.all(Array.from({ length: SHOPPERS }, (_, s) => pseudonymise({ USER_ID_SECRET: SECRET }, REGION, `bench-shopper-${s}`)));
-const sources: RecommendationSources = {
-  lists,
-  available: async (skus) => new Map(skus.map((sku) => [sku, { available: units.get(sku) ?? 0 }])),
-  unitsInMemory: (skus) => skus.map((sku) => units.get(sku) ?? 0),
-  maxChecks: maxAvailabilityChecks(10),
-  // The route's stockStatus at its default LOW_STOCK_THRESHOLD (5).
-  status: (n) => (n <= 0 ? "out_of_stock" : n <= 5 ? "low_stock" : "in_stock"),
-  memo: new AnswerMemo(),
-};
 
 function requests(count: number, personalised: boolean): RecommendationRequest[] {
   return Array.from({ length: count }, () => {
