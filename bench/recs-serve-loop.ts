@@ -6,7 +6,7 @@
 // requests per round, after 60,000 to warm up; the best round is the figure (the others are
 // printed beside it). What it cannot say: a busy server pays several times this for the same
 // answer, since other requests push its code and data out of the CPU's caches between two
-// answers (docs/performance.md). Numbers from tsx include esbuild's __name wrappers of nested
+// answers (docs/performance-log.md). Numbers from tsx include esbuild's __name wrappers of nested
 // functions, which the Worker's bundle leaves out (wrangler.toml, keep_names).
 import { parseArgs } from "node:util";
 import { recsFixture } from "./lib/recs-fixture";

@@ -70,7 +70,7 @@ interface Part {
  * What it was made of is kept by position, in a few flat arrays rather than an object per
  * candidate: a personalised answer looks up some 30 SKUs of a ranking it has not touched lately
  * (one of thousands kept), and its cost is the memory it reaches, not the arithmetic
- * (docs/performance.md). A SKU's position is found through `slots`, an open-addressing table of
+ * (docs/performance-log.md). A SKU's position is found through `slots`, an open-addressing table of
  * the ranking's own.
  */
 export interface Ranking {
@@ -203,8 +203,8 @@ function skuHash(sku: string): number {
  * The first `upTo` candidates of the ranking with the shopper's own list offered between
  * bought-together and popular items, as if ranked from scratch: only the candidates the list names
  * are worked out again, and merged into the ranking without a shopper (which stays as it is).
- * Bound by the memory it touches more than by its arithmetic (docs/performance.md, "Where a
- * personalised answer's time goes"): the list is prepared once per list read, and the merge reads
+ * Bound by the memory it touches more than by its arithmetic (docs/performance-log.md, "Where
+ * a personalised answer's time goes"): the list is prepared once per list read, and the merge reads
  * the ranking's score array rather than its candidates.
  */
 export function withShopper(
@@ -274,7 +274,7 @@ let namedScratch = new Uint8Array(256);
  * shopper's list use this one instead. Then the lookups a personalised answer makes by SKU (the
  * ranking's SKU index, the view's cards, the availability pages) read a few strings every answer
  * reads, not each list's own copies: a personalised answer's cost is the memory it touches
- * (docs/performance.md). Bounded: past SKU_STRINGS entries it starts again.
+ * (docs/performance-log.md). Bounded: past SKU_STRINGS entries it starts again.
  */
 const skuStrings = new Map<string, string>();
 const SKU_STRINGS = 100_000;

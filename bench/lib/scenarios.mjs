@@ -327,7 +327,7 @@ export function scenarioCatalog(opts) {
   // Taking turns, each workload runs half the time: the warm-up is twice the recs scenario's, so
   // the recommendations get as many seconds of their own (their lists read once) as when alone.
   // With the recs scenario's 5 s, they had 2.5 s: the first half of a 10 s measured run was their
-  // cold start, at about half the reads' rate; the last five blocks 0.75x-1.44x (docs/performance.md).
+  // cold start, at about half the reads' rate; the last five blocks 0.75x-1.44x (docs/performance-log.md).
   const TURNS_WARMUP_SEC = 2 * recs.minWarmupSec;
   const storefront = {
     id: "storefront",
